@@ -1,0 +1,73 @@
+"""Safe output: write to a temporary sibling, then rename into place.
+
+Nothing half-written is ever left under the final name, and an existing output is
+only replaced when the caller passes ``force=True``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import OutputExistsError
+
+
+def check_writable(path: str | os.PathLike[str], force: bool) -> Path:
+    """Refuse an existing output unless ``force``; return the path."""
+    path = Path(path)
+    if path.exists() and not force:
+        raise OutputExistsError(
+            f"{path} already exists; choose another --output or pass --force to replace it."
+        )
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str], force: bool = False) -> Iterator[Path]:
+    """Yield a temporary file path next to ``path``; rename it to ``path`` on success."""
+    path = check_writable(path, force)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike[str], force: bool = False) -> Iterator[Path]:
+    """Yield a temporary directory next to ``path``; move it to ``path`` on success.
+
+    With ``force``, an existing directory is swapped out only after the new one is
+    complete, so an interruption leaves either the old or the new result.
+    """
+    path = check_writable(path, force)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp_path = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        yield tmp_path
+        if path.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+            os.replace(path, old / path.name)
+            os.replace(tmp_path, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def write_text(path: str | os.PathLike[str], text: str, force: bool = False) -> Path:
+    """Write a text file atomically."""
+    with atomic_path(path, force) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)

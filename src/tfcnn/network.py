@@ -1,0 +1,217 @@
+"""The pair CNN as a PyTorch module, with the published (MacLean 2019) layer semantics.
+
+Input: a batch of pairs, shape ``(N, 2, W)``: row 0 is the TF's z-scored profile, row 1
+the target's, ``W`` samples. Layers, as in the published Keras model::
+
+    SeparableConv2D(f1, 2 x k, same, relu) [-> BatchNorm]  -> MaxPool 2x2
+    SeparableConv2D(f2, 2 x k, same, relu) [-> BatchNorm]  -> Flatten (Keras order)
+    Dense(units, relu) -> Dropout -> Dense(1) -> sigmoid
+
+Keras semantics kept on purpose, so that a Keras model can be imported weight for weight:
+
+* SeparableConv2D = depthwise conv (depth multiplier 1, no bias) then a 1x1 pointwise
+  conv with bias; 'same' padding puts the extra row/column of an even kernel at the
+  bottom/right (a 2-row kernel pads one zero row below, none above).
+* MaxPool 2x2 with 'valid' padding (odd widths are floored).
+* BatchNorm with ``eps=1e-3`` and Keras ``momentum=0.99`` (PyTorch momentum 0.01).
+* Flatten in channels-last order (height, width, channel).
+* glorot-uniform kernels, zero biases.
+
+Each separable conv is computed as one dense 1-D convolution whose weight is composed
+from the depthwise and pointwise kernels on every call (rows of the input become
+channels). This is exact, and much faster on CPU than grouped 2-D convolutions; the
+parameters keep their Keras shapes so gradients flow to them directly.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+KERAS_BN_EPS = 1e-3
+KERAS_BN_MOMENTUM = 0.99
+
+
+@dataclass(frozen=True)
+class CNNConfig:
+    """Architecture hyperparameters; the defaults are the published model for 232 samples."""
+
+    n_samples: int = 232
+    filters: tuple[int, int] = (4, 8)
+    units: int = 8
+    batch_norm: tuple[bool, bool] = (False, True)
+    dropout: float = 0.01
+    kernel_width: int = 5
+    kernel_height: int = 2
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "filters", tuple(int(f) for f in self.filters))
+        object.__setattr__(self, "batch_norm", tuple(bool(b) for b in self.batch_norm))
+        if self.n_samples < 2:
+            raise ValueError(f"n_samples must be at least 2 (got {self.n_samples}).")
+        if len(self.filters) != 2 or min(self.filters) < 1:
+            raise ValueError(f"filters must be two positive integers (got {self.filters}).")
+        if len(self.batch_norm) != 2:
+            raise ValueError(f"batch_norm must be two booleans (got {self.batch_norm}).")
+        if self.units < 1:
+            raise ValueError(f"units must be positive (got {self.units}).")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1) (got {self.dropout}).")
+        if self.kernel_width < 1 or self.kernel_height not in (1, 2):
+            raise ValueError(
+                f"kernel must be 1-2 rows x >=1 columns (got {self.kernel_height}x"
+                f"{self.kernel_width})."
+            )
+
+    @property
+    def pooled_width(self) -> int:
+        """Width after the 2x2 max-pool (floored, as Keras 'valid')."""
+        return self.n_samples // 2
+
+    @property
+    def flat_features(self) -> int:
+        """Features entering the first dense layer (height 1 after pooling)."""
+        return self.pooled_width * self.filters[1]
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict."""
+        d = asdict(self)
+        d["filters"] = list(self.filters)
+        d["batch_norm"] = list(self.batch_norm)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> CNNConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown architecture keys: {sorted(unknown)}")
+        d = dict(d)
+        if "filters" in d:
+            d["filters"] = tuple(d["filters"])
+        if "batch_norm" in d:
+            d["batch_norm"] = tuple(d["batch_norm"])
+        return cls(**d)
+
+
+def same_padding(kernel: int) -> tuple[int, int]:
+    """Keras/TensorFlow 'same' padding (before, after): the odd extra goes after."""
+    total = kernel - 1
+    return total // 2, total - total // 2
+
+
+def compose_separable(
+    depthwise: torch.Tensor, pointwise: torch.Tensor, height: int
+) -> torch.Tensor:
+    """Compose a 'same'-padded separable 2-D conv into a dense 1-D conv weight.
+
+    depthwise: (C, kh, kw); pointwise: (O, C). Returns (O*H, C*H, kw): input channel
+    ``c*H + h_in`` contributes to output channel ``o*H + h_out`` through kernel row
+    ``h_in - h_out + top`` (zero where outside the kernel: that is the row padding).
+    """
+    _, kh, _ = depthwise.shape
+    top, _ = same_padding(kh)
+    shift = torch.zeros(height, height, kh, dtype=depthwise.dtype, device=depthwise.device)
+    for h_out in range(height):
+        for i in range(kh):
+            h_in = h_out + i - top
+            if 0 <= h_in < height:
+                shift[h_out, h_in, i] = 1.0
+    weight = torch.einsum("oc,cij,hgi->ohcgj", pointwise, depthwise, shift)
+    o, c, kw = pointwise.shape[0], pointwise.shape[1], depthwise.shape[2]
+    return weight.reshape(o * height, c * height, kw)
+
+
+class SeparableConv(nn.Module):
+    """Keras SeparableConv2D (depth multiplier 1, 'same' padding, bias on the pointwise)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: tuple[int, int]) -> None:
+        super().__init__()
+        kh, kw = kernel
+        self.kernel = (kh, kw)
+        self.depthwise = nn.Parameter(torch.empty(in_channels, kh, kw))
+        self.pointwise = nn.Parameter(torch.empty(out_channels, in_channels))
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Glorot-uniform, with Keras' fan computation for each kernel."""
+        c, kh, kw = self.depthwise.shape
+        o = self.pointwise.shape[0]
+        # Keras depthwise kernel (kh, kw, C, 1): fan_in = kh*kw*C, fan_out = kh*kw*1.
+        lim = math.sqrt(6.0 / (kh * kw * c + kh * kw))
+        nn.init.uniform_(self.depthwise, -lim, lim)
+        lim = math.sqrt(6.0 / (c + o))
+        nn.init.uniform_(self.pointwise, -lim, lim)
+        nn.init.zeros_(self.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (N, C, H, W) -> (N, O, H, W)."""
+        n, c, h, w = x.shape
+        weight = compose_separable(self.depthwise, self.pointwise, h)
+        left, right = same_padding(self.kernel[1])
+        flat = F.pad(x.reshape(n, c * h, w), (left, right))
+        bias = self.bias.repeat_interleave(h)
+        out = F.conv1d(flat, weight, bias)
+        return out.reshape(n, -1, h, w)
+
+
+def _keras_batch_norm(channels: int) -> nn.BatchNorm2d:
+    return nn.BatchNorm2d(channels, eps=KERAS_BN_EPS, momentum=1.0 - KERAS_BN_MOMENTUM)
+
+
+def _glorot_dense(layer: nn.Linear) -> nn.Linear:
+    nn.init.xavier_uniform_(layer.weight)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
+class PairCNNNetwork(nn.Module):
+    """The pair CNN; ``forward`` returns logits, ``predict_proba`` probabilities."""
+
+    def __init__(self, config: CNNConfig | None = None) -> None:
+        super().__init__()
+        self.config = config = config or CNNConfig()
+        f1, f2 = config.filters
+        kernel = (config.kernel_height, config.kernel_width)
+        self.conv1 = SeparableConv(1, f1, kernel)
+        self.norm1 = _keras_batch_norm(f1) if config.batch_norm[0] else None
+        self.conv2 = SeparableConv(f1, f2, kernel)
+        self.norm2 = _keras_batch_norm(f2) if config.batch_norm[1] else None
+        self.dense = _glorot_dense(nn.Linear(config.flat_features, config.units))
+        self.dropout = nn.Dropout(config.dropout)
+        self.out = _glorot_dense(nn.Linear(config.units, 1))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Output of the last convolutional block, (N, f2, 1, W/2): the layer explanations use."""
+        if x.ndim != 3 or x.shape[1] != 2 or x.shape[2] != self.config.n_samples:
+            raise ValueError(
+                f"expected input of shape (N, 2, {self.config.n_samples}), got {tuple(x.shape)}"
+            )
+        h = F.relu(self.conv1(x.unsqueeze(1)))
+        if self.norm1 is not None:
+            h = self.norm1(h)
+        h = F.max_pool2d(h, kernel_size=2, stride=2)
+        h = F.relu(self.conv2(h))
+        if self.norm2 is not None:
+            h = self.norm2(h)
+        return h
+
+    def head(self, h: torch.Tensor) -> torch.Tensor:
+        """From last-conv features to logits (flattened channels-last, as Keras)."""
+        h = h.permute(0, 2, 3, 1).reshape(h.shape[0], -1)
+        h = F.relu(self.dense(h))
+        return self.out(self.dropout(h)).squeeze(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits, shape (N,)."""
+        return self.head(self.features(x))
+
+    def expected_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Name -> shape of every tensor in the state dict, for validating model files."""
+        return {k: tuple(v.shape) for k, v in self.state_dict().items()}

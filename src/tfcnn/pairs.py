@@ -1,0 +1,435 @@
+"""`PairSet`: labelled (TF, target) examples with splits, traceable to their genes.
+
+Positives are known interactions whose two genes are both in the expression matrix.
+Negatives, equal in number and never a known pair, come from one of two strategies:
+
+* ``random``: any two distinct genes (the study's choice). The regulator of a negative
+  is then usually not a TF at all, so a model can score well by recognising TFs: an
+  evaluation artefact, kept so users can see it.
+* ``tf-matched``: each positive TF paired with genes that are not its known targets, so
+  every TF is as frequent among negatives as among positives. When a TF has more known
+  targets than there are other genes to draw from, its positives are subsampled to the
+  available negatives (reported), keeping the match exact.
+
+Each example is the two z-scored profiles (sample SD, as R's ``scale``), shape (2, S).
+Splits: ``random`` (80/10/10 of examples, as the study) or ``tf-holdout`` (whole
+regulators assigned to one split; positives balanced first, then negatives).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from safetensors import SafetensorError
+from safetensors.numpy import load_file, save_file
+
+from .errors import TfcnnInputError
+from .expression import ExpressionMatrix
+from .fileio import atomic_dir
+from .idmap import IdMap
+from .ids import id_namespace
+from .interactions import Interactions
+
+log = logging.getLogger(__name__)
+
+NEGATIVE_STRATEGIES = ("random", "tf-matched")
+SPLIT_STRATEGIES = ("random", "tf-holdout")
+SPLITS = ("train", "validation", "test")
+PAIRS_FORMAT = "tfcnn-pairs"
+PAIRS_FORMAT_VERSION = 1
+TABLE_FILE, EXAMPLES_FILE, META_FILE = "pairs.tsv", "examples.safetensors", "pairset.json"
+
+
+@dataclass
+class PairSet:
+    """Examples ``x`` (N, 2, S) float32 and their ``table`` (tf, target, label, split, kind)."""
+
+    table: pd.DataFrame
+    x: np.ndarray
+    samples: tuple[str, ...]
+    genes: tuple[str, ...]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.x.ndim != 3 or self.x.shape[1] != 2 or self.x.shape[2] != len(self.samples):
+            raise ValueError(f"x has shape {self.x.shape}, expected (N, 2, {len(self.samples)})")
+        if len(self.table) != self.x.shape[0]:
+            raise ValueError(f"table has {len(self.table)} rows but x has {self.x.shape[0]}")
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.table["label"].to_numpy(dtype=np.int64)
+
+    def mask(self, split: str) -> np.ndarray:
+        """Boolean mask of the examples in ``split`` (train / validation / test)."""
+        if split not in SPLITS:
+            raise TfcnnInputError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}.")
+        return (self.table["split"] == split).to_numpy()
+
+    def arrays(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """(x, y) of one split."""
+        m = self.mask(split)
+        return self.x[m], self.labels[m]
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Positives, negatives and distinct regulators per split."""
+        out = {}
+        for s in SPLITS:
+            t = self.table[self.table["split"] == s]
+            out[s] = {
+                "positives": int((t["label"] == 1).sum()),
+                "negatives": int((t["label"] == 0).sum()),
+                "regulators_in_positives": int(t.loc[t["label"] == 1, "tf"].nunique()),
+            }
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-ready summary for reports and model metadata."""
+        return {
+            **self.meta,
+            "n_examples": len(self),
+            "n_samples": len(self.samples),
+            "splits": self.counts(),
+        }
+
+    # -- persistence -----------------------------------------------------------------
+    def save(self, path: str | os.PathLike[str], force: bool = False) -> Path:
+        """Write ``path/`` with pairs.tsv, examples.safetensors and pairset.json."""
+        meta = {
+            "format": PAIRS_FORMAT,
+            "format_version": PAIRS_FORMAT_VERSION,
+            **self.meta,
+            "samples": list(self.samples),
+            "genes": list(self.genes),
+        }
+        with atomic_dir(path, force=force) as tmp:
+            self.table.to_csv(tmp / TABLE_FILE, sep="\t", index=False)
+            save_file(
+                {"x": np.ascontiguousarray(self.x, dtype=np.float32)}, str(tmp / EXAMPLES_FILE)
+            )
+            (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> PairSet:
+        """Read a pair set written by :meth:`save`, checking that its parts agree."""
+        path = Path(path)
+        if not path.is_dir():
+            raise TfcnnInputError(
+                f"{path} is not a pair set: expected a directory written by "
+                f"'tfcnn build-pairs' holding {TABLE_FILE}, {EXAMPLES_FILE} and {META_FILE}."
+            )
+        for name in (TABLE_FILE, EXAMPLES_FILE, META_FILE):
+            if not (path / name).is_file():
+                raise TfcnnInputError(
+                    f"pair set {path} has no {name}; rebuild it with 'tfcnn build-pairs'."
+                )
+        try:
+            meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise TfcnnInputError(f"{path / META_FILE} is not valid JSON ({exc}).") from exc
+        if meta.get("format") != PAIRS_FORMAT:
+            raise TfcnnInputError(f"{path / META_FILE} is not a tfcnn pair set description.")
+        if meta.get("format_version", 0) > PAIRS_FORMAT_VERSION:
+            raise TfcnnInputError(f"{path} was written by a newer tfcnn; upgrade tfcnn.")
+        try:
+            x = load_file(str(path / EXAMPLES_FILE))["x"]
+        except (SafetensorError, OSError, KeyError) as exc:
+            raise TfcnnInputError(
+                f"{path / EXAMPLES_FILE} is unreadable ({exc}); rebuild the pair set."
+            ) from exc
+        table = pd.read_csv(path / TABLE_FILE, sep="\t", dtype={"tf": str, "target": str})
+        missing = {"tf", "target", "label", "split"} - set(table.columns)
+        if missing:
+            raise TfcnnInputError(f"{path / TABLE_FILE} lacks columns {sorted(missing)}.")
+        samples = tuple(meta.pop("samples", ()))
+        genes = tuple(meta.pop("genes", ()))
+        meta.pop("format", None)
+        meta.pop("format_version", None)
+        try:
+            return cls(table=table, x=x, samples=samples, genes=genes, meta=meta)
+        except ValueError as exc:
+            raise TfcnnInputError(f"pair set {path} is inconsistent: {exc}.") from exc
+
+
+# -- building ------------------------------------------------------------------------
+def align_interactions(
+    interactions: Interactions,
+    genes: Iterable[str],
+    id_map: IdMap | None,
+    expression_source: str = "the expression matrix",
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Express interaction pairs in the matrix's ID space (AGI or probeset).
+
+    Returns the (tf, target) frame in that space and counts of pairs lost in mapping.
+    """
+    pairs = interactions.pairs[["tf", "target"]].copy()
+    genes = list(genes)
+    expr_ns = id_namespace(genes)
+    ids = pd.unique(pd.concat([pairs["tf"], pairs["target"]]))
+    int_ns = id_namespace(list(ids))
+    report = {"no one-to-one ID mapping": 0}
+    if expr_ns == int_ns or "other" in (expr_ns, int_ns):
+        return pairs, report
+    if id_map is None:
+        raise TfcnnInputError(
+            f"{expression_source} is keyed by {expr_ns} IDs but the interactions "
+            f"({interactions.source}) use {int_ns} IDs: pass --id-map (for ATH1 arrays "
+            "the bundled map is 'ath1-map')."
+        )
+    mapping, _ = id_map.translate(ids, to=expr_ns)
+    tf = pairs["tf"].map(mapping)
+    target = pairs["target"].map(mapping)
+    ok = tf.notna() & target.notna()
+    report["no one-to-one ID mapping"] = int((~ok).sum())
+    return pd.DataFrame({"tf": tf[ok], "target": target[ok]}).drop_duplicates(), report
+
+
+def _encode(tf_idx: np.ndarray, target_idx: np.ndarray, n_genes: int) -> np.ndarray:
+    return tf_idx.astype(np.int64) * n_genes + target_idx.astype(np.int64)
+
+
+def _random_negatives(
+    n: int, n_genes: int, known: set[int], rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` distinct ordered gene pairs (i != j) that are not known pairs."""
+    capacity = n_genes * (n_genes - 1) - len(known)
+    if capacity < n:
+        raise TfcnnInputError(
+            f"only {capacity} unknown gene pairs exist among {n_genes} genes, fewer than the "
+            f"{n} negatives needed; use a larger expression matrix."
+        )
+    chosen: dict[int, None] = {}
+    while len(chosen) < n:
+        m = 2 * (n - len(chosen)) + 16
+        a = rng.integers(0, n_genes, m)
+        b = rng.integers(0, n_genes, m)
+        for code, i, j in zip(_encode(a, b, n_genes).tolist(), a.tolist(), b.tolist(), strict=True):
+            if i != j and code not in known and code not in chosen:
+                chosen[code] = None
+                if len(chosen) == n:
+                    break
+    codes = np.fromiter(chosen, dtype=np.int64, count=n)
+    return codes // n_genes, codes % n_genes
+
+
+def _tf_matched_negatives(
+    pos_tf: np.ndarray,
+    pos_target: np.ndarray,
+    n_genes: int,
+    known: set[int],
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, int]]:
+    """One negative per positive, same TF: (positives kept, neg TFs, neg targets, capped)."""
+    keep = np.ones(pos_tf.size, dtype=bool)
+    neg_tf, neg_target = [], []
+    capped: dict[str, int] = {}
+    all_genes = np.arange(n_genes)
+    known_arr = np.fromiter(known, dtype=np.int64, count=len(known))
+    for tf in np.unique(pos_tf):
+        rows = np.flatnonzero(pos_tf == tf)
+        lo, hi = tf * n_genes, (tf + 1) * n_genes
+        blocked = known_arr[(known_arr >= lo) & (known_arr < hi)] - lo
+        free = np.ones(n_genes, dtype=bool)
+        free[blocked] = False
+        free[tf] = False
+        candidates = all_genes[free]
+        k = rows.size
+        if candidates.size < k:
+            dropped = rng.choice(rows, size=k - candidates.size, replace=False)
+            keep[dropped] = False
+            capped[str(tf)] = int(k - candidates.size)
+            k = candidates.size
+        neg_tf.append(np.full(k, tf))
+        neg_target.append(rng.choice(candidates, size=k, replace=False))
+    return keep, np.concatenate(neg_tf), np.concatenate(neg_target), capped
+
+
+def _assign_splits(
+    labels: np.ndarray,
+    groups: np.ndarray | None,
+    fractions: tuple[float, float, float],
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Split names per example: random by example, or whole groups (regulators)."""
+    n = labels.size
+    out = np.empty(n, dtype=object)
+    if groups is None:
+        order = rng.permutation(n)
+        n_test = int(round(fractions[2] * n))
+        n_val = int(round(fractions[1] * n))
+        n_train = n - n_val - n_test
+        out[order[:n_train]] = "train"
+        out[order[n_train : n_train + n_val]] = "validation"
+        out[order[n_train + n_val :]] = "test"
+        return out
+    frac = np.asarray(fractions, dtype=float)
+    uniq, inverse = np.unique(groups, return_inverse=True)
+    pos_per_group = np.bincount(inverse, weights=labels, minlength=uniq.size)
+    size_per_group = np.bincount(inverse, minlength=uniq.size)
+    neg_per_group = size_per_group - pos_per_group
+    assigned = np.full(uniq.size, -1)
+    # Regulators with positives are spread by their positives first; negative-only
+    # regulators then top up each split's negatives to its share of all negatives.
+    for members, weight in (
+        (np.flatnonzero(pos_per_group > 0), pos_per_group),
+        (np.flatnonzero(pos_per_group == 0), neg_per_group),
+    ):
+        filled = np.array([weight[assigned == s].sum() for s in range(3)], dtype=float)
+        targets = frac * max(weight.sum(), 1)
+        for g in members[rng.permutation(members.size)]:
+            s = int(np.argmin(filled / targets))
+            assigned[g] = s
+            filled[s] += weight[g]
+    names = np.array(SPLITS, dtype=object)
+    return names[assigned[inverse]]
+
+
+def build_pair_set(
+    expression: ExpressionMatrix,
+    interactions: Interactions,
+    *,
+    negatives: str = "random",
+    split: str = "random",
+    seed: int = 0,
+    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
+    exclude: Interactions | None = None,
+    id_map: IdMap | None = None,
+) -> PairSet:
+    """Positives from ``interactions``, seeded negatives and splits, on ``expression``.
+
+    ``exclude``: further pairs that must never be drawn as negatives (for example
+    weaker-evidence edges not used as positives).
+    """
+    if negatives not in NEGATIVE_STRATEGIES:
+        raise TfcnnInputError(
+            f"unknown negatives {negatives!r}; choose {' or '.join(NEGATIVE_STRATEGIES)}."
+        )
+    if split not in SPLIT_STRATEGIES:
+        raise TfcnnInputError(f"unknown split {split!r}; choose {' or '.join(SPLIT_STRATEGIES)}.")
+    if len(fractions) != 3 or min(fractions) <= 0 or abs(sum(fractions) - 1) > 1e-9:
+        raise TfcnnInputError(
+            f"split fractions must be three positive numbers summing to 1, got {fractions}."
+        )
+    rng = np.random.default_rng(seed)
+    genes = list(expression.genes)
+    n_genes = len(genes)
+    index = {g: i for i, g in enumerate(genes)}
+
+    pos, dropped = align_interactions(interactions, genes, id_map, expression.source)
+    n_input = len(interactions)
+    self_pair = pos["tf"] == pos["target"]
+    dropped["self-pair (TF = target)"] = int(self_pair.sum())
+    pos = pos[~self_pair]
+    tf_in = pos["tf"].isin(index)
+    target_in = pos["target"].isin(index)
+    dropped["TF not in expression matrix"] = int((~tf_in).sum())
+    dropped["target not in expression matrix (TF present)"] = int((tf_in & ~target_in).sum())
+    pos = pos[tf_in & target_in]
+    if pos.empty:
+        raise TfcnnInputError(
+            f"no known pair from {interactions.source} has both genes in {expression.source}; "
+            "check that both use the same gene IDs (AGI codes or probesets) or pass --id-map."
+        )
+    pos_tf = pos["tf"].map(index).to_numpy(np.int64)
+    pos_target = pos["target"].map(index).to_numpy(np.int64)
+
+    known = set(_encode(pos_tf, pos_target, n_genes).tolist())
+    for extra in [interactions] + ([exclude] if exclude is not None else []):
+        frame, _ = align_interactions(extra, genes, id_map, expression.source)
+        frame = frame[frame["tf"].isin(index) & frame["target"].isin(index)]
+        known.update(
+            _encode(
+                frame["tf"].map(index).to_numpy(np.int64),
+                frame["target"].map(index).to_numpy(np.int64),
+                n_genes,
+            ).tolist()
+        )
+
+    capped: dict[str, int] = {}
+    if negatives == "random":
+        neg_tf, neg_target = _random_negatives(pos_tf.size, n_genes, known, rng)
+    else:
+        keep, neg_tf, neg_target, capped = _tf_matched_negatives(
+            pos_tf, pos_target, n_genes, known, rng
+        )
+        pos_tf, pos_target = pos_tf[keep], pos_target[keep]
+    dropped["capped: TF has too few non-targets for tf-matched negatives"] = sum(capped.values())
+    if capped:
+        log.warning(
+            "%d positives of %d TF(s) were left out so that each TF has as many negatives "
+            "as positives (too few genes that are not its known targets), e.g. %s",
+            sum(capped.values()),
+            len(capped),
+            ", ".join(f"{genes[int(t)]} ({n})" for t, n in list(capped.items())[:3]),
+        )
+
+    tf_idx = np.concatenate([pos_tf, neg_tf])
+    target_idx = np.concatenate([pos_target, neg_target])
+    labels = np.concatenate([np.ones(pos_tf.size, np.int64), np.zeros(neg_tf.size, np.int64)])
+    kind = np.array(["positive"] * pos_tf.size + [f"negative-{negatives}"] * neg_tf.size)
+    groups = tf_idx if split == "tf-holdout" else None
+    if split == "tf-holdout" and np.unique(pos_tf).size < 3:
+        raise TfcnnInputError(
+            f"tf-holdout needs known targets for at least 3 TFs (found {np.unique(pos_tf).size})"
+            "; use --split random."
+        )
+    split_names = _assign_splits(labels, groups, tuple(fractions), rng)
+
+    z = expression.zscored()
+    x = np.stack([z[tf_idx], z[target_idx]], axis=1).astype(np.float32)
+    gene_arr = np.array(genes, dtype=object)
+    table = pd.DataFrame(
+        {
+            "tf": gene_arr[tf_idx],
+            "target": gene_arr[target_idx],
+            "label": labels,
+            "split": split_names,
+            "kind": kind,
+        }
+    )
+    tf_counts = Counter(table.loc[table["label"] == 1, "tf"])
+    top_tf, top_n = tf_counts.most_common(1)[0]
+    meta = {
+        "expression": {
+            "source": expression.source,
+            "n_genes": n_genes,
+            "n_samples": expression.n_samples,
+            "dropped_constant": len(expression.dropped_constant),
+        },
+        "interactions": {"source": interactions.source, "n_pairs": n_input},
+        "excluded_from_negatives": exclude.source if exclude is not None else None,
+        "negatives": negatives,
+        "split": split,
+        "fractions": list(fractions),
+        "seed": seed,
+        "positives": {"input_pairs": n_input, "kept": int(pos_tf.size), "dropped": dropped},
+        "n_regulators": len(tf_counts),
+        "top_regulator": {"id": top_tf, "positives": top_n, "share": round(top_n / pos_tf.size, 4)},
+    }
+    result = PairSet(
+        table=table, x=x, samples=tuple(expression.samples), genes=tuple(genes), meta=meta
+    )
+    _check_splits(result)
+    return result
+
+
+def _check_splits(pairs: PairSet) -> None:
+    for s, c in pairs.counts().items():
+        if c["positives"] == 0 or c["negatives"] == 0:
+            raise TfcnnInputError(
+                f"the {s} split has {c['positives']} positives and {c['negatives']} negatives; "
+                "each split needs both. Use more known pairs or --split random."
+            )

@@ -1,0 +1,151 @@
+"""Layer semantics of PairCNNNetwork against independent references."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from tests import reference_keras
+from tfcnn.network import CNNConfig, PairCNNNetwork, same_padding
+
+
+def _randomise(net: PairCNNNetwork, seed: int) -> None:
+    """Random weights everywhere, including non-trivial batch-norm statistics."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.copy_(torch.randn(p.shape, generator=g) * 0.5)
+        for bn in (net.norm1, net.norm2):
+            if bn is not None:
+                bn.running_mean.copy_(torch.randn(bn.running_mean.shape, generator=g))
+                bn.running_var.copy_(torch.rand(bn.running_var.shape, generator=g) + 0.5)
+
+
+def _keras_weights(net: PairCNNNetwork) -> dict:
+    """The network's weights in Keras layouts (the mapping a Keras import inverts)."""
+
+    def t(x):
+        return x.detach().double().numpy()
+
+    w = {
+        "dw1": t(net.conv1.depthwise).transpose(1, 2, 0)[..., None],
+        "pw1": t(net.conv1.pointwise).T[None, None],
+        "b1": t(net.conv1.bias),
+        "dw2": t(net.conv2.depthwise).transpose(1, 2, 0)[..., None],
+        "pw2": t(net.conv2.pointwise).T[None, None],
+        "b2": t(net.conv2.bias),
+        "dense_w": t(net.dense.weight).T,
+        "dense_b": t(net.dense.bias),
+        "out_w": t(net.out.weight).T,
+        "out_b": t(net.out.bias),
+    }
+    for key, bn in (("bn1", net.norm1), ("bn2", net.norm2)):
+        if bn is not None:
+            w[key] = (t(bn.weight), t(bn.bias), t(bn.running_mean), t(bn.running_var))
+    return w
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        CNNConfig(n_samples=232),
+        CNNConfig(n_samples=17, filters=(3, 5), units=4, batch_norm=(True, True)),
+        CNNConfig(n_samples=20, kernel_width=4, batch_norm=(True, False), dropout=0.2),
+        CNNConfig(n_samples=9, kernel_width=3, filters=(2, 2), units=3, batch_norm=(False, False)),
+    ],
+    ids=["published", "odd-width-bn-both", "even-kernel-bn1", "tiny"],
+)
+def test_matches_loop_reference(config: CNNConfig) -> None:
+    net = PairCNNNetwork(config).eval()
+    _randomise(net, seed=config.n_samples)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 2, config.n_samples)).astype(np.float32)
+    with torch.no_grad():
+        ours = torch.sigmoid(net(torch.from_numpy(x))).double().numpy()
+    w = _keras_weights(net)
+    ref = np.array([reference_keras.forward(pair, w) for pair in x])
+    np.testing.assert_allclose(ours, ref, atol=1e-5, rtol=0)
+
+
+def _torch_grouped_reference(net: PairCNNNetwork, x: torch.Tensor) -> torch.Tensor:
+    """The same network written with plain grouped nn.functional.conv2d (training mode)."""
+
+    def sep(h, conv):
+        kh, kw = conv.kernel
+        top, bottom = same_padding(kh)
+        left, right = same_padding(kw)
+        h = F.pad(h, (left, right, top, bottom))
+        c = conv.depthwise.shape[0]
+        h = F.conv2d(h, conv.depthwise.unsqueeze(1), groups=c)
+        return F.conv2d(h, conv.pointwise[:, :, None, None], conv.bias)
+
+    h = F.relu(sep(x.unsqueeze(1), net.conv1))
+    if net.norm1 is not None:
+        h = net.norm1(h)
+    h = F.max_pool2d(h, 2)
+    h = F.relu(sep(h, net.conv2))
+    if net.norm2 is not None:
+        h = net.norm2(h)
+    h = h.permute(0, 2, 3, 1).flatten(1)
+    return net.out(F.relu(net.dense(h))).squeeze(1)
+
+
+@pytest.mark.parametrize("width", [131, 232, 33])
+def test_gradients_match_grouped_conv_reference(width: int) -> None:
+    """Training-mode outputs and parameter gradients equal the grouped-conv formulation."""
+    config = CNNConfig(n_samples=width, dropout=0.0, batch_norm=(True, True))
+    net = PairCNNNetwork(config).train()
+    _randomise(net, seed=width)
+    x = torch.randn(8, 2, width, generator=torch.Generator().manual_seed(1))
+    ours = net(x)
+    ours.sum().backward()
+    grads = {n: p.grad.clone() for n, p in net.named_parameters()}
+    net.zero_grad()
+    ref = _torch_grouped_reference(net, x)
+    ref.sum().backward()
+    torch.testing.assert_close(ours, ref, atol=1e-5, rtol=1e-5)
+    for name, p in net.named_parameters():
+        torch.testing.assert_close(grads[name], p.grad, atol=1e-4, rtol=1e-4, msg=name)
+
+
+def test_published_shapes_and_parameter_count() -> None:
+    """Per-layer counts of the published architecture (BN after conv 2 only).
+
+    Keras: conv1 18 + conv2 80 + BN2 4*8 (16 trainable) + dense 7,432 + out 9 = 7,571.
+    """
+    net = PairCNNNetwork()
+    trainable = sum(p.numel() for p in net.parameters())
+    buffers = sum(b.numel() for n, b in net.named_buffers() if "num_batches" not in n)
+    assert trainable == 7_555
+    assert buffers == 16  # BN2 moving mean + variance
+    assert trainable + buffers == 7_571
+    assert net.config.flat_features == 928
+    assert net.features(torch.zeros(2, 2, 232)).shape == (2, 8, 1, 116)
+
+
+def test_batch_norm_uses_keras_settings() -> None:
+    net = PairCNNNetwork()
+    assert net.norm2.eps == pytest.approx(1e-3)
+    assert net.norm2.momentum == pytest.approx(0.01)
+
+
+def test_rejects_wrong_input_width() -> None:
+    net = PairCNNNetwork(CNNConfig(n_samples=10))
+    with pytest.raises(ValueError, match=r"\(N, 2, 10\)"):
+        net(torch.zeros(1, 2, 11))
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"filters": (0, 8)}, {"units": 0}, {"dropout": 1.0}, {"n_samples": 1}, {"kernel_width": 0}],
+)
+def test_config_rejects_nonsense(kwargs: dict) -> None:
+    with pytest.raises(ValueError):
+        CNNConfig(**kwargs)
+
+
+def test_config_roundtrip() -> None:
+    c = CNNConfig(n_samples=131, filters=(16, 32), units=64, batch_norm=(True, False))
+    assert CNNConfig.from_dict(c.to_dict()) == c
