@@ -15,7 +15,7 @@ AGI_PATTERN = re.compile(r"^AT[1-5CM]G\d{5}$")
 _AGI_LOOSE = re.compile(r"^at[1-5cm]g\d{5}$", re.IGNORECASE)
 # Things that look like an AGI code but are malformed (wrong digit count etc.).
 _AGI_LIKE = re.compile(r"^at[1-5cm]g\d+$", re.IGNORECASE)
-PROBESET_PATTERN = re.compile(r"^\d{6}(_[a-z]_)?(_s)?_at$|^AFFX-", re.IGNORECASE)
+PROBESET_PATTERN = re.compile(r"^\d{6}(_[a-z])?_at$|^AFFX-", re.IGNORECASE)
 
 
 def normalize_id(raw: str) -> str:

@@ -290,7 +290,8 @@ def _assign_splits(
         filled = np.array([weight[assigned == s].sum() for s in range(3)], dtype=float)
         targets = frac * max(weight.sum(), 1)
         for g in members[rng.permutation(members.size)]:
-            s = int(np.argmin(filled / targets))
+            # Best fit after adding: large regulators go where there is room (train).
+            s = int(np.argmin((filled + weight[g]) / targets))
             assigned[g] = s
             filled[s] += weight[g]
     names = np.array(SPLITS, dtype=object)

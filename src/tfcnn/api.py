@@ -1,0 +1,181 @@
+"""The functional API: one call per CLI command, same names, same options.
+
+Every function accepts either file paths (or bundled dataset names such as
+``"nitrogen-expression"``) or already-loaded objects, so notebooks and the CLI share
+one code path.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .baselines import pearson_scores, target_frequency_scores
+from .datasets import resolve_path
+from .errors import TfcnnInputError
+from .expression import ExpressionMatrix, read_expression
+from .idmap import IdMap, read_id_map
+from .interactions import Interactions, read_interactions
+from .metrics import binary_metrics
+from .model import PairCNN
+from .pairs import PairSet, build_pair_set
+from .progress import epoch_progress
+
+PathLike = str | os.PathLike[str]
+
+
+def load_expression(
+    expression: PathLike | ExpressionMatrix, log2: bool = False
+) -> ExpressionMatrix:
+    """An expression matrix from a path / bundled name, or the object itself."""
+    if isinstance(expression, ExpressionMatrix):
+        return expression
+    return read_expression(resolve_path(str(expression)), log2=log2)
+
+
+def load_interactions(
+    interactions: PathLike | Interactions, evidence: Sequence[str] | None = None
+) -> Interactions:
+    """Known interactions from a path / bundled name (AtRegNet or a TF/target table)."""
+    if isinstance(interactions, Interactions):
+        return interactions.filter_evidence(evidence) if evidence else interactions
+    return read_interactions(resolve_path(str(interactions)), evidence=evidence)
+
+
+def load_id_map(id_map: PathLike | IdMap | None) -> IdMap | None:
+    """An AGI <-> probeset map from a path / bundled name, or None."""
+    if id_map is None or isinstance(id_map, IdMap):
+        return id_map
+    return read_id_map(resolve_path(str(id_map)))
+
+
+def build_pairs(
+    expression: PathLike | ExpressionMatrix,
+    interactions: PathLike | Interactions,
+    *,
+    id_map: PathLike | IdMap | None = None,
+    evidence: Sequence[str] | None = None,
+    exclude: PathLike | Interactions | None = None,
+    negatives: str = "random",
+    split: str = "random",
+    seed: int = 0,
+    log2: bool = False,
+    output: PathLike | None = None,
+    force: bool = False,
+) -> PairSet:
+    """Build (and optionally save) the labelled, split pair set. See :mod:`tfcnn.pairs`."""
+    expr = load_expression(expression, log2=log2)
+    known = load_interactions(interactions, evidence=evidence)
+    excl = load_interactions(exclude) if exclude is not None else None
+    pairs = build_pair_set(
+        expr,
+        known,
+        negatives=negatives,
+        split=split,
+        seed=seed,
+        exclude=excl,
+        id_map=load_id_map(id_map),
+    )
+    if output is not None:
+        pairs.save(output, force=force)
+    return pairs
+
+
+def load_pairs(pairs: PathLike | PairSet) -> PairSet:
+    """A pair set from a directory written by :func:`build_pairs`, or the object itself."""
+    return pairs if isinstance(pairs, PairSet) else PairSet.load(pairs)
+
+
+def load_model(model: PathLike | PairCNN) -> PairCNN:
+    """A fitted model from a model directory, or the object itself."""
+    return model if isinstance(model, PairCNN) else PairCNN.load(model)
+
+
+def train(
+    pairs: PathLike | PairSet,
+    *,
+    output: PathLike | None = None,
+    force: bool = False,
+    seed: int = 0,
+    progress: bool = False,
+    label: str = "training",
+    **hyperparameters: Any,
+) -> PairCNN:
+    """Fit a :class:`PairCNN` on the train split, monitor validation, score the test split.
+
+    ``hyperparameters`` are :class:`PairCNN` arguments (filters, units, epochs, ...).
+    The test and validation metrics, the data summary, gene IDs and sample names are
+    stored in the model's metadata, and the model is saved to ``output`` when given.
+    """
+    if output is not None and Path(output).exists() and not force:
+        # Fail before spending minutes on training.
+        raise TfcnnInputError(f"{output} already exists; choose another --output or pass --force.")
+    data = load_pairs(pairs)
+    model = PairCNN(seed=seed, **hyperparameters)
+    x_train, y_train = data.arrays("train")
+    with epoch_progress(model.epochs, label=label, enabled=progress) as on_epoch:
+        model.fit(x_train, y_train, validation_data=data.arrays("validation"), on_epoch=on_epoch)
+    model.metadata_ = {
+        "genes": list(data.genes),
+        "samples": list(data.samples),
+        "data": data.summary(),
+        "metrics": {
+            "validation": evaluate(model, data, split="validation"),
+            "test": evaluate(model, data, split="test"),
+        },
+    }
+    if output is not None:
+        model.save(output, force=force)
+    return model
+
+
+def evaluate(
+    model: PathLike | PairCNN, pairs: PathLike | PairSet, split: str = "test"
+) -> dict[str, Any]:
+    """Metrics of ``model`` on one split of ``pairs``, with Pearson's AUROC beside them."""
+    est = load_model(model)
+    data = load_pairs(pairs)
+    if est.n_samples != len(data.samples):
+        raise TfcnnInputError(
+            f"the model expects {est.n_samples} samples per profile but the pair set has "
+            f"{len(data.samples)}; evaluate on pairs built from the model's expression matrix."
+        )
+    trained_samples = est.metadata_.get("samples")
+    if trained_samples and list(trained_samples) != list(data.samples):
+        diff = next(
+            i for i, (a, b) in enumerate(zip(trained_samples, data.samples, strict=True)) if a != b
+        )
+        raise TfcnnInputError(
+            f"sample {diff + 1} differs: the model was trained with '{trained_samples[diff]}', "
+            f"the pair set has '{data.samples[diff]}'. Columns must be the same, in order."
+        )
+    x, y = data.arrays(split)
+    if y.size == 0:
+        raise TfcnnInputError(f"the pair set has no {split} examples.")
+    result = binary_metrics(y, est.predict_proba(x)[:, 1])
+    t = data.table
+    train_targets = t.loc[(t["split"] == "train") & (t["label"] == 1), "target"]
+    controls = {
+        "pearson": (pearson_scores(x) + 1) / 2,
+        "target_frequency": target_frequency_scores(
+            train_targets, t.loc[data.mask(split), "target"]
+        ),
+    }
+    result["split"] = split
+    result["baselines"] = {}
+    for name, score in controls.items():
+        m = binary_metrics(y, score)
+        result["baselines"][name] = {"auroc": m["auroc"], "auprc": m["auprc"]}
+    return result
+
+
+def scores_table(model: PairCNN, pairs: PairSet, split: str = "test"):
+    """Per-pair probabilities and Pearson r of one split, for tracing predictions to genes."""
+    m = pairs.mask(split)
+    x = pairs.x[m]
+    table = pairs.table.loc[m, ["tf", "target", "label", "kind"]].copy()
+    table["probability"] = model.predict_proba(x)[:, 1]
+    table["pearson_r"] = pearson_scores(x)
+    return table.reset_index(drop=True)

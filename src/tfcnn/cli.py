@@ -1,0 +1,399 @@
+"""The `tfcnn` command line: a thin layer over :mod:`tfcnn.api`.
+
+Options keep one name across all commands: --expression, --interactions, --id-map,
+--pairs, --model, --output, --seed, --force. Bad input ends with a one-paragraph
+message and exit code 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from . import __version__
+from .errors import TfcnnInputError
+
+app = typer.Typer(
+    name="tfcnn",
+    help="Predict transcription factor -> target regulation from expression profiles "
+    "with a small pair CNN (MacLean 2019), and evaluate it honestly.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# -- shared options (same names everywhere) ---------------------------------------------
+ExpressionOpt = Annotated[
+    str,
+    typer.Option(
+        "--expression",
+        "-x",
+        help="Expression matrix (genes x samples; TSV/CSV[.gz]/Parquet) or a bundled "
+        "dataset name, e.g. nitrogen-expression.",
+    ),
+]
+InteractionsOpt = Annotated[
+    str,
+    typer.Option(
+        "--interactions",
+        "-i",
+        help="Known TF->target pairs: an AtRegNet file (confirmed + direct rows are used) or "
+        "a TF/target table; or a bundled name (atregnet, nitrogen-edges).",
+    ),
+]
+IdMapOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--id-map",
+        help="AGI <-> ATH1 probeset map (two-column or TAIR affy_ATH1_array_elements); "
+        "bundled: ath1-map. Needed when expression and interactions use different IDs.",
+    ),
+]
+EvidenceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--evidence",
+        help="Comma-separated evidence values to keep, for tables with an 'evidence' column "
+        "(e.g. TARGET,CHIPSeq,Litterature).",
+    ),
+]
+PairsOpt = Annotated[
+    Path, typer.Option("--pairs", "-p", help="Pair set directory written by build-pairs.")
+]
+ModelOpt = Annotated[Path, typer.Option("--model", "-m", help="Model directory.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (same seed, same result).")]
+ForceOpt = Annotated[
+    bool, typer.Option("--force", help="Replace an existing output instead of refusing.")
+]
+Log2Opt = Annotated[bool, typer.Option("--log2", help="Take log2 of the expression values first.")]
+NegativesOpt = Annotated[
+    str,
+    typer.Option(
+        "--negatives",
+        help="random (any gene pair, the study's choice) or tf-matched (each TF with its "
+        "non-targets).",
+    ),
+]
+SplitOpt = Annotated[
+    str,
+    typer.Option(
+        "--split", help="random (80/10/10 of pairs, the study) or tf-holdout (whole TFs)."
+    ),
+]
+
+
+def _setup_logging(verbose: bool) -> None:
+    logger = logging.getLogger("tfcnn")
+    logger.handlers.clear()
+    handler = RichHandler(console=err_console, show_time=False, show_path=False)
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO if verbose else logging.WARNING)
+    logger.propagate = False
+
+
+def user_errors(func: F) -> F:
+    """Turn bad-input errors into a clear message and exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except TfcnnInputError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(code=2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _csv(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    return items or None
+
+
+def _int_pair(value: str, option: str) -> tuple[int, int]:
+    try:
+        a, b = (int(v) for v in value.split(","))
+    except ValueError:
+        raise TfcnnInputError(
+            f"{option} takes two comma-separated integers such as 4,8 (got {value!r})."
+        ) from None
+    return a, b
+
+
+def _check_choice(value: str, choices: tuple[str, ...], option: str) -> str:
+    if value not in choices:
+        raise TfcnnInputError(f"{option} must be one of {', '.join(choices)} (got {value!r}).")
+    return value
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show progress notes.")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+) -> None:
+    _setup_logging(verbose)
+    if version:
+        console.print(f"tfcnn {__version__}")
+        raise typer.Exit()
+
+
+@app.command()
+@user_errors
+def datasets() -> None:
+    """List the bundled real datasets with their source and size."""
+    from .datasets import list_datasets
+
+    table = Table(title="Bundled datasets (use the name wherever a file is expected)")
+    for col in ("name", "file", "size", "description", "source"):
+        table.add_column(col, overflow="fold")
+    for ds in list_datasets():
+        table.add_row(
+            ds.name, ds.relpath, f"{ds.size_bytes / 1e6:.2f} MB", ds.description, ds.source
+        )
+    console.print(table)
+
+
+@app.command("build-pairs")
+@user_errors
+def build_pairs_cmd(
+    expression: ExpressionOpt,
+    interactions: InteractionsOpt,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Pair set directory to write.")],
+    id_map: IdMapOpt = None,
+    evidence: EvidenceOpt = None,
+    exclude: Annotated[
+        str | None,
+        typer.Option("--exclude", help="Further known pairs never to use as negatives."),
+    ] = None,
+    negatives: NegativesOpt = "random",
+    split: SplitOpt = "random",
+    log2: Log2Opt = False,
+    seed: SeedOpt = 0,
+    force: ForceOpt = False,
+) -> None:
+    """Build labelled, split (TF, target) examples from a matrix and known pairs."""
+    from .api import build_pairs
+    from .pairs import NEGATIVE_STRATEGIES, SPLIT_STRATEGIES
+
+    _check_choice(negatives, NEGATIVE_STRATEGIES, "--negatives")
+    _check_choice(split, SPLIT_STRATEGIES, "--split")
+    pairs = build_pairs(
+        expression,
+        interactions,
+        id_map=id_map,
+        evidence=_csv(evidence),
+        exclude=exclude,
+        negatives=negatives,
+        split=split,
+        seed=seed,
+        log2=log2,
+        output=output,
+        force=force,
+    )
+    _print_pairs_summary(pairs.summary())
+    console.print(f"Pair set written to [bold]{output}[/]")
+
+
+def _print_pairs_summary(summary: dict[str, Any]) -> None:
+    pos = summary["positives"]
+    console.print(
+        f"{pos['input_pairs']:,} known pairs -> {pos['kept']:,} positives from "
+        f"{summary['n_regulators']} regulators; negatives: {summary['negatives']}; "
+        f"split: {summary['split']}"
+    )
+    for reason, n in pos["dropped"].items():
+        if n:
+            console.print(f"  dropped {n:,}: {reason}")
+    top = summary["top_regulator"]
+    console.print(f"  largest regulator {top['id']}: {top['positives']:,} ({top['share']:.0%})")
+    table = Table()
+    for col in ("split", "positives", "negatives", "regulators (positives)"):
+        table.add_column(col, justify="right")
+    for name, c in summary["splits"].items():
+        table.add_row(
+            name, f"{c['positives']:,}", f"{c['negatives']:,}", str(c["regulators_in_positives"])
+        )
+    console.print(table)
+
+
+@app.command()
+@user_errors
+def train(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Model directory to write.")],
+    pairs: Annotated[
+        Path | None,
+        typer.Option("--pairs", "-p", help="Pair set from build-pairs (or give -x and -i)."),
+    ] = None,
+    expression: Annotated[
+        str | None, typer.Option("--expression", "-x", help="Build pairs on the fly from this.")
+    ] = None,
+    interactions: Annotated[
+        str | None, typer.Option("--interactions", "-i", help="Known pairs, with --expression.")
+    ] = None,
+    id_map: IdMapOpt = None,
+    evidence: EvidenceOpt = None,
+    negatives: NegativesOpt = "random",
+    split: SplitOpt = "random",
+    log2: Log2Opt = False,
+    filters: Annotated[str, typer.Option(help="Filters of conv 1 and conv 2.")] = "4,8",
+    units: Annotated[int, typer.Option(help="Units of the dense layer.")] = 8,
+    batch_norm1: Annotated[
+        bool, typer.Option("--batch-norm1/--no-batch-norm1", help="Batch norm after conv 1.")
+    ] = False,
+    batch_norm2: Annotated[
+        bool, typer.Option("--batch-norm2/--no-batch-norm2", help="Batch norm after conv 2.")
+    ] = True,
+    dropout: Annotated[
+        float, typer.Option(help="Dropout rate before the output (0 = off).")
+    ] = 0.01,
+    kernel_width: Annotated[int, typer.Option(help="Convolution kernel width.")] = 5,
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 30,
+    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 512,
+    learning_rate: Annotated[float, typer.Option(help="RMSprop learning rate.")] = 1e-3,
+    seed: SeedOpt = 0,
+    force: ForceOpt = False,
+) -> None:
+    """Train a pair CNN (published architecture by default) and report test metrics."""
+    from . import api
+    from .pairs import NEGATIVE_STRATEGIES, SPLIT_STRATEGIES
+
+    if output.exists() and not force:
+        raise TfcnnInputError(f"{output} already exists; choose another --output or pass --force.")
+    if pairs is None:
+        if expression is None or interactions is None:
+            raise TfcnnInputError("give --pairs, or both --expression and --interactions.")
+        _check_choice(negatives, NEGATIVE_STRATEGIES, "--negatives")
+        _check_choice(split, SPLIT_STRATEGIES, "--split")
+        data = api.build_pairs(
+            expression,
+            interactions,
+            id_map=id_map,
+            evidence=_csv(evidence),
+            negatives=negatives,
+            split=split,
+            seed=seed,
+            log2=log2,
+        )
+    else:
+        if expression is not None or interactions is not None:
+            raise TfcnnInputError("give either --pairs or --expression/--interactions, not both.")
+        data = api.load_pairs(pairs)
+    if not 0.0 <= dropout < 1.0:
+        raise TfcnnInputError(f"--dropout must be in [0, 1) (got {dropout}).")
+    if min(epochs, batch_size, units, kernel_width) < 1:
+        raise TfcnnInputError("--epochs, --batch-size, --units and --kernel-width must be >= 1.")
+    model = api.train(
+        data,
+        output=output,
+        force=force,
+        seed=seed,
+        progress=True,
+        filters=_int_pair(filters, "--filters"),
+        units=units,
+        batch_norm=(batch_norm1, batch_norm2),
+        dropout=dropout,
+        kernel_width=kernel_width,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+    )
+    console.print(metrics_table(model.metadata_["metrics"]["test"], "Held-out test split"))
+    console.print(f"Model written to [bold]{output}[/]")
+
+
+@app.command()
+@user_errors
+def evaluate(
+    model: ModelOpt,
+    pairs: PairsOpt,
+    split: Annotated[str, typer.Option(help="train, validation or test.")] = "test",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Also write the metrics as JSON.")
+    ] = None,
+    force: ForceOpt = False,
+) -> None:
+    """Score a model on one split of a pair set: accuracy, loss, AUROC, AUPRC, confusion."""
+    from . import api
+    from .fileio import check_writable, write_text
+
+    if output is not None:
+        check_writable(output, force)
+    result = api.evaluate(model, pairs, split=split)
+    console.print(metrics_table(result, f"{split} split of {pairs}"))
+    if output is not None:
+        write_text(output, json.dumps(result, indent=2) + "\n", force=force)
+        console.print(f"Metrics written to [bold]{output}[/]")
+
+
+def metrics_table(m: dict[str, Any], title: str) -> Table:
+    """Metrics as a two-column table, with the confusion matrix and Pearson baseline."""
+
+    def fmt(v: float | None) -> str:
+        return "n/a" if v is None else f"{v:.4f}"
+
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    c = m["confusion"]
+    rows = [
+        ("pairs (positives)", f"{m['n']:,} ({m['n_positive']:,})"),
+        ("accuracy", fmt(m["accuracy"])),
+        ("loss (binary cross-entropy)", fmt(m["loss"])),
+        ("AUROC", fmt(m["auroc"])),
+        ("AUPRC", fmt(m["auprc"])),
+        (
+            f"confusion at {m['threshold']}",
+            f"TP {c['tp']}  FP {c['fp']}  FN {c['fn']}  TN {c['tn']}",
+        ),
+    ]
+    if "baselines" in m:
+        rows.append(("Pearson r AUROC (same pairs)", fmt(m["baselines"]["pearson"]["auroc"])))
+        rows.append(
+            ("target-frequency control AUROC", fmt(m["baselines"]["target_frequency"]["auroc"]))
+        )
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+@app.command()
+@user_errors
+def demo(
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Results folder (default: results/demo, -2, ...)."),
+    ] = None,
+    seed: SeedOpt = 0,
+    epochs: Annotated[int, typer.Option(help="Training epochs per model.")] = 30,
+    force: ForceOpt = False,
+) -> None:
+    """Train on the bundled nitrogen compendium under four protocols, side by side."""
+    from .demo import run_demo
+
+    if epochs < 1:
+        raise TfcnnInputError("--epochs must be >= 1.")
+    run_demo(output, seed=seed, epochs=epochs, force=force, console=console)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

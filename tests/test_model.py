@@ -1,0 +1,133 @@
+"""PairCNN estimator: determinism, persistence, and refusal of anything but its own files."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from tfcnn.errors import ModelFormatError, OutputExistsError
+from tfcnn.model import PairCNN
+
+
+@pytest.fixture(scope="module")
+def toy():
+    """Synthetic inputs: label 1 when the two rows are positively correlated."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((400, 24))
+    y = rng.integers(0, 2, 400)
+    b = np.where(y[:, None] == 1, a, -a) + 0.3 * rng.standard_normal((400, 24))
+    x = np.stack([a, b], axis=1).astype(np.float32)
+    return x, y
+
+
+@pytest.fixture(scope="module")
+def fitted(toy):
+    x, y = toy
+    return PairCNN(epochs=3, batch_size=64, seed=1).fit(x[:300], y[:300], (x[300:], y[300:]))
+
+
+def test_same_seed_same_weights_other_seed_differs(toy, fitted) -> None:
+    x, y = toy
+    again = PairCNN(epochs=3, batch_size=64, seed=1).fit(x[:300], y[:300], (x[300:], y[300:]))
+    other = PairCNN(epochs=3, batch_size=64, seed=2).fit(x[:300], y[:300])
+    for (k, v), (_, w) in zip(
+        fitted.network_.state_dict().items(), again.network_.state_dict().items(), strict=True
+    ):
+        assert torch.equal(v, w), k
+    assert not np.allclose(fitted.predict_proba(x)[:, 1], other.predict_proba(x)[:, 1])
+
+
+def test_training_does_not_touch_global_rng(toy) -> None:
+    x, y = toy
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    PairCNN(epochs=1, seed=5).fit(x, y)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_history_has_train_and_validation_metrics(fitted) -> None:
+    assert [h["epoch"] for h in fitted.history_] == [1, 2, 3]
+    for key in ("loss", "accuracy", "auroc", "val_loss", "val_accuracy", "val_auroc"):
+        assert all(h[key] is not None for h in fitted.history_), key
+    assert fitted.history_[-1]["loss"] < fitted.history_[0]["loss"]
+
+
+def test_predict_proba_shape_and_range(toy, fitted) -> None:
+    x, _ = toy
+    p = fitted.predict_proba(x)
+    assert p.shape == (len(x), 2)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0)
+    assert ((p >= 0) & (p <= 1)).all()
+
+
+def test_fit_rejects_bad_shapes(toy) -> None:
+    x, y = toy
+    with pytest.raises(ValueError, match="shape"):
+        PairCNN(epochs=1).fit(x[:, :1], y)
+    with pytest.raises(ValueError, match="0 and 1"):
+        PairCNN(epochs=1).fit(x, y + 1)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        PairCNN().predict_proba(x)
+
+
+def test_save_load_roundtrip(toy, fitted, tmp_path) -> None:
+    x, _ = toy
+    fitted.metadata_ = {"genes": ["g1", "g2"], "samples": [f"s{i}" for i in range(24)]}
+    path = fitted.save(tmp_path / "m")
+    assert sorted(p.name for p in path.iterdir()) == ["model.json", "weights.safetensors"]
+    back = PairCNN.load(path)
+    np.testing.assert_array_equal(back.predict_proba(x), fitted.predict_proba(x))
+    assert back.history_ == json.loads((path / "model.json").read_text())["history"]
+    assert back.metadata_["samples"][0] == "s0"
+    assert back.get_params() == fitted.get_params()
+    with pytest.raises(OutputExistsError):
+        fitted.save(path)
+    fitted.save(path, force=True)
+
+
+def _saved(fitted, tmp_path):
+    return fitted.save(tmp_path / "m", force=True)
+
+
+def test_refuses_pickle_and_plain_files(fitted, tmp_path) -> None:
+    evil = tmp_path / "model.pkl"
+    evil.write_bytes(pickle.dumps({"weights": [1, 2, 3]}))
+    with pytest.raises(ModelFormatError, match="never loaded"):
+        PairCNN.load(evil)
+    with pytest.raises(ModelFormatError, match="does not exist"):
+        PairCNN.load(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelFormatError, match="model.json"):
+        PairCNN.load(tmp_path / "empty")
+
+
+def test_refuses_truncated_weights(fitted, tmp_path) -> None:
+    path = _saved(fitted, tmp_path)
+    w = path / "weights.safetensors"
+    w.write_bytes(w.read_bytes()[:200])
+    with pytest.raises(ModelFormatError, match="truncated"):
+        PairCNN.load(path)
+
+
+def test_refuses_future_format_and_mismatched_architecture(fitted, tmp_path) -> None:
+    path = _saved(fitted, tmp_path)
+    meta_path = path / "model.json"
+    meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "format_version": 99}))
+    with pytest.raises(ModelFormatError, match="Upgrade tfcnn"):
+        PairCNN.load(path)
+    arch = {**meta["architecture"], "filters": [4, 16]}
+    meta_path.write_text(json.dumps({**meta, "architecture": arch}))
+    with pytest.raises(ModelFormatError, match="wrong shape"):
+        PairCNN.load(path)
+    meta_path.write_text(json.dumps({**meta, "architecture": {**arch, "bogus": 1}}))
+    with pytest.raises(ModelFormatError, match="invalid architecture"):
+        PairCNN.load(path)
+    meta_path.write_text("{not json")
+    with pytest.raises(ModelFormatError, match="not valid JSON"):
+        PairCNN.load(path)
