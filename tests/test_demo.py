@@ -1,0 +1,66 @@
+"""The demo on the bundled real data (2 epochs to stay fast): outputs and what they show."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from rich.console import Console
+
+from tfcnn.demo import default_output, run_demo
+from tfcnn.errors import OutputExistsError
+from tfcnn.model import PairCNN
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "results"
+    console = Console(file=open(out.parent / "stdout.txt", "w"), width=100)  # noqa: SIM115
+    result = run_demo(out, epochs=2, progress=False, console=console)
+    console.file.close()
+    return result, (out.parent / "stdout.txt").read_text()
+
+
+def test_writes_models_metrics_and_predictions(demo) -> None:
+    result, _ = demo
+    out = result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert [(r["split"], r["negatives"]) for r in metrics["protocols"]] == [
+        ("random", "random"),
+        ("random", "tf-matched"),
+        ("tf-holdout", "random"),
+        ("tf-holdout", "tf-matched"),
+    ]
+    for row in metrics["protocols"]:
+        model = PairCNN.load(out / row["model"])
+        assert model.n_samples == 131
+        assert model.metadata_["metrics"]["test"]["auroc"] == pytest.approx(row["cnn_auroc"])
+        assert (out / "predictions" / f"{row['protocol']}.test.tsv").is_file()
+    data = metrics["data"]
+    assert data["positives"]["input_pairs"] == 18_005
+    assert data["positives"]["kept"] == 17_994  # the 11 self-pairs dropped
+    assert data["n_regulators"] == 53
+    assert (out / "table.txt").read_text().count("tf-holdout") >= 2
+
+
+def test_prints_the_side_by_side_table(demo) -> None:
+    _, stdout = demo
+    for text in ("Pearson", "tf-matched", "tf-holdout", "target", "Results written to"):
+        assert text in stdout
+
+
+def test_random_protocol_shows_the_artefact(demo) -> None:
+    """Random split + random negatives: the CNN far above Pearson on the same pairs."""
+    rows = {(r["split"], r["negatives"]): r for r in demo[0].rows}
+    study = rows[("random", "random")]
+    assert study["cnn_auroc"] > study["pearson_auroc"] + 0.1
+    # tf-holdout never shares a regulator between train and test
+    assert rows[("tf-holdout", "tf-matched")]["test_regulators"] >= 3
+
+
+def test_never_overwrites(demo, tmp_path) -> None:
+    result, _ = demo
+    with pytest.raises(OutputExistsError):
+        run_demo(result.output, epochs=1, progress=False, console=Console(quiet=True))
+    (tmp_path / "demo").mkdir()
+    assert default_output(tmp_path) == tmp_path / "demo-2"
