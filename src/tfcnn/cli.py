@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -17,6 +18,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.table import Table
 
 from . import __version__
@@ -112,10 +114,21 @@ def user_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except TfcnnInputError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            _print_error(str(exc))
+            raise typer.Exit(code=2) from None
+        except OSError as exc:
+            # A path the system refuses (unreadable file, output under a regular file, no
+            # permission, disk full): the user's to fix, so no traceback either.
+            where = f"{exc.filename}: " if exc.filename else ""
+            _print_error(f"{where}{exc.strerror or exc}; check the path and its permissions.")
             raise typer.Exit(code=2) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _print_error(message: str) -> None:
+    # The message holds user text (paths, IDs): escape it, or '[...]' is read as markup.
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def _csv(value: str | None) -> list[str] | None:
@@ -129,9 +142,11 @@ def _int_pair(value: str, option: str) -> tuple[int, int]:
     try:
         a, b = (int(v) for v in value.split(","))
     except ValueError:
+        a = b = 0
+    if min(a, b) < 1:
         raise TfcnnInputError(
-            f"{option} takes two comma-separated integers such as 4,8 (got {value!r})."
-        ) from None
+            f"{option} takes two comma-separated positive integers such as 4,8 (got {value!r})."
+        )
     return a, b
 
 
@@ -141,15 +156,24 @@ def _check_choice(value: str, choices: tuple[str, ...], option: str) -> str:
     return value
 
 
+def _print_version(value: bool) -> None:
+    # Eager, so `tfcnn --version` works without a command (a callback body would not run).
+    if value:
+        console.print(f"tfcnn {__version__}", highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
 def _main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show progress notes.")] = False,
-    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version.", callback=_print_version, is_eager=True
+        ),
+    ] = False,
 ) -> None:
     _setup_logging(verbose)
-    if version:
-        console.print(f"tfcnn {__version__}")
-        raise typer.Exit()
 
 
 @app.command()
@@ -159,11 +183,17 @@ def datasets() -> None:
     from .datasets import list_datasets
 
     table = Table(title="Bundled datasets (use the name wherever a file is expected)")
-    for col in ("name", "file", "size", "description", "source"):
+    # Names are typed back on the command line: never break them across lines.
+    table.add_column("name", no_wrap=True)
+    for col in ("file", "size", "description", "source"):
         table.add_column(col, overflow="fold")
     for ds in list_datasets():
         table.add_row(
-            ds.name, ds.relpath, f"{ds.size_bytes / 1e6:.2f} MB", ds.description, ds.source
+            escape(ds.name),
+            escape(ds.relpath),
+            f"{ds.size_bytes / 1e6:.2f} MB",
+            escape(ds.description),
+            escape(ds.source),
         )
     console.print(table)
 
@@ -206,7 +236,7 @@ def build_pairs_cmd(
         force=force,
     )
     _print_pairs_summary(pairs.summary())
-    console.print(f"Pair set written to [bold]{output}[/]")
+    console.print(f"Pair set written to [bold]{escape(str(output))}[/]")
 
 
 def _print_pairs_summary(summary: dict[str, Any]) -> None:
@@ -218,9 +248,11 @@ def _print_pairs_summary(summary: dict[str, Any]) -> None:
     )
     for reason, n in pos["dropped"].items():
         if n:
-            console.print(f"  dropped {n:,}: {reason}")
+            console.print(f"  dropped {n:,}: {escape(reason)}")
     top = summary["top_regulator"]
-    console.print(f"  largest regulator {top['id']}: {top['positives']:,} ({top['share']:.0%})")
+    console.print(
+        f"  largest regulator {escape(str(top['id']))}: {top['positives']:,} ({top['share']:.0%})"
+    )
     table = Table()
     for col in ("split", "positives", "negatives", "regulators (positives)"):
         table.add_column(col, justify="right")
@@ -274,6 +306,14 @@ def train(
 
     if output.exists() and not force:
         raise TfcnnInputError(f"{output} already exists; choose another --output or pass --force.")
+    # Check every option before reading (possibly large) input files.
+    filter_pair = _int_pair(filters, "--filters")
+    if not 0.0 <= dropout < 1.0:
+        raise TfcnnInputError(f"--dropout must be in [0, 1) (got {dropout}).")
+    if min(epochs, batch_size, units, kernel_width) < 1:
+        raise TfcnnInputError("--epochs, --batch-size, --units and --kernel-width must be >= 1.")
+    if not (math.isfinite(learning_rate) and learning_rate > 0):
+        raise TfcnnInputError(f"--learning-rate must be a positive number (got {learning_rate}).")
     if pairs is None:
         if expression is None or interactions is None:
             raise TfcnnInputError("give --pairs, or both --expression and --interactions.")
@@ -293,17 +333,13 @@ def train(
         if expression is not None or interactions is not None:
             raise TfcnnInputError("give either --pairs or --expression/--interactions, not both.")
         data = api.load_pairs(pairs)
-    if not 0.0 <= dropout < 1.0:
-        raise TfcnnInputError(f"--dropout must be in [0, 1) (got {dropout}).")
-    if min(epochs, batch_size, units, kernel_width) < 1:
-        raise TfcnnInputError("--epochs, --batch-size, --units and --kernel-width must be >= 1.")
     model = api.train(
         data,
         output=output,
         force=force,
         seed=seed,
         progress=True,
-        filters=_int_pair(filters, "--filters"),
+        filters=filter_pair,
         units=units,
         batch_norm=(batch_norm1, batch_norm2),
         dropout=dropout,
@@ -313,7 +349,7 @@ def train(
         learning_rate=learning_rate,
     )
     console.print(metrics_table(model.metadata_["metrics"]["test"], "Held-out test split"))
-    console.print(f"Model written to [bold]{output}[/]")
+    console.print(f"Model written to [bold]{escape(str(output))}[/]")
 
 
 @app.command()
@@ -334,10 +370,10 @@ def evaluate(
     if output is not None:
         check_writable(output, force)
     result = api.evaluate(model, pairs, split=split)
-    console.print(metrics_table(result, f"{split} split of {pairs}"))
+    console.print(metrics_table(result, escape(f"{split} split of {pairs}")))
     if output is not None:
         write_text(output, json.dumps(result, indent=2) + "\n", force=force)
-        console.print(f"Metrics written to [bold]{output}[/]")
+        console.print(f"Metrics written to [bold]{escape(str(output))}[/]")
 
 
 def metrics_table(m: dict[str, Any], title: str) -> Table:

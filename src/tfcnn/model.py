@@ -48,6 +48,17 @@ def _as_tensor(x: np.ndarray | torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
 
 
+def _predict(net: PairCNNNetwork, X: torch.Tensor, batch_size: int = 8192) -> np.ndarray:
+    """Positive-class probabilities in inference mode, in batches."""
+    net.eval()
+    out = np.empty(X.shape[0], dtype=np.float64)
+    with torch.no_grad():
+        for start in range(0, X.shape[0], batch_size):
+            logits = net(X[start : start + batch_size])
+            out[start : start + batch_size] = torch.sigmoid(logits).double().numpy()
+    return out
+
+
 class PairCNN:
     """A CNN that scores (TF, target) expression-profile pairs as regulatory or not.
 
@@ -186,8 +197,7 @@ class PairCNN:
                     "auroc": auroc(y_t.numpy(), logits_seen.numpy()),
                 }
                 if val is not None:
-                    self.network_ = net
-                    m = binary_metrics(val[1], self.predict_proba(val[0])[:, 1])
+                    m = binary_metrics(val[1], _predict(net, val[0]))
                     record.update(
                         val_loss=m["loss"], val_accuracy=m["accuracy"], val_auroc=m["auroc"]
                     )
@@ -200,16 +210,8 @@ class PairCNN:
 
     def predict_proba(self, X: np.ndarray, batch_size: int = 8192) -> np.ndarray:
         """Probabilities, shape (N, 2): column 0 = not regulating, column 1 = regulating."""
-        net = self._check_fitted()
-        X_t = _as_tensor(X)
-        net.eval()
-        out = np.empty(X_t.shape[0], dtype=np.float64)
-        with torch.no_grad():
-            for start in range(0, X_t.shape[0], batch_size):
-                out[start : start + batch_size] = (
-                    torch.sigmoid(net(X_t[start : start + batch_size])).double().numpy()
-                )
-        return np.column_stack([1.0 - out, out])
+        p = _predict(self._check_fitted(), _as_tensor(X), batch_size)
+        return np.column_stack([1.0 - p, p])
 
     def predict(self, X: np.ndarray, threshold: float = 0.5) -> np.ndarray:
         """Hard labels at ``threshold``."""
