@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from .baselines import pearson_scores, target_frequency_scores
 from .datasets import resolve_path
 from .errors import TfcnnInputError
 from .expression import ExpressionMatrix, read_expression
+from .fileio import check_writable
 from .idmap import IdMap, read_id_map
 from .interactions import Interactions, read_interactions
 from .metrics import binary_metrics
@@ -109,9 +109,8 @@ def train(
     The test and validation metrics, the data summary, gene IDs and sample names are
     stored in the model's metadata, and the model is saved to ``output`` when given.
     """
-    if output is not None and Path(output).exists() and not force:
-        # Fail before spending minutes on training.
-        raise TfcnnInputError(f"{output} already exists; choose another --output or pass --force.")
+    if output is not None:
+        check_writable(output, force)  # fail before spending minutes on training
     data = load_pairs(pairs)
     model = PairCNN(seed=seed, **hyperparameters)
     x_train, y_train = data.arrays("train")

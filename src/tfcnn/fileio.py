@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import OutputExistsError
+from .errors import OutputExistsError, TfcnnInputError
 
 
 def check_writable(path: str | os.PathLike[str], force: bool) -> Path:
@@ -23,6 +23,11 @@ def check_writable(path: str | os.PathLike[str], force: bool) -> Path:
         raise OutputExistsError(
             f"{path} already exists; choose another --output or pass --force to replace it."
         )
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise TfcnnInputError(f"cannot write {path}: {parent} is a file, not a folder.")
     return path
 
 

@@ -140,9 +140,15 @@ class PairSet:
             meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise TfcnnInputError(f"{path / META_FILE} is not valid JSON ({exc}).") from exc
-        if meta.get("format") != PAIRS_FORMAT:
+        if not isinstance(meta, dict) or meta.get("format") != PAIRS_FORMAT:
             raise TfcnnInputError(f"{path / META_FILE} is not a tfcnn pair set description.")
-        if meta.get("format_version", 0) > PAIRS_FORMAT_VERSION:
+        version = meta.get("format_version")
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise TfcnnInputError(
+                f"{path / META_FILE} has an invalid format_version {version!r}; rebuild the "
+                "pair set with 'tfcnn build-pairs'."
+            )
+        if version > PAIRS_FORMAT_VERSION:
             raise TfcnnInputError(f"{path} was written by a newer tfcnn; upgrade tfcnn.")
         try:
             x = load_file(str(path / EXAMPLES_FILE))["x"]
@@ -150,10 +156,7 @@ class PairSet:
             raise TfcnnInputError(
                 f"{path / EXAMPLES_FILE} is unreadable ({exc}); rebuild the pair set."
             ) from exc
-        table = pd.read_csv(path / TABLE_FILE, sep="\t", dtype={"tf": str, "target": str})
-        missing = {"tf", "target", "label", "split"} - set(table.columns)
-        if missing:
-            raise TfcnnInputError(f"{path / TABLE_FILE} lacks columns {sorted(missing)}.")
+        table = _read_table(path / TABLE_FILE)
         samples = tuple(meta.pop("samples", ()))
         genes = tuple(meta.pop("genes", ()))
         meta.pop("format", None)
@@ -162,6 +165,32 @@ class PairSet:
             return cls(table=table, x=x, samples=samples, genes=genes, meta=meta)
         except ValueError as exc:
             raise TfcnnInputError(f"pair set {path} is inconsistent: {exc}.") from exc
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    """The pairs.tsv of a pair set, with its columns and values checked."""
+    try:
+        table = pd.read_csv(path, sep="\t", dtype={"tf": str, "target": str})
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise TfcnnInputError(f"{path} is not a readable pair table ({exc}).") from exc
+    missing = {"tf", "target", "label", "split"} - set(table.columns)
+    if missing:
+        raise TfcnnInputError(f"{path} lacks columns {sorted(missing)}.")
+    labels = pd.to_numeric(table["label"], errors="coerce")
+    bad = ~labels.isin([0, 1])
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise TfcnnInputError(
+            f"{path} line {row + 2}: label {table['label'].iloc[row]!r} is not 0 or 1."
+        )
+    bad_split = ~table["split"].isin(SPLITS)
+    if bad_split.any():
+        row = int(np.flatnonzero(bad_split.to_numpy())[0])
+        raise TfcnnInputError(
+            f"{path} line {row + 2}: split {table['split'].iloc[row]!r} is not one of "
+            f"{', '.join(SPLITS)}."
+        )
+    return table.assign(label=labels.astype(np.int64))
 
 
 # -- building ------------------------------------------------------------------------

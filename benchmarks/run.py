@@ -1,0 +1,530 @@
+"""Speed benchmarks for tfcnn (`make bench`). Speed goals live here, never in unit tests.
+
+Every figure is printed beside a reference measured in the same run, as a ratio:
+
+1. training, published configuration: PairCNN.fit vs the same loop on a grouped-conv2d
+   network (benchmarks/grouped_reference.py), same weights at start, same data order;
+2. scoring: PairCNN.predict_proba vs the grouped-conv reference in eval mode with the
+   same weights (outputs must agree to 1e-5), throughput and peak-RSS growth, each model
+   in a fresh process so the RSS high-water mark is its own;
+3. the 64/64/64 variant's training time, against the published configuration's.
+
+All inputs are synthetic (fixed seed). Figures from the project brief (Keras 2/TF) are
+printed as context only: they were not measured here. Results: .bench/results.json.
+Run with --quick for a seconds-long smoke test of the script (tiny sizes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import platform
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from grouped_reference import (
+    GroupedPairCNN,
+    ReferenceConfig,
+    reference_predict_proba,
+    train_reference,
+)
+from rich.console import Console
+from rich.table import Table
+
+from tfcnn.model import PairCNN
+from tfcnn.network import PairCNNNetwork
+
+THREADS = 2
+SEED = 20190101
+AGREEMENT_TOLERANCE = 1e-5
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_OUTPUT = ROOT / ".bench" / "results.json"
+
+# From the project brief; NOT measured by this script (other software, other machine).
+EXTERNAL_CONTEXT = {
+    "source": "project brief (Keras 2 / TensorFlow, CPU, 2 cores); not measured here",
+    "keras_train_published_30_epochs_s": 5.3,
+    "keras_predict_pairs_per_s": 137_000,
+    "keras_train_64_64_64_30_epochs_s": 36.0,
+}
+
+
+@dataclass(frozen=True)
+class Sizes:
+    train_pairs: int = 6_900
+    width: int = 232
+    epochs: int = 30
+    reference_budget_s: float = 40.0  # reference training stops after the epoch past this
+    score_pairs: int = 200_000
+    score_repeats: int = 3
+    score_budget_s: float = 15.0  # no further repeat once a scorer has used this much
+    variant_epochs: int = 5
+    variant_filters: tuple[int, int] = (64, 64)
+    variant_units: int = 64
+
+
+QUICK = Sizes(
+    train_pairs=600,
+    width=40,
+    epochs=2,
+    reference_budget_s=5.0,
+    score_pairs=5_000,
+    score_repeats=1,
+    score_budget_s=5.0,
+    variant_epochs=1,
+)
+
+
+# -- synthetic data -----------------------------------------------------------------------
+def synthetic_pairs(n: int, width: int, seed: int, chunk: int = 8192):
+    """``n`` SYNTHETIC pairs (N, 2, width) float32 and labels (N,) in {0, 1}.
+
+    Row 0 is a random "TF" profile, row 1 a "target" that weakly follows it (label 1) or
+    not (label 0); 15% of labels are then flipped, so training does not drive the loss to
+    zero. Rows are z-scored, as tfcnn's inputs are. Written chunk by chunk into one
+    preallocated array, so generating 200k pairs leaves no large temporaries behind (they
+    would raise the RSS high-water mark the scoring benchmark reads).
+    """
+    X = np.empty((n, 2, width), dtype=np.float32)
+    y = np.empty(n, dtype=np.int64)
+    streams = np.random.SeedSequence(seed).spawn((n + chunk - 1) // chunk)
+    for i, stream in enumerate(streams):
+        rng = np.random.default_rng(stream)
+        lo, hi = i * chunk, min(n, (i + 1) * chunk)
+        m = hi - lo
+        tf = rng.standard_normal((m, width), dtype=np.float32)
+        noise = rng.standard_normal((m, width), dtype=np.float32)
+        coupled = rng.integers(0, 2, m)
+        target = np.where(coupled[:, None] == 1, 0.3 * tf + noise, noise)
+        for row, values in ((0, tf), (1, target)):
+            values = values - values.mean(axis=1, keepdims=True)
+            X[lo:hi, row] = values / values.std(axis=1, keepdims=True)
+        y[lo:hi] = np.where(rng.random(m) < 0.15, 1 - coupled, coupled)
+    return X, y
+
+
+# -- measurements -------------------------------------------------------------------------
+def _estimator(sizes: Sizes, epochs: int, variant: bool = False) -> PairCNN:
+    """PairCNN with the published defaults (or the 64/64/64 variant)."""
+    if variant:
+        return PairCNN(
+            filters=sizes.variant_filters, units=sizes.variant_units, epochs=epochs, seed=SEED
+        )
+    return PairCNN(epochs=epochs, seed=SEED)
+
+
+def _reference_config(est: PairCNN, width: int) -> ReferenceConfig:
+    return ReferenceConfig(
+        n_samples=width,
+        filters=tuple(est.filters),
+        units=est.units,
+        batch_norm=tuple(est.batch_norm),
+        dropout=est.dropout,
+        kernel_width=est.kernel_width,
+    )
+
+
+def _reference_for(est: PairCNN, width: int) -> GroupedPairCNN:
+    """A grouped-conv reference with ``est``'s architecture and initial weights.
+
+    Initial weights are those PairCNN.fit draws (same seed), and the global RNG is left as
+    fit leaves it before its first batch, so dropout masks and the shuffle order match:
+    both loops then do the same arithmetic up to float rounding.
+    """
+    ref = GroupedPairCNN(_reference_config(est, width))
+    torch.manual_seed(est.seed)
+    initial = PairCNNNetwork(est.config_for(width)).state_dict()  # consumes the RNG as fit
+    return ref.load_tfcnn_state(initial)
+
+
+def _warm_up(sizes: Sizes) -> None:
+    """One tiny fit of each kind, so one-off library start-up is not timed."""
+    X, y = synthetic_pairs(min(1024, sizes.train_pairs), sizes.width, SEED + 99)
+    PairCNN(epochs=1, seed=SEED).fit(X, y)
+    _estimator(sizes, 1, variant=True).fit(X, y)
+    est = PairCNN(epochs=1, seed=SEED)
+    with torch.random.fork_rng(devices=[]):
+        ref = _reference_for(est, sizes.width)
+        train_reference(ref, torch.from_numpy(X), torch.from_numpy(y).float(), epochs=1)
+
+
+def bench_training(sizes: Sizes, X: np.ndarray, y: np.ndarray) -> tuple[dict, PairCNN]:
+    est = _estimator(sizes, sizes.epochs)
+    t0 = time.perf_counter()
+    est.fit(X, y)
+    fast_s = time.perf_counter() - t0
+
+    with torch.random.fork_rng(devices=[]):
+        ref = _reference_for(est, X.shape[2])
+        history, ref_measured_s = train_reference(
+            ref,
+            torch.from_numpy(X),
+            torch.from_numpy(y).float(),
+            epochs=sizes.epochs,
+            batch_size=est.batch_size,
+            learning_rate=est.learning_rate,
+            rho=est.rho,
+            epsilon=est.epsilon,
+            seed=est.seed,
+            time_budget=sizes.reference_budget_s,
+        )
+    ref_epochs = len(history)
+    ref_s = ref_measured_s * sizes.epochs / ref_epochs
+    return {
+        "config": "published: filters 4,8; units 8; BN after conv 2; dropout 0.01; batch 512",
+        "pairs": int(X.shape[0]),
+        "width": int(X.shape[2]),
+        "epochs": sizes.epochs,
+        "tfcnn_s": fast_s,
+        "reference_s": ref_s,
+        "reference_measured_epochs": ref_epochs,
+        "reference_measured_s": ref_measured_s,
+        "reference_extrapolated": ref_epochs < sizes.epochs,
+        "speedup": ref_s / fast_s,
+        "sanity_loss_at_epoch": {
+            "epoch": ref_epochs,
+            "tfcnn": est.history_[ref_epochs - 1]["loss"],
+            "reference": history[-1]["loss"],
+        },
+        "tfcnn_final_train_auroc": est.history_[-1]["auroc"],
+    }, est
+
+
+def _peak_rss_bytes() -> int:
+    """Process peak RSS (ru_maxrss: KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+def _score_worker(
+    kind: str, model_dir: str, n: int, width: int, repeats: int, budget_s: float, out: str
+) -> dict:
+    """Runs in a fresh process: time one scorer on the synthetic scoring set.
+
+    The RSS baseline is taken after the inputs are generated, the model loaded and a
+    small warm-up batch scored, so the increase is what scoring the whole set adds.
+    Scores the set ``repeats`` times, or fewer once ``budget_s`` seconds are used up.
+    """
+    torch.set_num_threads(THREADS)
+    X, _ = synthetic_pairs(n, width, SEED + 1)
+    est = PairCNN.load(model_dir)
+    if kind == "tfcnn":
+
+        def score(data):
+            return est.predict_proba(data)
+
+    else:
+        ref = GroupedPairCNN(_reference_config(est, width)).eval()
+        ref.load_tfcnn_state(est.network_.state_dict())
+
+        def score(data):
+            return reference_predict_proba(ref, data)
+
+    score(X[:1024])
+    baseline = _peak_rss_bytes()
+    seconds = []
+    while len(seconds) < repeats and sum(seconds) < budget_s:
+        t0 = time.perf_counter()
+        proba = score(X)
+        seconds.append(time.perf_counter() - t0)
+    peak = _peak_rss_bytes()
+    np.save(out, proba[:, 1])
+    return {
+        "seconds": seconds,
+        "threads": torch.get_num_threads(),
+        "rss_baseline_bytes": baseline,
+        "rss_peak_bytes": peak,
+        "input_bytes": int(X.nbytes),
+    }
+
+
+def _in_fresh_process(fn, *args):
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
+        return pool.submit(fn, *args).result()
+
+
+def bench_scoring(sizes: Sizes, est: PairCNN) -> dict:
+    with tempfile.TemporaryDirectory(prefix="tfcnn-bench-") as tmp:
+        model_dir = str(Path(tmp) / "model")
+        est.save(model_dir)
+        runs = {}
+        for kind in ("tfcnn", "reference"):
+            out = str(Path(tmp) / f"{kind}.npy")
+            runs[kind] = _in_fresh_process(
+                _score_worker,
+                kind,
+                model_dir,
+                sizes.score_pairs,
+                sizes.width,
+                sizes.score_repeats,
+                sizes.score_budget_s,
+                out,
+            )
+            runs[kind]["proba"] = np.load(out)
+    diff = float(np.max(np.abs(runs["tfcnn"].pop("proba") - runs["reference"].pop("proba"))))
+    result: dict[str, Any] = {
+        "pairs": sizes.score_pairs,
+        "width": sizes.width,
+        "input_mib": runs["tfcnn"]["input_bytes"] / 2**20,
+        "max_abs_diff": diff,
+        "tolerance": AGREEMENT_TOLERANCE,
+        "outputs_agree": diff <= AGREEMENT_TOLERANCE,
+    }
+    for kind, run in runs.items():
+        median_s = statistics.median(run["seconds"])
+        result[f"{kind}_repeats"] = len(run["seconds"])
+        result[f"{kind}_seconds"] = run["seconds"]
+        result[f"{kind}_pairs_per_s"] = sizes.score_pairs / median_s
+        result[f"{kind}_peak_rss_increase_mib"] = (
+            run["rss_peak_bytes"] - run["rss_baseline_bytes"]
+        ) / 2**20
+        result[f"{kind}_worker_threads"] = run["threads"]
+    result["throughput_ratio"] = result["tfcnn_pairs_per_s"] / result["reference_pairs_per_s"]
+    ref_rss = result["reference_peak_rss_increase_mib"]
+    result["rss_ratio"] = result["tfcnn_peak_rss_increase_mib"] / ref_rss if ref_rss > 0 else None
+    return result
+
+
+def bench_variant(sizes: Sizes, X: np.ndarray, y: np.ndarray, training: dict) -> dict:
+    est = _estimator(sizes, sizes.variant_epochs, variant=True)
+    t0 = time.perf_counter()
+    est.fit(X, y)
+    seconds = time.perf_counter() - t0
+    per_epoch = seconds / sizes.variant_epochs
+    published_per_epoch = training["tfcnn_s"] / training["epochs"]
+    return {
+        "config": "filters {},{}; units {}; otherwise published".format(
+            *sizes.variant_filters, sizes.variant_units
+        ),
+        "label": "{}/{}/{}".format(*sizes.variant_filters, sizes.variant_units),
+        "epochs": sizes.variant_epochs,
+        "tfcnn_s": seconds,
+        "tfcnn_s_per_epoch": per_epoch,
+        "published_tfcnn_s_per_epoch": published_per_epoch,
+        "cost_ratio_vs_published": per_epoch / published_per_epoch,
+        "tfcnn_30_epochs_extrapolated_s": per_epoch * 30,
+    }
+
+
+# -- other load on the machine ------------------------------------------------------------
+def _busy_jiffies() -> int | None:
+    """Non-idle CPU time of the whole machine, in clock ticks (Linux), else None."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return None
+    values = [int(v) for v in fields[:8]]
+    return sum(values) - values[3] - values[4]  # minus idle and iowait
+
+
+def _own_cpu_s() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+# -- output ---------------------------------------------------------------------------------
+def _fmt_s(x: float) -> str:
+    return f"{x:,.2f} s"
+
+
+def _ratio(x: float | None, meaning: str) -> str:
+    return "n/a" if x is None else f"{x:,.2f}x {meaning}"
+
+
+def render(console: Console, results: dict) -> None:
+    meta, tr, sc, va = results["meta"], results["training"], results["scoring"], results["variant"]
+    ext = EXTERNAL_CONTEXT
+    console.print(
+        "[bold]tfcnn benchmarks[/bold]"
+        + ("  [yellow](--quick: tiny sizes, smoke test only)[/yellow]" if meta["quick"] else "")
+    )
+    console.print(
+        f"torch {meta['torch']}, torch.set_num_threads({THREADS}) -> {meta['torch_threads']} "
+        f"threads; {meta['cpu_count']} CPUs visible; {meta['machine']}"
+    )
+    console.print(f"inputs: SYNTHETIC pairs generated here (numpy seed {SEED}), not real data")
+
+    table = Table(title="Measured in this run (ratio = against the reference column)")
+    table.add_column("benchmark")
+    table.add_column("tfcnn", justify="right")
+    table.add_column("reference, same run", justify="right")
+    table.add_column("ratio", justify="right")
+    extrapolated = " (extrap.)" if tr["reference_extrapolated"] else ""
+    table.add_row(
+        f"1. train published config, {tr['epochs']} epochs (a)",
+        _fmt_s(tr["tfcnn_s"]),
+        f"grouped conv2d: {_fmt_s(tr['reference_s'])}{extrapolated}",
+        _ratio(tr["speedup"], "faster"),
+    )
+    table.add_row(
+        f"2. score {sc['pairs']:,} pairs: throughput (b)",
+        f"{sc['tfcnn_pairs_per_s']:,.0f} pairs/s",
+        f"grouped conv2d: {sc['reference_pairs_per_s']:,.0f} pairs/s",
+        _ratio(sc["throughput_ratio"], "faster"),
+    )
+    table.add_row(
+        "   peak RSS increase (c)",
+        f"{sc['tfcnn_peak_rss_increase_mib']:,.1f} MiB",
+        f"grouped conv2d: {sc['reference_peak_rss_increase_mib']:,.1f} MiB",
+        _ratio(sc["rss_ratio"], "of ref."),
+    )
+    table.add_row(
+        f"3. train {va['label']}, {va['epochs']} epochs (d)",
+        f"{_fmt_s(va['tfcnn_s'])} ({_fmt_s(va['tfcnn_s_per_epoch'])}/ep)",
+        f"tfcnn published: {_fmt_s(va['published_tfcnn_s_per_epoch'])}/ep",
+        _ratio(va["cost_ratio_vs_published"], "per epoch"),
+    )
+    console.print(table)
+
+    sanity = tr["sanity_loss_at_epoch"]
+    if tr["reference_extrapolated"]:
+        ref_note = (
+            f"the reference was too slow for the time budget: {tr['reference_measured_epochs']}"
+            f" of {tr['epochs']} epochs measured ({_fmt_s(tr['reference_measured_s'])}), "
+            f"EXTRAPOLATED linearly to {tr['epochs']} epochs"
+        )
+    else:
+        ref_note = f"all {tr['epochs']} reference epochs measured"
+    agree = (
+        f"[green]agree within {sc['tolerance']:g}[/green]"
+        if sc["outputs_agree"]
+        else f"[bold red]DISAGREE: exceeds {sc['tolerance']:g}[/bold red]"
+    )
+    notes = [
+        f"(a) PairCNN.fit on {tr['pairs']:,} synthetic pairs x {tr['width']} samples "
+        f"({tr['config']}) vs the same loop on benchmarks/grouped_reference.py; {ref_note}. "
+        "Both start from the same weights with the same shuffles and dropout masks; "
+        f"training loss after epoch {sanity['epoch']}: tfcnn {sanity['tfcnn']:.6g}, "
+        f"reference {sanity['reference']:.6g}.",
+        f"(b) predict_proba on {sc['pairs']:,} synthetic pairs x {sc['width']}, median of "
+        f"{sc['tfcnn_repeats']} (tfcnn) and {sc['reference_repeats']} (reference) passes; "
+        "the reference has the trained model's weights copied in (eval "
+        f"mode). max |p_tfcnn - p_reference| = {sc['max_abs_diff']:.2e}: {agree}.",
+        "(c) growth of the process peak RSS (ru_maxrss, a high-water mark) while scoring; "
+        "each scorer runs in its own fresh process, and its baseline already holds the "
+        f"{sc['input_mib']:,.0f} MiB input array and the model.",
+        f"(d) {va['config']}; tfcnn only. The reference column is tfcnn's own published "
+        f"configuration from (a), per epoch. 30 epochs would take about "
+        f"{_fmt_s(va['tfcnn_30_epochs_extrapolated_s'])} (extrapolated).",
+    ]
+    for note in notes:
+        console.print(note, highlight=False)
+
+    context = Table(
+        title="Context only, NOT measured here: project brief, Keras 2/TF on CPU, 2 cores"
+    )
+    context.add_column("figure")
+    context.add_column("Keras (external)", justify="right")
+    context.add_column("tfcnn, this run", justify="right")
+    context.add_row(
+        "train published config, 30 epochs",
+        _fmt_s(ext["keras_train_published_30_epochs_s"]),
+        _fmt_s(tr["tfcnn_s"] * 30 / tr["epochs"]) + (" (extrap.)" if tr["epochs"] != 30 else ""),
+    )
+    context.add_row(
+        "scoring throughput",
+        f"{ext['keras_predict_pairs_per_s']:,} pairs/s",
+        f"{sc['tfcnn_pairs_per_s']:,.0f} pairs/s",
+    )
+    context.add_row(
+        "train 64/64/64, 30 epochs",
+        _fmt_s(ext["keras_train_64_64_64_30_epochs_s"]),
+        _fmt_s(va["tfcnn_30_epochs_extrapolated_s"]) + " (extrap.)",
+    )
+    console.print(context)
+    console.print("Different software, machine and data: no ratio is computed against these.")
+
+    other = meta["other_processes_cpu_share"]
+    if other is not None:
+        if other > 0.1:
+            console.print(
+                f"[bold red]WARNING: other processes used {other:.0%} of the machine's CPU "
+                "during this run; timings are inflated. Rerun on an idle machine.[/bold red]"
+            )
+        else:
+            console.print(f"other processes used {other:.0%} of the machine's CPU during the run")
+    console.print(
+        f"total runtime {_fmt_s(meta['total_runtime_s'])}; results: {results['output_path']}",
+        highlight=False,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny sizes, to smoke-test the script (seconds)"
+    )
+    parser.add_argument(
+        "--output", type=Path, default=DEFAULT_OUTPUT, help="JSON file (default: %(default)s)"
+    )
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else Sizes()
+    console = Console()
+
+    torch.set_num_threads(THREADS)
+    start = time.perf_counter()
+    busy0, own0 = _busy_jiffies(), _own_cpu_s()
+
+    X, y = synthetic_pairs(sizes.train_pairs, sizes.width, SEED)
+    with console.status("warming up"):
+        _warm_up(sizes)
+    with console.status("1. training: tfcnn, then the grouped-conv reference"):
+        training, est = bench_training(sizes, X, y)
+    with console.status("2. scoring (two fresh processes)"):
+        scoring = bench_scoring(sizes, est)
+    with console.status("3. training the 64/64/64 variant"):
+        variant = bench_variant(sizes, X, y, training)
+
+    elapsed = time.perf_counter() - start
+    busy1, own1 = _busy_jiffies(), _own_cpu_s()
+    other_share = None
+    if busy0 is not None and busy1 is not None:
+        machine_cpu_s = (busy1 - busy0) / os.sysconf("SC_CLK_TCK")
+        other_cpu_s = max(0.0, machine_cpu_s - (own1 - own0))
+        other_share = other_cpu_s / (elapsed * (os.cpu_count() or 1))
+
+    results = {
+        "meta": {
+            "quick": args.quick,
+            "synthetic_inputs": True,
+            "seed": SEED,
+            "sizes": asdict(sizes),
+            "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(),
+            "threads_requested": THREADS,
+            "cpu_count": os.cpu_count(),
+            "machine": f"{platform.machine()} {platform.system()} {platform.release()}",
+            "python": platform.python_version(),
+            "other_processes_cpu_share": other_share,
+            "total_runtime_s": elapsed,
+            "generated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        },
+        "training": training,
+        "scoring": scoring,
+        "variant": variant,
+        "external_context_not_measured": EXTERNAL_CONTEXT,
+        "output_path": str(args.output),
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    render(console, results)
+    if not scoring["outputs_agree"]:
+        console.print("[bold red]tfcnn and the reference disagree beyond tolerance.[/bold red]")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
