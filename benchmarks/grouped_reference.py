@@ -9,7 +9,7 @@ names and layouts, so the reference shares no code with the fast path it is time
 
 :func:`train_reference` is the training loop of ``PairCNN.fit`` restated (RMSprop, BCE
 with logits, per-epoch shuffle, running loss / accuracy / AUROC bookkeeping), and
-:func:`reference_predict_proba` is ``PairCNN.predict_proba`` restated (batches of 8192,
+:func:`reference_predict_proba` is ``PairCNN.predict_proba`` restated (batches of 512,
 eval mode, no grad).
 """
 
@@ -186,7 +186,7 @@ def train_reference(
 
 
 def reference_predict_proba(
-    net: GroupedPairCNN, X: np.ndarray, batch_size: int = 8192
+    net: GroupedPairCNN, X: np.ndarray, batch_size: int = 512
 ) -> np.ndarray:
     """Probabilities (N, 2), computed exactly as PairCNN.predict_proba does."""
     X_t = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))

@@ -48,8 +48,12 @@ def _as_tensor(x: np.ndarray | torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
 
 
-def _predict(net: PairCNNNetwork, X: torch.Tensor, batch_size: int = 8192) -> np.ndarray:
-    """Positive-class probabilities in inference mode, in batches."""
+def _predict(net: PairCNNNetwork, X: torch.Tensor, batch_size: int = 512) -> np.ndarray:
+    """Positive-class probabilities in inference mode, in batches.
+
+    Small batches are faster on CPU: large intermediate tensors are returned to the OS
+    and faulted in again on every batch (measured: 512 -> ~3x the pairs/s of 8192).
+    """
     net.eval()
     out = np.empty(X.shape[0], dtype=np.float64)
     with torch.no_grad():
@@ -208,7 +212,7 @@ class PairCNN:
         self.network_ = net
         return self
 
-    def predict_proba(self, X: np.ndarray, batch_size: int = 8192) -> np.ndarray:
+    def predict_proba(self, X: np.ndarray, batch_size: int = 512) -> np.ndarray:
         """Probabilities, shape (N, 2): column 0 = not regulating, column 1 = regulating."""
         p = _predict(self._check_fitted(), _as_tensor(X), batch_size)
         return np.column_stack([1.0 - p, p])
