@@ -72,6 +72,10 @@ EvidenceOpt = Annotated[
         "(e.g. TARGET,CHIPSeq,Litterature).",
     ),
 ]
+ExcludeOpt = Annotated[
+    str | None,
+    typer.Option("--exclude", help="Further known pairs never to use as negatives."),
+]
 PairsOpt = Annotated[
     Path, typer.Option("--pairs", "-p", help="Pair set directory written by build-pairs.")
 ]
@@ -206,10 +210,7 @@ def build_pairs_cmd(
     output: Annotated[Path, typer.Option("--output", "-o", help="Pair set directory to write.")],
     id_map: IdMapOpt = None,
     evidence: EvidenceOpt = None,
-    exclude: Annotated[
-        str | None,
-        typer.Option("--exclude", help="Further known pairs never to use as negatives."),
-    ] = None,
+    exclude: ExcludeOpt = None,
     negatives: NegativesOpt = "random",
     split: SplitOpt = "random",
     log2: Log2Opt = False,
@@ -217,12 +218,43 @@ def build_pairs_cmd(
     force: ForceOpt = False,
 ) -> None:
     """Build labelled, split (TF, target) examples from a matrix and known pairs."""
+    pairs = _build_pairs(
+        expression,
+        interactions,
+        id_map,
+        evidence,
+        exclude,
+        negatives,
+        split,
+        seed,
+        log2,
+        output=output,
+        force=force,
+    )
+    _print_pairs_summary(pairs.summary())
+    console.print(f"Pair set written to [bold]{escape(str(output))}[/]")
+
+
+def _build_pairs(
+    expression: str,
+    interactions: str,
+    id_map: str | None,
+    evidence: str | None,
+    exclude: str | None,
+    negatives: str,
+    split: str,
+    seed: int,
+    log2: bool,
+    output: Path | None = None,
+    force: bool = False,
+):
+    """Check the pair options, then build (and, with ``output``, save) the pair set."""
     from .api import build_pairs
     from .pairs import NEGATIVE_STRATEGIES, SPLIT_STRATEGIES
 
     _check_choice(negatives, NEGATIVE_STRATEGIES, "--negatives")
     _check_choice(split, SPLIT_STRATEGIES, "--split")
-    pairs = build_pairs(
+    return build_pairs(
         expression,
         interactions,
         id_map=id_map,
@@ -235,8 +267,6 @@ def build_pairs_cmd(
         output=output,
         force=force,
     )
-    _print_pairs_summary(pairs.summary())
-    console.print(f"Pair set written to [bold]{escape(str(output))}[/]")
 
 
 def _print_pairs_summary(summary: dict[str, Any]) -> None:
@@ -279,6 +309,7 @@ def train(
     ] = None,
     id_map: IdMapOpt = None,
     evidence: EvidenceOpt = None,
+    exclude: ExcludeOpt = None,
     negatives: NegativesOpt = "random",
     split: SplitOpt = "random",
     log2: Log2Opt = False,
@@ -302,10 +333,9 @@ def train(
 ) -> None:
     """Train a pair CNN (published architecture by default) and report test metrics."""
     from . import api
-    from .pairs import NEGATIVE_STRATEGIES, SPLIT_STRATEGIES
+    from .fileio import check_writable
 
-    if output.exists() and not force:
-        raise TfcnnInputError(f"{output} already exists; choose another --output or pass --force.")
+    check_writable(output, force)
     # Check every option before reading (possibly large) input files.
     filter_pair = _int_pair(filters, "--filters")
     if not 0.0 <= dropout < 1.0:
@@ -317,17 +347,8 @@ def train(
     if pairs is None:
         if expression is None or interactions is None:
             raise TfcnnInputError("give --pairs, or both --expression and --interactions.")
-        _check_choice(negatives, NEGATIVE_STRATEGIES, "--negatives")
-        _check_choice(split, SPLIT_STRATEGIES, "--split")
-        data = api.build_pairs(
-            expression,
-            interactions,
-            id_map=id_map,
-            evidence=_csv(evidence),
-            negatives=negatives,
-            split=split,
-            seed=seed,
-            log2=log2,
+        data = _build_pairs(
+            expression, interactions, id_map, evidence, exclude, negatives, split, seed, log2
         )
     else:
         if expression is not None or interactions is not None:
