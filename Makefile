@@ -24,8 +24,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# Every benchmark script: run.py (training, scoring) and any benchmarks/bench_*.py.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+	@for f in $(wildcard benchmarks/bench_*.py); do echo "== $$f"; $(BIN)/python $$f || exit 1; done
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -176,7 +176,7 @@ def test_build_pairs_train_evaluate(synthetic, tmp_path, negatives, split) -> No
     assert f"Pair set written to {pairs_dir}" in out
     assert {p.name for p in pairs_dir.iterdir()} == {
         "pairs.tsv",
-        "examples.safetensors",
+        "expression.safetensors",
         "pairset.json",
     }
     meta = json.loads((pairs_dir / "pairset.json").read_text())
@@ -189,7 +189,11 @@ def test_build_pairs_train_evaluate(synthetic, tmp_path, negatives, split) -> No
     out = ok(run("train", "--pairs", pairs_dir, "--output", model_dir, "--epochs", "2"))
     assert "Held-out test split" in out and "AUROC" in out
     assert f"Model written to {model_dir}" in out
-    assert {p.name for p in model_dir.iterdir()} == {"model.json", "weights.safetensors"}
+    assert {p.name for p in model_dir.iterdir()} == {
+        "model.json",
+        "weights.safetensors",
+        "expression.safetensors",
+    }
     trained = json.loads((model_dir / "model.json").read_text())
     assert trained["data"]["negatives"] == negatives and trained["data"]["split"] == split
     assert len(trained["history"]) == 2
@@ -294,7 +298,7 @@ def test_same_seed_gives_identical_pair_sets(synthetic, tmp_path) -> None:
         ok(run(*args, "--seed", seed))
         return (
             (out_dir / "pairs.tsv").read_bytes(),
-            (out_dir / "examples.safetensors").read_bytes(),
+            (out_dir / "expression.safetensors").read_bytes(),
         )
 
     first = build("synthetic_seed1_a", 1)
@@ -489,7 +493,7 @@ def test_build_pairs_refuses_existing_output_then_force_replaces(synthetic, tmp_
     assert leftovers(tmp_path) == []
     ok(run(*args, "--force"))
     assert sorted(p.name for p in output.iterdir()) == [
-        "examples.safetensors",
+        "expression.safetensors",
         "pairs.tsv",
         "pairset.json",
     ]
@@ -505,7 +509,11 @@ def test_train_refuses_existing_output_then_force_replaces(pairset, tmp_path) ->
     assert "training" not in err  # refused before training
     assert (output / "synthetic_marker.txt").read_text() == "keep me"
     ok(run(*args, "--force"))
-    assert sorted(p.name for p in output.iterdir()) == ["model.json", "weights.safetensors"]
+    assert sorted(p.name for p in output.iterdir()) == [
+        "expression.safetensors",
+        "model.json",
+        "weights.safetensors",
+    ]
     assert leftovers(tmp_path) == []
 
 
@@ -625,7 +633,7 @@ def test_pairs_directory_missing_a_file(pairset, model, tmp_path) -> None:
     partial = tmp_path / "synthetic_partial_pairs"
     partial.mkdir()
     (partial / "pairs.tsv").write_bytes((pairset / "pairs.tsv").read_bytes())
-    user_error(run("evaluate", "-m", model, "-p", partial), str(partial), "examples.safetensors")
+    user_error(run("evaluate", "-m", model, "-p", partial), str(partial), "expression.safetensors")
 
 
 @pytest.mark.parametrize(
@@ -662,7 +670,7 @@ def test_demo_rejects_zero_epochs(tmp_path) -> None:
         pytest.param("pairset.json", "{broken", "pairset.json", id="json-syntax"),
         pytest.param("pairset.json", '{"format": "other"}', "pairset.json", id="json-format"),
         pytest.param(
-            "examples.safetensors", "synthetic garbage", "examples.safetensors", id="examples"
+            "expression.safetensors", "synthetic garbage", "expression.safetensors", id="examples"
         ),
         pytest.param(
             "pairset.json",

@@ -131,3 +131,32 @@ def test_refuses_future_format_and_mismatched_architecture(fitted, tmp_path) -> 
     meta_path.write_text("{not json")
     with pytest.raises(ModelFormatError, match="not valid JSON"):
         PairCNN.load(path)
+
+
+def test_own_expression_roundtrip_and_validation(toy, fitted, tmp_path) -> None:
+    """A model can carry its z-scored matrix; loading checks it against genes and width."""
+    rng = np.random.default_rng(3)
+    fitted.metadata_ = {"genes": [f"synthetic_g{i}" for i in range(5)]}
+    fitted.zscores_ = rng.standard_normal((5, 24)).astype(np.float32)
+    path = fitted.save(tmp_path / "m")
+    back = PairCNN.load(path)
+    np.testing.assert_array_equal(back.zscores_, fitted.zscores_)
+    meta = json.loads((path / "model.json").read_text())
+    (path / "model.json").write_text(json.dumps({**meta, "genes": ["only_one"]}))
+    with pytest.raises(ModelFormatError, match="lists 1 genes"):
+        PairCNN.load(path)
+    fitted.zscores_ = None
+
+
+def test_probability_distribution_and_percentiles() -> None:
+    from tfcnn.metrics import percentile_in, probability_distribution
+
+    y = np.array([0] * 100 + [1] * 100)
+    p = np.concatenate([np.linspace(0, 0.5, 100), np.linspace(0.5, 1, 100)])
+    d = probability_distribution(y, p)
+    assert d["negative"]["n"] == d["positive"]["n"] == 100
+    assert d["share_negatives_below_0.05"] == pytest.approx(0.10)
+    assert d["share_positives_above_0.95"] == pytest.approx(0.10)
+    pct = percentile_in(d, "negative", np.array([0.0, 0.25, 0.5, 0.9]))
+    np.testing.assert_allclose(pct, [0, 50, 100, 100], atol=1)
+    assert percentile_in(d, "positive", np.array([0.2]))[0] == 0.0

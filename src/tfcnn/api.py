@@ -18,7 +18,7 @@ from .expression import ExpressionMatrix, read_expression
 from .fileio import check_writable
 from .idmap import IdMap, read_id_map
 from .interactions import Interactions, read_interactions
-from .metrics import binary_metrics
+from .metrics import binary_metrics, probability_distribution
 from .model import PairCNN
 from .pairs import PairSet, build_pair_set
 from .progress import epoch_progress
@@ -89,8 +89,12 @@ def load_pairs(pairs: PathLike | PairSet) -> PairSet:
 
 
 def load_model(model: PathLike | PairCNN) -> PairCNN:
-    """A fitted model from a model directory, or the object itself."""
-    return model if isinstance(model, PairCNN) else PairCNN.load(model)
+    """A fitted model from a model directory or registered name, or the object itself."""
+    if isinstance(model, PairCNN):
+        return model
+    from .registry import resolve_model
+
+    return PairCNN.load(resolve_model(model))
 
 
 def train(
@@ -124,7 +128,11 @@ def train(
             "validation": evaluate(model, data, split="validation"),
             "test": evaluate(model, data, split="test"),
         },
+        "training_distribution": probability_distribution(
+            y_train, model.predict_proba(x_train)[:, 1]
+        ),
     }
+    model.zscores_ = data.zscores
     if output is not None:
         model.save(output, force=force)
     return model

@@ -8,6 +8,7 @@ message and exit code 2.
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import logging
 import math
@@ -445,6 +446,60 @@ def demo(
     if epochs < 1:
         raise TfcnnInputError("--epochs must be >= 1.")
     run_demo(output, seed=seed, epochs=epochs, force=force, console=console)
+
+
+models_app = typer.Typer(
+    help="List bundled and registered models; register your own.", no_args_is_help=False
+)
+app.add_typer(models_app, name="models")
+
+
+@models_app.callback(invoke_without_command=True)
+@user_errors
+def models_list(ctx: typer.Context) -> None:
+    """List bundled and registered models with their provenance and test AUROC."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from .registry import list_models, user_models_dir
+
+    entries = list_models()
+    table = Table(title="Models (use the name wherever --model is asked)")
+    for col in ("name", "origin", "samples", "test AUROC", "description"):
+        table.add_column(col, overflow="fold")
+    for e in entries:
+        auroc = e.test_auroc
+        table.add_row(
+            escape(e.name),
+            e.origin,
+            str(len(e.metadata.get("samples") or [])) or "?",
+            "n/a" if auroc is None else f"{auroc:.3f}",
+            escape(e.description),
+        )
+    console.print(table)
+    if not entries:
+        console.print("No models yet: train one with 'tfcnn train' and register it.")
+    console.print(f"User models live in {escape(str(user_models_dir()))} (set TFCNN_HOME to move).")
+
+
+@models_app.command("add")
+@user_errors
+def models_add(
+    model: ModelOpt,
+    name: Annotated[str, typer.Option("--name", help="Name to register the model under.")],
+    force: ForceOpt = False,
+) -> None:
+    """Register a trained model directory under a name (it is validated and copied)."""
+    from .registry import register_model
+
+    dest = register_model(model, name, force=force)
+    console.print(f"Registered [bold]{escape(name)}[/] at {escape(str(dest))}")
+
+
+# Feature commands live in their own modules (tfcnn/commands/NAME.py), each with a
+# register(app) function; list them here.
+COMMAND_MODULES: tuple[str, ...] = ()
+for _module in COMMAND_MODULES:
+    importlib.import_module(f"tfcnn.commands.{_module}").register(app)
 
 
 def main() -> None:

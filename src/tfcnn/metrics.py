@@ -50,3 +50,42 @@ def binary_metrics(y_true: np.ndarray, prob: np.ndarray, threshold: float = 0.5)
         "threshold": threshold,
         "confusion": {"tn": tn, "fp": fp, "fn": fn, "tp": tp},
     }
+
+
+N_QUANTILES = 101
+
+
+def probability_distribution(y_true: np.ndarray, prob: np.ndarray) -> dict:
+    """Per-class quantiles (0, 1, ..., 100 %) of predicted probabilities, JSON-ready.
+
+    Stored with a model so a new pair's probability can be placed within the training
+    distribution of each class (its percentile), and plotted against it. Also the
+    study's Figure 4 summary: share of negatives below 0.05 and positives above 0.95.
+    """
+    y = np.asarray(y_true).astype(int)
+    p = np.asarray(prob, dtype=np.float64)
+    grid = np.linspace(0.0, 1.0, N_QUANTILES)
+    out: dict = {"quantile_levels": grid.tolist()}
+    for label, name in ((0, "negative"), (1, "positive")):
+        values = p[y == label]
+        out[name] = {
+            "n": int(values.size),
+            "quantiles": np.quantile(values, grid).tolist() if values.size else [],
+        }
+    neg, pos = p[y == 0], p[y == 1]
+    out["share_negatives_below_0.05"] = float(np.mean(neg < 0.05)) if neg.size else None
+    out["share_positives_above_0.95"] = float(np.mean(pos > 0.95)) if pos.size else None
+    return out
+
+
+def percentile_in(distribution: dict, cls: str, prob: np.ndarray) -> np.ndarray:
+    """Percentile (0-100) of each probability within one class of a stored distribution."""
+    q = np.asarray(distribution[cls]["quantiles"], dtype=np.float64)
+    if q.size == 0:
+        return np.full(np.shape(prob), np.nan)
+    levels = np.asarray(distribution["quantile_levels"], dtype=np.float64) * 100
+    # Quantiles can repeat (ties); interpolate on the unique ones, taking the mid level.
+    uq, first = np.unique(q, return_index=True)
+    last = np.concatenate([first[1:] - 1, [q.size - 1]])
+    mid = (levels[first] + levels[last]) / 2
+    return np.interp(np.asarray(prob, dtype=np.float64), uq, mid, left=0.0, right=100.0)

@@ -10,7 +10,10 @@ A saved model is a directory with two files, and nothing else is ever read:
 * ``weights.safetensors``: the tensors (no pickle anywhere);
 * ``model.json``: format version, architecture, training hyperparameters, the gene IDs
   and sample names of the training matrix, a summary of the training data, the
-  per-epoch history and the held-out metrics.
+  per-epoch history and the held-out metrics;
+* ``expression.safetensors`` (optional): the z-scored training matrix (genes x samples,
+  rows in the order of ``genes`` in model.json), so the model can score any pair of its
+  own genes without the original expression file.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors import SafetensorError
+from safetensors.numpy import load_file as load_numpy
+from safetensors.numpy import save_file as save_numpy
 from safetensors.torch import load_file, save_file
 
 from . import __version__
@@ -38,6 +43,7 @@ MODEL_FORMAT = "tfcnn-model"
 MODEL_FORMAT_VERSION = 1
 WEIGHTS_FILE = "weights.safetensors"
 META_FILE = "model.json"
+EXPRESSION_FILE = "expression.safetensors"
 
 EpochCallback = Callable[[int, dict[str, Any]], None]
 
@@ -101,6 +107,7 @@ class PairCNN:
         self.network_: PairCNNNetwork | None = None
         self.history_: list[dict[str, Any]] = []
         self.metadata_: dict[str, Any] = {}
+        self.zscores_: np.ndarray | None = None  # genes x samples, genes in metadata_
 
     # -- scikit-learn protocol -------------------------------------------------------
     def get_params(self, deep: bool = True) -> dict[str, Any]:
@@ -239,8 +246,18 @@ class PairCNN:
             "history": self.history_,
             **{k: v for k, v in self.metadata_.items() if k not in _RESERVED_META},
         }
+        if self.zscores_ is not None:
+            genes = meta.get("genes") or []
+            if self.zscores_.shape != (len(genes), net.config.n_samples):
+                raise ValueError(
+                    f"zscores_ has shape {self.zscores_.shape}, expected ({len(genes)}, "
+                    f"{net.config.n_samples}) from metadata_['genes'] and the input width"
+                )
         with atomic_dir(path, force=force) as tmp:
             save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={"format": MODEL_FORMAT})
+            if self.zscores_ is not None:
+                z = np.ascontiguousarray(self.zscores_, dtype=np.float32)
+                save_numpy({"zscores": z}, str(tmp / EXPRESSION_FILE))
             (tmp / META_FILE).write_text(json.dumps(_json_safe(meta), indent=2) + "\n")
         return Path(path)
 
@@ -315,12 +332,32 @@ class PairCNN:
         est.network_ = net
         est.history_ = list(meta.get("history", []))
         est.metadata_ = {k: v for k, v in meta.items() if k not in _RESERVED_META}
+        if (path / EXPRESSION_FILE).exists():
+            est.zscores_ = _load_zscores(path / EXPRESSION_FILE, est.metadata_, config)
         return est
 
     @property
     def n_samples(self) -> int:
         """Input width the fitted model expects."""
         return self._check_fitted().config.n_samples
+
+
+def _load_zscores(path: Path, meta: dict[str, Any], config: CNNConfig) -> np.ndarray:
+    """The model's own z-scored matrix, checked against its gene list and input width."""
+    try:
+        z = load_numpy(str(path))["zscores"]
+    except (SafetensorError, OSError, KeyError, ValueError) as exc:
+        raise ModelFormatError(f"{path} is not a readable expression file ({exc}).") from exc
+    genes = meta.get("genes")
+    if not isinstance(genes, list) or z.shape != (len(genes), config.n_samples):
+        n = len(genes) if isinstance(genes, list) else "?"
+        raise ModelFormatError(
+            f"{path} holds a {z.shape} matrix but model.json lists {n} genes and the model "
+            f"takes {config.n_samples} samples."
+        )
+    if z.dtype != np.float32 or not np.isfinite(z).all():
+        raise ModelFormatError(f"{path}: z-scores must be finite float32.")
+    return z
 
 
 _RESERVED_META = {

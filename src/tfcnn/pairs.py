@@ -46,24 +46,62 @@ SPLIT_STRATEGIES = ("random", "tf-holdout")
 SPLITS = ("train", "validation", "test")
 PAIRS_FORMAT = "tfcnn-pairs"
 PAIRS_FORMAT_VERSION = 1
-TABLE_FILE, EXAMPLES_FILE, META_FILE = "pairs.tsv", "examples.safetensors", "pairset.json"
+TABLE_FILE, EXAMPLES_FILE, META_FILE = "pairs.tsv", "expression.safetensors", "pairset.json"
 
 
 @dataclass
 class PairSet:
-    """Examples ``x`` (N, 2, S) float32 and their ``table`` (tf, target, label, split, kind)."""
+    """Labelled pairs (``table``: tf, target, label, split, kind) over a z-scored matrix.
+
+    ``zscores`` (genes x samples, float32) holds every gene's z-scored profile once;
+    the examples ``x`` (N, 2, S) are gathered from it on first use.
+    """
 
     table: pd.DataFrame
-    x: np.ndarray
-    samples: tuple[str, ...]
+    zscores: np.ndarray
     genes: tuple[str, ...]
+    samples: tuple[str, ...]
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.x.ndim != 3 or self.x.shape[1] != 2 or self.x.shape[2] != len(self.samples):
-            raise ValueError(f"x has shape {self.x.shape}, expected (N, 2, {len(self.samples)})")
-        if len(self.table) != self.x.shape[0]:
-            raise ValueError(f"table has {len(self.table)} rows but x has {self.x.shape[0]}")
+        self.genes = tuple(self.genes)
+        self.samples = tuple(self.samples)
+        if self.zscores.shape != (len(self.genes), len(self.samples)):
+            raise ValueError(
+                f"z-scores have shape {self.zscores.shape}, expected "
+                f"({len(self.genes)}, {len(self.samples)}) for its genes and samples"
+            )
+        index = {g: i for i, g in enumerate(self.genes)}
+        tf = self.table["tf"].map(index)
+        target = self.table["target"].map(index)
+        unknown = tf.isna() | target.isna()
+        if unknown.any():
+            row = self.table[unknown].iloc[0]
+            raise ValueError(
+                f"{int(unknown.sum())} pairs name genes outside the matrix, e.g. "
+                f"{row['tf']} -> {row['target']}"
+            )
+        self._tf_index = tf.to_numpy(np.int64)
+        self._target_index = target.to_numpy(np.int64)
+        self._x: np.ndarray | None = None
+
+    @property
+    def x(self) -> np.ndarray:
+        """The examples, (N, 2, S) float32: TF profile row 0, target profile row 1."""
+        if self._x is None:
+            z = np.asarray(self.zscores, dtype=np.float32)
+            self._x = np.stack([z[self._tf_index], z[self._target_index]], axis=1)
+        return self._x
+
+    def with_labels(self, labels: np.ndarray) -> PairSet:
+        """The same pairs with other labels (e.g. permuted, as a negative control)."""
+        return PairSet(
+            table=self.table.assign(label=np.asarray(labels, dtype=np.int64)),
+            zscores=self.zscores,
+            genes=self.genes,
+            samples=self.samples,
+            meta=dict(self.meta),
+        )
 
     def __len__(self) -> int:
         return len(self.table)
@@ -117,7 +155,8 @@ class PairSet:
         with atomic_dir(path, force=force) as tmp:
             self.table.to_csv(tmp / TABLE_FILE, sep="\t", index=False)
             save_file(
-                {"x": np.ascontiguousarray(self.x, dtype=np.float32)}, str(tmp / EXAMPLES_FILE)
+                {"zscores": np.ascontiguousarray(self.zscores, dtype=np.float32)},
+                str(tmp / EXAMPLES_FILE),
             )
             (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         return Path(path)
@@ -151,7 +190,7 @@ class PairSet:
         if version > PAIRS_FORMAT_VERSION:
             raise TfcnnInputError(f"{path} was written by a newer tfcnn; upgrade tfcnn.")
         try:
-            x = load_file(str(path / EXAMPLES_FILE))["x"]
+            zscores = load_file(str(path / EXAMPLES_FILE))["zscores"]
         except (SafetensorError, OSError, KeyError) as exc:
             raise TfcnnInputError(
                 f"{path / EXAMPLES_FILE} is unreadable ({exc}); rebuild the pair set."
@@ -162,7 +201,7 @@ class PairSet:
         meta.pop("format", None)
         meta.pop("format_version", None)
         try:
-            return cls(table=table, x=x, samples=samples, genes=genes, meta=meta)
+            return cls(table=table, zscores=zscores, genes=genes, samples=samples, meta=meta)
         except ValueError as exc:
             raise TfcnnInputError(f"pair set {path} is inconsistent: {exc}.") from exc
 
@@ -418,8 +457,6 @@ def build_pair_set(
         )
     split_names = _assign_splits(labels, groups, tuple(fractions), rng)
 
-    z = expression.zscored()
-    x = np.stack([z[tf_idx], z[target_idx]], axis=1).astype(np.float32)
     gene_arr = np.array(genes, dtype=object)
     table = pd.DataFrame(
         {
@@ -450,7 +487,11 @@ def build_pair_set(
         "top_regulator": {"id": top_tf, "positives": top_n, "share": round(top_n / pos_tf.size, 4)},
     }
     result = PairSet(
-        table=table, x=x, samples=tuple(expression.samples), genes=tuple(genes), meta=meta
+        table=table,
+        zscores=expression.zscored(),
+        genes=tuple(genes),
+        samples=tuple(expression.samples),
+        meta=meta,
     )
     _check_splits(result)
     return result
