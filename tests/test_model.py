@@ -160,3 +160,16 @@ def test_probability_distribution_and_percentiles() -> None:
     pct = percentile_in(d, "negative", np.array([0.0, 0.25, 0.5, 0.9]))
     np.testing.assert_allclose(pct, [0, 50, 100, 100], atol=1)
     assert percentile_in(d, "positive", np.array([0.2]))[0] == 0.0
+
+
+def test_saved_model_has_normal_permissions(fitted, tmp_path) -> None:
+    """Atomic writes go through mkdtemp (0700); the published result must not stay private."""
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        path = fitted.save(tmp_path / "perm")
+    finally:
+        os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o755
+    assert (path / "model.json").stat().st_mode & 0o777 == 0o644

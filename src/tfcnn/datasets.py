@@ -151,6 +151,26 @@ DATASETS: dict[str, Dataset] = {
             ),
             licence="GPL-3 (AraNetBench)",
         ),
+        Dataset(
+            name="published-keras-model",
+            relpath="published_model/convnet_model.hdf5",
+            description=(
+                "The final pair CNN published with MacLean 2019 (Keras 2.2.0 HDF5, input "
+                "2 x 232); imported as the bundled model published-2019"
+            ),
+            source="published with MacLean D. (2019), bioRxiv 618926",
+            licence="see source (published with the study)",
+        ),
+        Dataset(
+            name="published-tuning-runs",
+            relpath="published_model/tuning_runs.csv",
+            description=(
+                "The study's log of its 96 regularisation tuning runs (source of its Table 1; "
+                "top validation accuracy 0.9568)"
+            ),
+            source="published with MacLean D. (2019), bioRxiv 618926",
+            licence="see source (published with the study)",
+        ),
     ]
 }
 

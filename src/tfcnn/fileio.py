@@ -16,6 +16,17 @@ from pathlib import Path
 from .errors import OutputExistsError, TfcnnInputError
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _publish_mode(path: Path, directory: bool) -> None:
+    """Give a temp file/dir the permissions a normal one would have (mkstemp uses 0600)."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
 def check_writable(path: str | os.PathLike[str], force: bool) -> Path:
     """Refuse an existing output unless ``force``; return the path."""
     path = Path(path)
@@ -41,6 +52,8 @@ def atomic_path(path: str | os.PathLike[str], force: bool = False) -> Iterator[P
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        if tmp_path.exists():
+            _publish_mode(tmp_path, directory=False)
         os.replace(tmp_path, path)
     finally:
         if tmp_path.exists():
@@ -59,6 +72,10 @@ def atomic_dir(path: str | os.PathLike[str], force: bool = False) -> Iterator[Pa
     tmp_path = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp_path
+        _publish_mode(tmp_path, directory=True)
+        for child in tmp_path.rglob("*"):
+            if child.is_file() and child.stat().st_mode & 0o777 == 0o600:
+                _publish_mode(child, directory=False)
         if path.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
             os.replace(path, old / path.name)

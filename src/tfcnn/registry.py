@@ -90,8 +90,8 @@ def resolve_model(value: str | os.PathLike[str]) -> Path:
             return candidate
     known = ", ".join(e.name for e in list_models()) or "none"
     raise TfcnnInputError(
-        f"no model directory or registered model named {name!r} (known models: {known}); "
-        "see 'tfcnn models'."
+        f"model {name!r} does not exist: it is neither a model directory nor a registered "
+        f"model name (known models: {known}); see 'tfcnn models'."
     )
 
 
