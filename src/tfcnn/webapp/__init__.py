@@ -1,0 +1,1 @@
+"""The tfcnn web app (Shiny for Python); start it with `tfcnn serve`."""

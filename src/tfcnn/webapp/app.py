@@ -1,0 +1,406 @@
+"""The tfcnn web app (Shiny for Python): paste or upload IDs, get scored pairs.
+
+Started by ``tfcnn serve``; also runnable as ``uvicorn tfcnn.webapp.app:app`` (settings
+from TFCNN_SERVE_* variables). All user text reaches the page through htmltools tags,
+which escape it; errors become short messages (Shiny's own error text is sanitised), and
+uploads larger than the cap are refused in the browser and again by the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from htmltools import Tag, TagList, tags
+from shiny import App, Inputs, Outputs, Session, reactive, render, ui
+
+from ..errors import TfcnnInputError
+from .logic import (
+    AppSettings,
+    PredictorCache,
+    QueryOutcome,
+    csv_bytes,
+    display_table,
+    distribution_figure,
+    env_settings,
+    explain_available,
+    gather_ids,
+    model_choices,
+    pair_figure,
+    read_upload,
+    run_query,
+    summary_text,
+    xlsx_bytes,
+)
+
+log = logging.getLogger(__name__)
+
+_CSS = """
+.tfcnn-error { color: #a40000; font-weight: 600; white-space: pre-wrap; }
+.tfcnn-note { color: #555; font-size: 0.9em; }
+.tfcnn-unused td, .tfcnn-unused th { padding: 2px 8px; font-size: 0.9em; }
+.tfcnn-model-info { font-size: 0.85em; color: #333; }
+"""
+
+# Refuse over-large files before they are sent (the server refuses them again).
+_UPLOAD_GUARD_JS = """
+document.addEventListener('change', function (ev) {
+  var el = ev.target;
+  if (!el || el.type !== 'file' || !el.files) return;
+  var max = %d;
+  for (var i = 0; i < el.files.length; i++) {
+    var f = el.files[i];
+    if (f.size > max) {
+      ev.stopImmediatePropagation();
+      el.value = '';
+      var box = document.getElementById('upload_message');
+      if (box) {
+        box.textContent = 'File "' + f.name + '" is ' + (f.size / 1e6).toFixed(1) +
+          ' MB; files of at most ' + (max / 1e6).toFixed(1) + ' MB are accepted.';
+      }
+      return;
+    }
+  }
+  var box2 = document.getElementById('upload_message');
+  if (box2) box2.textContent = '';
+}, true);
+"""
+
+
+def build_ui(settings: AppSettings, choices: dict[str, str], selected: str | None) -> Tag:
+    """The page."""
+    sidebar = ui.sidebar(
+        ui.input_select("model", "Model", choices=choices, selected=selected),
+        ui.output_ui("model_info"),
+        ui.input_text_area(
+            "regulators",
+            "Regulators (TFs)",
+            rows=4,
+            placeholder="AGI codes or ATH1 probesets, separated by commas, spaces or lines",
+        ),
+        ui.input_file("regulators_file", None, accept=[".txt", ".csv", ".tsv"]),
+        ui.input_text_area(
+            "targets",
+            "Targets (empty = every gene of the model)",
+            rows=4,
+            placeholder="AGI codes or ATH1 probesets",
+        ),
+        ui.input_file("targets_file", None, accept=[".txt", ".csv", ".tsv"]),
+        tags.div(id="upload_message", class_="tfcnn-error"),
+        ui.input_action_link("example", "Fill in example IDs"),
+        ui.input_action_button("run", "Predict", class_="btn-primary"),
+        tags.p(
+            f"At most {settings.max_regulators:,} regulators x {settings.max_targets:,} "
+            f"targets per query; files up to {settings.max_upload_bytes / 1e6:.1f} MB.",
+            class_="tfcnn-note",
+        ),
+        width=360,
+    )
+    return ui.page_sidebar(
+        sidebar,
+        ui.head_content(
+            tags.style(_CSS), tags.script(_UPLOAD_GUARD_JS % settings.max_upload_bytes)
+        ),
+        ui.output_ui("status"),
+        ui.output_ui("unused_ids"),
+        ui.output_ui("downloads"),
+        ui.output_data_frame("results_table"),
+        ui.output_ui("plots_panel"),
+        title="tfcnn: which TFs regulate which genes?",
+        fillable=False,
+    )
+
+
+def make_server(settings: AppSettings, cache: PredictorCache):
+    """The server function for ``settings``."""
+
+    def server(input: Inputs, output: Outputs, session: Session) -> None:
+        current: reactive.Value[QueryOutcome | None] = reactive.value(None)
+        message: reactive.Value[str | None] = reactive.value(None)
+
+        @reactive.extended_task
+        async def query_task(model_key: str, regs: list[str], tgts: list[str] | None):
+            return await asyncio.to_thread(run_query, cache, model_key, regs, tgts, settings.limits)
+
+        @reactive.effect
+        @reactive.event(input.run)
+        def _start() -> None:
+            try:
+                regs = gather_ids(
+                    input.regulators(),
+                    read_upload(input.regulators_file(), settings.max_upload_bytes, "regulator"),
+                    settings.max_regulators,
+                    "regulator",
+                )
+                tgts = gather_ids(
+                    input.targets(),
+                    read_upload(input.targets_file(), settings.max_upload_bytes, "target"),
+                    settings.max_targets,
+                    "target",
+                )
+            except TfcnnInputError as exc:
+                message.set(str(exc))
+                current.set(None)
+                return
+            message.set(None)
+            query_task.invoke(input.model() or "", regs, tgts or None)
+
+        @reactive.effect
+        def _collect() -> None:
+            status = query_task.status()
+            if status == "success":
+                current.set(query_task.result())
+            elif status == "error":
+                current.set(QueryOutcome(error="internal error; the details are in the log."))
+
+        @reactive.effect
+        @reactive.event(input.example)
+        def _example() -> None:
+            try:
+                predictor = cache.get(input.model())
+            except TfcnnInputError as exc:
+                message.set(str(exc))
+                return
+            regs, tgts = predictor.example_ids()
+            ui.update_text_area("regulators", value=", ".join(regs))
+            ui.update_text_area("targets", value=", ".join(tgts))
+
+        def prediction():
+            outcome = current()
+            return None if outcome is None else outcome.prediction
+
+        @render.ui
+        def model_info():
+            key = input.model()
+            choice = next((c for c in choices if c.key == key), None)
+            if choice is None:
+                return tags.p("No model registered yet.", class_="tfcnn-error")
+            auroc = "n/a" if choice.test_auroc is None else f"{choice.test_auroc:.3f}"
+            return tags.div(
+                tags.div(choice.description),
+                tags.div(
+                    f"{choice.origin}; {choice.n_genes:,} genes x {choice.n_samples} samples; "
+                    f"held-out test AUROC {auroc}"
+                ),
+                class_="tfcnn-model-info",
+            )
+
+        @render.ui
+        def status():
+            if query_task.status() == "running":
+                return tags.p("Scoring...", class_="tfcnn-note", id="status_running")
+            if message() is not None:
+                return tags.p(message(), class_="tfcnn-error", id="status_error")
+            outcome = current()
+            if outcome is None:
+                return tags.p(
+                    "Type or upload regulator IDs (and optionally targets), then press "
+                    "Predict. 'Fill in example IDs' shows the format.",
+                    class_="tfcnn-note",
+                )
+            if outcome.error is not None:
+                return tags.p(outcome.error, class_="tfcnn-error", id="status_error")
+            p = outcome.prediction
+            notes = [tags.li(n) for n in p.notes]
+            return TagList(
+                tags.p(summary_text(p), id="status_summary"),
+                tags.ul(*notes, class_="tfcnn-note") if notes else None,
+            )
+
+        @render.ui
+        def unused_ids():
+            p = prediction()
+            if p is None or not p.issues:
+                return None
+            rows = [
+                tags.tr(tags.td(i.role), tags.td(i.query_id), tags.td(i.problem), tags.td(i.detail))
+                for i in p.issues
+            ]
+            return tags.div(
+                tags.strong(f"{len(p.issues)} ID(s) not used as typed"),
+                tags.table(
+                    tags.tr(*(tags.th(h) for h in ("role", "ID", "problem", "detail"))),
+                    *rows,
+                    class_="tfcnn-unused",
+                ),
+                id="unused_ids_list",
+            )
+
+        @render.ui
+        def downloads():
+            if prediction() is None:
+                return None
+            return tags.div(
+                ui.download_button("download_csv", "Download CSV"),
+                " ",
+                ui.download_button("download_xlsx", "Download XLSX"),
+            )
+
+        @render.download(filename="tfcnn_predictions.csv", media_type="text/csv")
+        def download_csv():
+            p = prediction()
+            if p is not None:
+                yield csv_bytes(p)
+
+        @render.download(
+            filename="tfcnn_predictions.xlsx",
+            media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
+        def download_xlsx():
+            p = prediction()
+            if p is None:
+                return
+            try:
+                yield xlsx_bytes(p)
+            except TfcnnInputError as exc:
+                message.set(str(exc))
+
+        @render.ui
+        def plots_panel():
+            # Shown once there are results, so the first view is not two empty boxes.
+            if prediction() is None:
+                return None
+            return TagList(
+                ui.card(
+                    ui.card_header(
+                        "This query's probabilities over the model's training distribution"
+                    ),
+                    ui.output_plot("distribution_plot", height="300px"),
+                ),
+                ui.card(
+                    ui.card_header("Selected pair: the two profiles the model reads"),
+                    ui.output_ui("pair_note"),
+                    ui.output_plot("pair_plot", height="460px"),
+                ),
+            )
+
+        @render.data_frame
+        def results_table():
+            p = prediction()
+            if p is None:
+                return None
+            view = display_table(p.table)
+            height = f"{min(440, 100 + 30 * len(view))}px"  # no empty band under short tables
+            return render.DataGrid(view, filters=True, selection_mode="row", height=height)
+
+        @render.plot(alt="Query probabilities over the model's training distribution")
+        def distribution_plot():
+            p = prediction()
+            if p is None:
+                return None
+            predictor = cache.get(p.model_name)  # the model that scored it
+            return distribution_figure(p, predictor.distribution)
+
+        def selected_pair() -> tuple[Any, Any, Any] | None:
+            if prediction() is None:
+                return None
+            try:
+                rows = results_table.data_view(selected=True)
+            except Exception:  # noqa: BLE001 - no table yet
+                return None
+            if rows is None or len(rows) == 0:
+                return None
+            r = rows.iloc[0]
+            return r["regulator"], r["target"], float(r["probability"])
+
+        @render.ui
+        def pair_note():
+            sel = selected_pair()
+            if sel is None:
+                return tags.p(
+                    "Select a row of the table to see its two profiles.", class_="tfcnn-note"
+                )
+            if not explain_available():
+                return tags.p(
+                    "Activation windows appear here once tfcnn.explain is installed.",
+                    class_="tfcnn-note",
+                )
+            return None
+
+        @render.plot(alt="The selected pair's z-scored profiles")
+        def pair_plot():
+            sel = selected_pair()
+            if sel is None:
+                return None
+            fig, note = pair_figure(cache.get(prediction().model_name), *sel)
+            if note and explain_available():
+                fig.suptitle(note, fontsize=8, color="#a40000")  # the explanation failed
+            return fig
+
+    choices = model_choices(settings.default_model)
+    return server, choices
+
+
+def create_app(settings: AppSettings | None = None) -> Any:
+    """The ASGI app: the Shiny app wrapped in an upload-size guard."""
+    settings = settings or AppSettings()
+    cache = PredictorCache()
+    server, choices = make_server(settings, cache)
+    labels = {c.key: c.label for c in choices}
+    selected = settings.default_model or (choices[0].key if choices else None)
+    shiny_app = App(build_ui(settings, labels, selected), server)
+    shiny_app.sanitize_errors = True
+    shiny_app.sanitize_error_msg = "Something went wrong; the details are in the server's log."
+    return UploadLimit(shiny_app, settings.max_upload_bytes)
+
+
+class UploadLimit:
+    """ASGI middleware: refuse upload requests whose body exceeds ``max_bytes`` (413)."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope.get("method") != "POST"
+            or ("/upload/" not in scope.get("path", ""))
+        ):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            await _reject(send, self.max_bytes)
+            return
+        seen = 0
+
+        async def limited_receive():
+            nonlocal seen
+            msg = await receive()
+            if msg.get("type") == "http.request":
+                seen += len(msg.get("body", b""))
+                if seen > self.max_bytes:
+                    raise TfcnnInputError("upload larger than the limit")
+            return msg
+
+        await self.app(scope, limited_receive, send)
+
+
+async def _reject(send, max_bytes: int) -> None:
+    body = json.dumps({"error": f"file larger than {max_bytes} bytes"}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _lazy_app():
+    try:
+        return create_app(env_settings())
+    except TfcnnInputError as exc:  # pragma: no cover - reported by uvicorn's loader
+        raise SystemExit(f"error: {exc}") from None
+
+
+def __getattr__(name: str) -> Any:
+    # `uvicorn tfcnn.webapp.app:app` builds the app on demand, not on import.
+    if name == "app":
+        return _lazy_app()
+    raise AttributeError(name)

@@ -1,0 +1,293 @@
+"""`tfcnn predict` and tfcnn.predict: parsing, ID mapping, tables, writers, errors.
+
+Models are tiny and trained here on synthetic planted data (tests/predict_helpers.py).
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from tests.predict_helpers import planted_pairs, train_synthetic_model
+from tests.synthetic import write_tsv
+from tfcnn.cli import app
+from tfcnn.errors import OutputExistsError, TfcnnInputError
+from tfcnn.expression import read_expression
+from tfcnn.metrics import percentile_in
+from tfcnn.model import PairCNN
+from tfcnn.predict import (
+    COLUMNS,
+    Predictor,
+    QueryLimits,
+    predict,
+    read_id_list,
+    split_ids,
+    table_format,
+    write_table,
+)
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def agi_model(tmp_path_factory):
+    """(model dir, data folder): synthetic profiles, genes named after real AGI loci."""
+    folder = tmp_path_factory.mktemp("agi_model")
+    return train_synthetic_model(folder, agi=True), folder
+
+
+@pytest.fixture(scope="module")
+def predictor(agi_model):
+    return Predictor(agi_model[0])
+
+
+# -- parsing -------------------------------------------------------------------------------
+def test_split_ids_accepts_every_separator_and_drops_comments():
+    text = "AT1G01010, at1g01020\tAT1G01030\n\n 261585_at;AT1G01040\r\n# a comment AT9\n'AT1G01050'"
+    assert split_ids(text) == [
+        "AT1G01010",
+        "at1g01020",
+        "AT1G01030",
+        "261585_at",
+        "AT1G01040",
+        "AT1G01050",
+    ]
+    assert split_ids(" ,\n\t ") == []
+
+
+def test_read_id_list_reads_files_and_inline_lists(tmp_path):
+    f = tmp_path / "regs.txt"
+    f.write_text("AT1G01010\nAT1G01020\tAT1G01030\n", encoding="utf-8")
+    assert read_id_list(f) == (["AT1G01010", "AT1G01020", "AT1G01030"], str(f))
+    assert read_id_list("AT1G01010,AT1G01020")[0] == ["AT1G01010", "AT1G01020"]
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("AT1G01010 caf\xe9".encode("latin-1"))
+    assert read_id_list(latin)[0] == ["AT1G01010", "caf\xe9"]
+    with pytest.raises(TfcnnInputError, match="missing.txt: file not found"):
+        read_id_list(tmp_path / "missing.txt")
+
+
+# -- ID resolution -------------------------------------------------------------------------
+def test_ids_in_any_case_and_probesets_map_to_the_model_genes(predictor):
+    first = predictor.genes[0]
+    probeset = predictor.id_map.agi_to_probeset[predictor.genes[1]]
+    got = predictor.resolve([first.lower(), probeset, f"  {predictor.genes[2]} "], "regulator")
+    assert [predictor.genes[r] for r in got.rows] == list(predictor.genes[:3])
+    assert got.issues == []
+
+
+def test_unknown_duplicate_and_unmappable_ids_are_reported_not_dropped(predictor):
+    g0 = predictor.genes[0]
+    p0 = predictor.id_map.agi_to_probeset[g0]
+    outside = "AT5G61850"  # a real locus, not among the model's synthetic genes
+    assert outside not in predictor.index
+    tokens = [g0, g0.lower(), p0, "not_a_gene", outside, "999999_at"]
+    got = predictor.resolve(tokens, "target")
+    assert [predictor.genes[r] for r in got.rows] == [g0]
+    problems = [(i.query_id, i.problem) for i in got.issues]
+    assert problems == [
+        (g0.lower(), "duplicate"),
+        (p0, "duplicate"),
+        ("not_a_gene", "unknown"),
+        (outside, "unknown"),
+        ("999999_at", "unmappable"),
+    ]
+    assert "not in the ID map" in got.issues[-1].detail
+    assert "not an AGI code or ATH1 probeset" in got.issues[2].detail
+    assert all(i.role == "target" for i in got.issues)
+
+
+def test_a_probeset_mapping_to_a_gene_outside_the_model_is_unknown(predictor):
+    probeset = predictor.id_map.agi_to_probeset["AT5G61850"]
+    (issue,) = predictor.resolve([probeset], "regulator").issues
+    assert issue.problem == "unknown" and "maps to AT5G61850" in issue.detail
+
+
+def test_query_without_usable_id_is_an_error_naming_the_ids(predictor):
+    with pytest.raises(TfcnnInputError, match=r"none of the 2 regulator ID\(s\).*'nope'"):
+        predictor.predict("nope, AT5G61850", None)
+    with pytest.raises(TfcnnInputError, match="no regulator ID given"):
+        predictor.predict("  ", None)
+    with pytest.raises(TfcnnInputError, match="target ID"):
+        predictor.predict(predictor.genes[0], "AT5G61850")
+    with pytest.raises(TfcnnInputError, match="same gene as regulator and target"):
+        predictor.predict(predictor.genes[0], predictor.genes[0])
+
+
+# -- the table ------------------------------------------------------------------------------
+def test_table_scores_every_pair_with_the_model_and_ranks_them(agi_model, predictor):
+    model_dir, folder = agi_model
+    regs = list(predictor.genes[:3])
+    tgts = list(predictor.genes[2:12])
+    result = predictor.predict(regs, tgts)
+    table = result.table
+    assert list(table.columns) == list(COLUMNS)
+    assert len(table) == 3 * 10 - 1  # the self-pair (genes[2], genes[2]) is not scored
+    assert result.n_self_pairs_skipped == 1
+    assert set(zip(table.regulator, table.target, strict=True)) == {
+        (r, t) for r in regs for t in tgts if r != t
+    }
+    # Independent check: the model on the pairs' z-scored profiles from its own file.
+    model = PairCNN.load(model_dir)
+    idx = {g: i for i, g in enumerate(model.metadata_["genes"])}
+    z = model.zscores_
+    x = np.stack([z[[idx[r] for r in table.regulator]], z[[idx[t] for t in table.target]]], 1)
+    np.testing.assert_allclose(table.probability, model.predict_proba(x)[:, 1], atol=1e-6)
+    assert table.probability.is_monotonic_decreasing
+    assert table["rank"].iloc[0] == 1 and table["rank"].is_monotonic_increasing
+    # Both ID forms: AGI and probeset from the bundled map.
+    row = table.iloc[0]
+    assert row.regulator_agi == row.regulator
+    assert row.regulator_probeset == predictor.id_map.agi_to_probeset[row.regulator]
+    # Percentiles within the training distribution stored with the model.
+    dist = model.metadata_["training_distribution"]
+    np.testing.assert_allclose(
+        table.percentile_vs_train_positives,
+        np.round(percentile_in(dist, "positive", table.probability.to_numpy()), 2),
+    )
+
+
+def test_known_interactions_come_from_the_training_pairs(agi_model, predictor):
+    _, folder = agi_model
+    known = planted_pairs(folder)
+    tf = sorted({t for t, _ in known})[0]
+    result = predictor.predict([tf], None)
+    marked = set(result.table.loc[result.table.known_interaction == "yes", "target"])
+    assert marked == {t for r, t in known if r == tf}
+    assert set(result.table.known_interaction) == {"yes", "no"}
+    assert len(result.table) == len(predictor.genes) - 1  # every gene but the TF itself
+    assert any("no targets given" in n for n in result.notes)
+
+
+def test_known_is_unknown_when_the_training_pairs_are_gone(tmp_path, agi_model):
+    model_dir, folder = agi_model
+    moved = tmp_path / "data"
+    shutil.copytree(folder, moved)
+    (moved / "synthetic_pairs.tsv").unlink()
+    # The copied model still records the original pairs file: point it elsewhere.
+    model = PairCNN.load(moved / "model")
+    model.metadata_["data"]["interactions"]["source"] = str(moved / "synthetic_pairs.tsv")
+    result = Predictor(model).predict([model.metadata_["genes"][0]], None)
+    assert set(result.table.known_interaction) == {"unknown"}
+    assert any("not available here" in n for n in result.notes)
+    model.metadata_["data"]["interactions"]["n_pairs"] = 1  # a file that changed
+    model.metadata_["data"]["interactions"]["source"] = str(folder / "synthetic_pairs.tsv")
+    p = Predictor(model)
+    assert p.known_codes is None and "trained with 1" in p.notes[0]
+
+
+def test_limits_refuse_large_queries(predictor):
+    with pytest.raises(TfcnnInputError, match=r"3 regulators .* at most 2 "):
+        predictor.predict(list(predictor.genes[:3]), None, limits=QueryLimits(2, 100))
+    with pytest.raises(TfcnnInputError, match="targets in this query; at most 5"):
+        predictor.predict(predictor.genes[0], None, limits=QueryLimits(10, 5))
+
+
+def test_scoring_on_another_matrix(tmp_path, agi_model, predictor):
+    model_dir, folder = agi_model
+    expr = read_expression(folder / "synthetic_expression.tsv")
+    regs, tgts = list(predictor.genes[:2]), list(predictor.genes[5:9])
+    own = predictor.predict(regs, tgts).table
+    # Same values, renamed samples: same scores, with a clear warning.
+    renamed = tmp_path / "renamed.tsv"
+    frame = pd.read_csv(folder / "synthetic_expression.tsv", sep="\t")
+    frame.columns = ["gene"] + [f"other_{i}" for i in range(frame.shape[1] - 1)]
+    frame.to_csv(renamed, sep="\t", index=False)
+    other = predict(model_dir, regs, tgts, expression=renamed)
+    np.testing.assert_allclose(other.table.probability, own.probability, atol=1e-6)
+    assert any("WARNING" in n and "sample names" in n for n in other.notes)
+    # Genes keyed by probesets: AGI queries are mapped into that space.
+    m = predictor.id_map.agi_to_probeset
+    probes = tmp_path / "probes.tsv"
+    write_tsv(expr.rename({g: m[g] for g in expr.genes}), probes)
+    by_probe = predict(model_dir, regs, tgts, expression=probes)
+    assert list(by_probe.table.regulator_agi) == list(own.regulator_agi)
+    assert set(by_probe.table.regulator) == {m[g] for g in regs}
+    np.testing.assert_allclose(by_probe.table.probability, own.probability, atol=1e-6)
+    assert list(by_probe.table.known_interaction) == list(own.known_interaction)
+    # Wrong width: refused.
+    narrow = tmp_path / "narrow.tsv"
+    frame.iloc[:, :10].to_csv(narrow, sep="\t", index=False)
+    with pytest.raises(TfcnnInputError, match="has 9 samples but the model takes 16"):
+        predict(model_dir, regs, tgts, expression=narrow)
+
+
+# -- writers ---------------------------------------------------------------------------------
+def test_writers_by_extension_round_trip(tmp_path, predictor):
+    result = predictor.predict("nonsense " + " ".join(predictor.genes[:2]), predictor.genes[3:7])
+    for name, reader in (
+        ("out.csv", lambda p: pd.read_csv(p)),
+        ("out.tsv", lambda p: pd.read_csv(p, sep="\t")),
+        ("out.xlsx", lambda p: pd.read_excel(p, sheet_name="predictions")),
+    ):
+        path = write_table(result, tmp_path / name)
+        back = reader(path).fillna("")
+        assert list(back.columns) == list(COLUMNS)
+        assert list(back.regulator) == list(result.table.regulator)
+        np.testing.assert_allclose(back.probability, result.table.probability, rtol=1e-12)
+    unused = pd.read_excel(tmp_path / "out.xlsx", sheet_name="unused IDs")
+    assert list(unused.query_id) == ["nonsense"]
+    with pytest.raises(OutputExistsError):
+        write_table(result, tmp_path / "out.csv")
+    write_table(result, tmp_path / "out.csv", force=True)
+    with pytest.raises(TfcnnInputError, match="end the file name in .csv, .tsv or .xlsx"):
+        table_format(tmp_path / "out.json")
+
+
+# -- CLI ------------------------------------------------------------------------------------
+def test_cli_prints_csv_and_reports_unused_ids(tmp_path, agi_model, predictor):
+    model_dir, _ = agi_model
+    regs = tmp_path / "regs.txt"
+    regs.write_text(f"{predictor.genes[0].lower()}\nnot_a_gene\n", encoding="utf-8")
+    tgt = ",".join(predictor.genes[1:4])
+    res = runner.invoke(app, ["predict", "-m", str(model_dir), "-r", str(regs), "-t", tgt])
+    assert res.exit_code == 0, res.output
+    lines = [ln for ln in res.stdout.splitlines() if ln]
+    assert lines[0] == ",".join(COLUMNS)
+    assert len(lines) == 1 + 3
+    assert "not_a_gene" in res.stderr and "1 unknown" in res.stderr
+    out = tmp_path / "pred.tsv"
+    res = runner.invoke(
+        app, ["predict", "-m", str(model_dir), "-r", str(regs), "-t", tgt, "-o", str(out)]
+    )
+    assert res.exit_code == 0 and len(pd.read_csv(out, sep="\t")) == 3
+    res = runner.invoke(
+        app, ["predict", "-m", str(model_dir), "-r", str(regs), "-t", tgt, "-o", str(out)]
+    )
+    assert res.exit_code == 2 and "--force" in res.stderr
+
+
+def test_cli_errors_exit_2_without_traceback(agi_model):
+    model_dir, _ = agi_model
+    res = runner.invoke(app, ["predict", "-m", str(model_dir), "-r", "nope1 nope2"])
+    assert res.exit_code == 2
+    assert "none of the 2 regulator ID(s)" in res.stderr and "Traceback" not in res.output
+    res = runner.invoke(app, ["predict", "-m", "no-such-model", "-r", "AT1G01010"])
+    assert res.exit_code == 2 and "no-such-model" in res.stderr
+    res = runner.invoke(app, ["predict", "-m", str(model_dir), "-r", "x", "-o", "out.json"])
+    assert res.exit_code == 2 and ".xlsx" in res.stderr
+
+
+def test_published_model_on_a_rebuilt_matrix_carries_the_caveat() -> None:
+    """Scoring the bundled published model on another matrix always states the caveat."""
+    import numpy as np
+    import pandas as pd
+
+    from tfcnn.expression import from_dataframe
+    from tfcnn.predict import Predictor
+
+    rng = np.random.default_rng(0)
+    genes = ["AT1G01010", "AT1G01020", "AT5G61850"]
+    expr = from_dataframe(
+        pd.DataFrame(
+            rng.standard_normal((3, 232)),
+            index=genes,
+            columns=[f"synthetic_s{i}" for i in range(232)],
+        )
+    )
+    notes = Predictor("published-2019", expression=expr).notes
+    assert any(n.startswith("CAVEAT (published-2019)") and "not recorded" in n for n in notes)
