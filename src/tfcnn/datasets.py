@@ -100,8 +100,8 @@ DATASETS: dict[str, Dataset] = {
             name="atgenexpress-samples",
             relpath="arabidopsis/atgenexpress_cel_files.csv",
             description=(
-                "Sample sheet of the AtGenExpress abiotic-stress .cel files: 283 rows, "
-                "268 distinct GSM ids, a few malformed rows"
+                "Sample sheet of the AtGenExpress abiotic-stress .cel files: 284 rows, "
+                "284 distinct GSM ids (some without treatment/tissue/time)"
             ),
             source="NCBI GEO series GSE33790, GSE33996, GSE5620-GSE5628",
             licence="see source (NCBI GEO)",
