@@ -17,10 +17,12 @@ Keras semantics kept on purpose, so that a Keras model can be imported weight fo
 * Flatten in channels-last order (height, width, channel).
 * glorot-uniform kernels, zero biases.
 
-Each separable conv is computed as one dense 1-D convolution whose weight is composed
-from the depthwise and pointwise kernels on every call (rows of the input become
-channels). This is exact, and much faster on CPU than grouped 2-D convolutions; the
-parameters keep their Keras shapes so gradients flow to them directly.
+Each separable conv is computed as one dense convolution whose weight is composed from
+the depthwise and pointwise kernels on every call (rows of the input become channels).
+Without batch norm 1 (the published model), conv 1 -> ReLU -> max-pool is computed from
+two series per pair and their 2x2 window max/min (see ``_pooled_first_block``), and conv
+2 runs channels-last. All of this is exact and much faster on CPU than grouped 2-D
+convolutions; the parameters keep their Keras shapes so gradients flow to them directly.
 """
 
 from __future__ import annotations
@@ -189,28 +191,87 @@ class PairCNNNetwork(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Output of the last convolutional block, (N, f2, 1, W/2): the layer explanations use."""
+        return self._conv_features(x).contiguous()
+
+    def _conv_features(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`features` in channels-last memory (which :meth:`head` flattens for free)."""
         if x.ndim != 3 or x.shape[1] != 2 or x.shape[2] != self.config.n_samples:
             raise ValueError(
                 f"expected input of shape (N, 2, {self.config.n_samples}), got {tuple(x.shape)}"
             )
-        h = F.relu(self.conv1(x.unsqueeze(1)))
-        if self.norm1 is not None:
+        order = None
+        if self.norm1 is None:
+            h, order = self._pooled_first_block(x)
+        else:
+            h = F.relu(self.conv1(x.unsqueeze(1)))
             h = self.norm1(h)
-        h = F.max_pool2d(h, kernel_size=2, stride=2)
-        h = F.relu(self.conv2(h))
+            h = F.max_pool2d(h, kernel_size=2, stride=2)
+            h = h.contiguous(memory_format=torch.channels_last)
+        h = F.relu(self._second_conv(h, order))
         if self.norm2 is not None:
             h = self.norm2(h)
         return h
 
+    def _pooled_first_block(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """conv 1 -> ReLU -> 2x2 max-pool without batch norm, never building the conv map.
+
+        Conv 1 has one input channel, so channel ``o`` of its output is ``p_o * s + b_o``
+        for two series per pair: ``s0 = d0 * TF + d1 * target`` (row 0) and
+        ``s1 = d0 * target`` (row 1; 'same' pads one zero row below a 2-row kernel).
+        ``relu(p_o * s + b_o)`` is monotone in ``s``, so its max over a 2x2 window is its
+        value at the window's max of ``s`` (min when ``p_o < 0``): the pooled map is built
+        from two (N, W/2) series instead of an (N, f1, 2, W) map. Exact, also for the
+        gradients (ties aside, which have probability zero for real-valued inputs).
+        """
+        conv = self.conv1
+        d = conv.depthwise[0]  # (kh, kw)
+        d1 = d[1] if d.shape[0] == 2 else torch.zeros_like(d[0])
+        weight = torch.stack([torch.stack([d[0], d1]), torch.stack([torch.zeros_like(d1), d[0]])])
+        series = F.conv1d(F.pad(x, same_padding(conv.kernel[1])), weight)  # (N, 2, W)
+        grid = series.unsqueeze(1)  # (N, 1, 2, W): the two series as the 2 rows
+        high = F.max_pool2d(grid, 2).squeeze(1)  # (N, 1, Wp): window max
+        low = -F.max_pool2d(-grid, 2).squeeze(1)  # window min
+        p = conv.pointwise[:, 0]  # (f1,)
+        # Channels with p >= 0 pool the max of s, the others its min: computed as two
+        # channel groups, in that order (``order``), and conv 2 takes its input channels
+        # in the same order, so no per-element select (torch.where) is needed.
+        up = p >= 0
+        order = torch.cat([torch.nonzero(up)[:, 0], torch.nonzero(~up)[:, 0]])
+        k = int(up.sum())
+        p, b = p[order], conv.bias[order]
+        parts = []
+        if k > 0:
+            parts.append(torch.addcmul(b[:k], high.mT, p[:k]))  # (N, Wp, k)
+        if k < p.shape[0]:
+            parts.append(torch.addcmul(b[k:], low.mT, p[k:]))
+        pooled = (torch.cat(parts, dim=2) if len(parts) > 1 else parts[0]).relu()
+        h = pooled.unsqueeze(1).permute(0, 3, 1, 2)  # (N, f1, 1, Wp), channels-last memory
+        return h, order
+
+    def _second_conv(self, h: torch.Tensor, order: torch.Tensor | None = None) -> torch.Tensor:
+        """conv 2 on the height-1 pooled map, as one channels-last 2-D convolution.
+
+        With one input row and 'same' padding, only the depthwise kernel's row ``top``
+        acts, so the separable conv is a dense (1 x kw) conv with the composed weight.
+        """
+        conv = self.conv2
+        top, _ = same_padding(conv.kernel[0])
+        weight = conv.pointwise[:, :, None] * conv.depthwise[None, :, top, :]  # (O, C, kw)
+        if order is not None:  # the input channels come in this order
+            weight = weight[:, order]
+        weight = weight.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+        left, right = same_padding(conv.kernel[1])
+        return F.conv2d(F.pad(h, (left, right)), weight, conv.bias)
+
     def head(self, h: torch.Tensor) -> torch.Tensor:
         """From last-conv features to logits (flattened channels-last, as Keras)."""
-        h = h.permute(0, 2, 3, 1).reshape(h.shape[0], -1)
+        h = h.permute(0, 2, 3, 1).reshape(h.shape[0], -1)  # a view when h is channels-last
         h = F.relu(self.dense(h))
         return self.out(self.dropout(h)).squeeze(1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits, shape (N,)."""
-        return self.head(self.features(x))
+        return self.head(self._conv_features(x))
 
     def expected_shapes(self) -> dict[str, tuple[int, ...]]:
         """Name -> shape of every tensor in the state dict, for validating model files."""
