@@ -30,3 +30,109 @@ def target_frequency_scores(train_positive_targets: pd.Series, targets: pd.Serie
     """
     counts = train_positive_targets.value_counts()
     return targets.map(counts).fillna(0).to_numpy(dtype=np.float64)
+
+
+# -- further baselines and controls (the study, tfcnn.study) ----------------------------
+def spearman_scores(x: np.ndarray) -> np.ndarray:
+    """Spearman rank correlation of the TF and target profile of each pair, shape (N,).
+
+    Pearson correlation of the within-row ranks (ties get their average rank).
+    """
+    from scipy.stats import rankdata
+
+    ranks = np.stack([rankdata(x[:, 0, :], axis=1), rankdata(x[:, 1, :], axis=1)], axis=1).astype(
+        np.float64
+    )
+    return pearson_scores(ranks)
+
+
+def absolute_correlation_scores(x: np.ndarray) -> np.ndarray:
+    """|Pearson r|: activation and repression both count as co-expression."""
+    return np.abs(pearson_scores(x))
+
+
+def correlation_features(x: np.ndarray) -> np.ndarray:
+    """Per pair: Pearson r, Spearman rho, |r|, |rho|, shape (N, 4)."""
+    r, rho = pearson_scores(x), spearman_scores(x)
+    return np.column_stack([r, rho, np.abs(r), np.abs(rho)])
+
+
+def logistic_correlation_scores(
+    x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, seed: int = 0
+) -> np.ndarray:
+    """Logistic regression on :func:`correlation_features`, fit on the training pairs.
+
+    Returns the probability of the positive class for ``x_test``.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(max_iter=1000, random_state=seed)
+    model.fit(correlation_features(x_train), np.asarray(y_train))
+    return model.predict_proba(correlation_features(x_test))[:, 1]
+
+
+def single_profile_scores(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    row: int,
+    seed: int = 0,
+    hidden: int = 32,
+    max_iter: int = 30,
+) -> np.ndarray:
+    """A control that sees one profile only: row 0 (TF-only) or row 1 (target-only).
+
+    A small multilayer perceptron (scikit-learn ``MLPClassifier``, one hidden layer of
+    ``hidden`` ReLU units, Adam, ``max_iter`` epochs, seeded) on that z-scored profile.
+    It cannot read any TF/target relation, so whatever it scores comes from recognising
+    which genes are (frequent) TFs or targets. Returns positive-class probabilities.
+    """
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    model = MLPClassifier(
+        hidden_layer_sizes=(hidden,),
+        max_iter=max_iter,
+        random_state=seed,
+        batch_size=min(256, len(x_train)),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(np.asarray(x_train[:, row, :], dtype=np.float64), np.asarray(y_train))
+    return model.predict_proba(np.asarray(x_test[:, row, :], dtype=np.float64))[:, 1]
+
+
+def genie3_importances(
+    zscores: np.ndarray,
+    regulators: np.ndarray,
+    targets: np.ndarray,
+    seed: int = 0,
+    n_estimators: int = 50,
+) -> np.ndarray:
+    """GENIE3-style scores, shape (len(regulators), len(targets)).
+
+    For each target gene (row index in ``zscores``, genes x samples), a scikit-learn
+    ``ExtraTreesRegressor`` (``n_estimators`` trees, ``max_features="sqrt"``, seeded)
+    predicts the target's profile across samples from the profiles of the candidate
+    ``regulators`` (the target itself excluded, as GENIE3 does); the score of
+    (regulator, target) is that regulator's impurity-based feature importance. It uses
+    expression only, never the labels. A pair whose regulator is not a candidate has no
+    GENIE3 score; callers give it 0 (GENIE3 never ranks it).
+    """
+    from sklearn.ensemble import ExtraTreesRegressor
+
+    z = np.asarray(zscores, dtype=np.float64)
+    regulators = np.asarray(regulators, dtype=np.int64)
+    out = np.zeros((regulators.size, len(targets)), dtype=np.float64)
+    for k, target in enumerate(np.asarray(targets, dtype=np.int64).tolist()):
+        use = regulators != target
+        if use.sum() == 0:
+            continue
+        model = ExtraTreesRegressor(
+            n_estimators=n_estimators, max_features="sqrt", random_state=seed + target
+        )
+        model.fit(z[regulators[use]].T, z[target])
+        out[use, k] = model.feature_importances_
+    return out

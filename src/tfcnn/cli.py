@@ -497,7 +497,16 @@ def models_add(
 
 # Feature commands live in their own modules (tfcnn/commands/NAME.py), each with a
 # register(app) function; list them here.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "keras_import",
+    "predict",
+    "serve",
+    "fetch",
+    "rma",
+    "scan",
+    "study",
+    "explain",
+)
 for _module in COMMAND_MODULES:
     importlib.import_module(f"tfcnn.commands.{_module}").register(app)
 

@@ -10,10 +10,21 @@ Negatives, equal in number and never a known pair, come from one of two strategi
   every TF is as frequent among negatives as among positives. When a TF has more known
   targets than there are other genes to draw from, its positives are subsampled to the
   available negatives (reported), keeping the match exact.
+* ``degree-matched``: a degree-preserving shuffle of the positive bipartite graph: the
+  positives' targets are permuted among their TFs, then conflicting slots (a known pair,
+  a self-pair or a duplicate) are repaired by random target swaps that keep both ends'
+  counts. Every TF *and* every target is then as frequent among negatives as among
+  positives. Slots that cannot be repaired are dropped with their positive (reported as
+  the shortfall in ``meta["positives"]["dropped"]``).
 
 Each example is the two z-scored profiles (sample SD, as R's ``scale``), shape (2, S).
-Splits: ``random`` (80/10/10 of examples, as the study) or ``tf-holdout`` (whole
-regulators assigned to one split; positives balanced first, then negatives).
+Splits: ``random`` (80/10/10 of examples, as the study), ``tf-holdout`` (whole
+regulators assigned to one split; positives balanced first, then negatives) or
+``pair-disjoint`` (every gene assigned to one split, TFs balanced by positives, other
+genes at random; a pair is kept only when its TF and its target fall in the same split,
+so neither gene of a test pair appears in training; the pairs discarded are counted in
+``meta["pair_disjoint_discarded"]``). :func:`tf_group_folds` re-splits a pair set into
+k folds grouped by TF (cross-validation with whole TFs held out).
 """
 
 from __future__ import annotations
@@ -41,8 +52,8 @@ from .interactions import Interactions
 
 log = logging.getLogger(__name__)
 
-NEGATIVE_STRATEGIES = ("random", "tf-matched")
-SPLIT_STRATEGIES = ("random", "tf-holdout")
+NEGATIVE_STRATEGIES = ("random", "tf-matched", "degree-matched")
+SPLIT_STRATEGIES = ("random", "tf-holdout", "pair-disjoint")
 SPLITS = ("train", "validation", "test")
 PAIRS_FORMAT = "tfcnn-pairs"
 PAIRS_FORMAT_VERSION = 1
@@ -325,6 +336,155 @@ def _tf_matched_negatives(
     return keep, np.concatenate(neg_tf), np.concatenate(neg_target), capped
 
 
+def _degree_matched_negatives(
+    pos_tf: np.ndarray,
+    pos_target: np.ndarray,
+    n_genes: int,
+    known: set[int],
+    rng: np.random.Generator,
+    max_tries: int = 200,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Negatives with the positives' TF and target degrees: (slots kept, neg TFs, neg targets).
+
+    Slot ``i`` keeps TF ``pos_tf[i]``; targets are a permutation of ``pos_target``. A slot
+    whose pair is known, a self-pair or a duplicate is repaired by swapping targets with a
+    random other slot when both resulting pairs are valid; slots still invalid after
+    ``max_tries`` attempts are not kept (the caller drops them with their positives).
+    """
+    n = pos_tf.size
+    tf = pos_tf.astype(np.int64)
+    target = rng.permutation(pos_target.astype(np.int64))
+    codes = _encode(tf, target, n_genes)
+    used: Counter[int] = Counter(codes.tolist())
+
+    def bad(code: int, i_tf: int, i_target: int) -> bool:
+        return i_tf == i_target or code in known
+
+    invalid = [
+        i
+        for i in range(n)
+        if bad(int(codes[i]), int(tf[i]), int(target[i])) or used[int(codes[i])] > 1
+    ]
+    keep = np.ones(n, dtype=bool)
+    for i in invalid:
+        ci = int(codes[i])
+        if not (bad(ci, int(tf[i]), int(target[i])) or used[ci] > 1):
+            continue  # repaired as the partner of an earlier swap
+        for j in rng.integers(0, n, max_tries).tolist():
+            cj = int(codes[j])
+            new_i = int(tf[i]) * n_genes + int(target[j])
+            new_j = int(tf[j]) * n_genes + int(target[i])
+            if (
+                tf[j] == tf[i]
+                or bad(new_i, int(tf[i]), int(target[j]))
+                or bad(new_j, int(tf[j]), int(target[i]))
+                or used[new_i] > 0
+                or used[new_j] > 0
+            ):
+                continue
+            used[ci] -= 1
+            used[cj] -= 1
+            used[new_i] += 1
+            used[new_j] += 1
+            target[i], target[j] = target[j], target[i]
+            codes[i], codes[j] = new_i, new_j
+            break
+        else:
+            keep[i] = False
+    # A slot left invalid, or sharing its code with a kept slot, is dropped.
+    seen: set[int] = set()
+    for i in range(n):
+        c = int(codes[i])
+        if not keep[i] or bad(c, int(tf[i]), int(target[i])) or c in seen:
+            keep[i] = False
+        else:
+            seen.add(c)
+    return keep, tf[keep], target[keep]
+
+
+def _pair_disjoint_splits(
+    tf_idx: np.ndarray,
+    target_idx: np.ndarray,
+    labels: np.ndarray,
+    n_genes: int,
+    fractions: tuple[float, float, float],
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Split per pair, or None when its TF and target fall in different splits.
+
+    Regulators of positives are spread over the splits by their positives (as
+    tf-holdout); every other gene is assigned at random with ``fractions``.
+    """
+    gene_split = rng.choice(3, size=n_genes, p=np.asarray(fractions, dtype=float))
+    pos = labels == 1
+    tf_names = _assign_splits(labels[pos], tf_idx[pos], tuple(fractions), rng)
+    index = {name: i for i, name in enumerate(SPLITS)}
+    for tf, name in zip(tf_idx[pos].tolist(), tf_names.tolist(), strict=True):
+        gene_split[tf] = index[name]
+    same = gene_split[tf_idx] == gene_split[target_idx]
+    out = np.full(tf_idx.size, None, dtype=object)
+    out[same] = np.array(SPLITS, dtype=object)[gene_split[tf_idx[same]]]
+    return out
+
+
+def tf_group_folds(
+    pairs: PairSet, n_folds: int, seed: int = 0, validation_fraction: float = 0.1
+) -> list[PairSet]:
+    """``n_folds`` re-splits of ``pairs`` holding whole TFs out (grouped k-fold by TF).
+
+    Regulators are dealt to folds by their positives (largest first, into the fold with
+    the fewest positives), negative-only regulators by their negatives. Fold ``k`` tests
+    on the TFs of fold ``k``; among the others, about ``validation_fraction`` of the
+    positives' TFs form the validation split and the rest train.
+    """
+    t = pairs.table
+    tfs = t["tf"].to_numpy()
+    labels = t["label"].to_numpy()
+    uniq, inverse = np.unique(tfs, return_inverse=True)
+    if np.unique(tfs[labels == 1]).size < n_folds + 1:
+        raise TfcnnInputError(
+            f"grouped {n_folds}-fold by TF needs more than {n_folds} TFs with known targets "
+            f"(found {np.unique(tfs[labels == 1]).size}); use fewer folds."
+        )
+    rng = np.random.default_rng(seed)
+    pos_w = np.bincount(inverse, weights=labels, minlength=uniq.size)
+    neg_w = np.bincount(inverse, weights=1 - labels, minlength=uniq.size)
+    fold = np.full(uniq.size, -1)
+    for members, weight in (
+        (np.flatnonzero(pos_w > 0), pos_w),
+        (np.flatnonzero(pos_w == 0), neg_w),
+    ):
+        filled = np.array([weight[fold == k].sum() for k in range(n_folds)], dtype=float)
+        members = members[rng.permutation(members.size)]
+        for g in members[np.argsort(-weight[members], kind="stable")]:
+            k = int(np.argmin(filled + rng.random(n_folds) * 1e-9))
+            fold[g] = k
+            filled[k] += weight[g]
+    out = []
+    for k in range(n_folds):
+        group_split = np.where(fold == k, 2, 0)
+        rest = np.flatnonzero(fold != k)
+        for members, weight in ((rest[pos_w[rest] > 0], pos_w), (rest[pos_w[rest] == 0], neg_w)):
+            goal = validation_fraction * weight[members].sum()
+            got = 0.0
+            for g in members[rng.permutation(members.size)]:
+                if got + weight[g] / 2 > goal:
+                    continue
+                group_split[g] = 1
+                got += weight[g]
+        names = np.array(SPLITS, dtype=object)[group_split[inverse]]
+        ps = PairSet(
+            table=t.assign(split=names),
+            zscores=pairs.zscores,
+            genes=pairs.genes,
+            samples=pairs.samples,
+            meta={**pairs.meta, "split": "tf-kfold", "fold": k, "n_folds": n_folds},
+        )
+        _check_splits(ps)
+        out.append(ps)
+    return out
+
+
 def _assign_splits(
     labels: np.ndarray,
     groups: np.ndarray | None,
@@ -430,6 +590,19 @@ def build_pair_set(
     capped: dict[str, int] = {}
     if negatives == "random":
         neg_tf, neg_target = _random_negatives(pos_tf.size, n_genes, known, rng)
+    elif negatives == "degree-matched":
+        keep, neg_tf, neg_target = _degree_matched_negatives(
+            pos_tf, pos_target, n_genes, known, rng
+        )
+        pos_tf, pos_target = pos_tf[keep], pos_target[keep]
+        dropped["degree-matched shortfall: no valid swap found"] = int((~keep).sum())
+        if (~keep).any():
+            log.warning(
+                "degree-matched negatives: %d of %d slots could not be repaired; they were "
+                "dropped with their positives",
+                int((~keep).sum()),
+                keep.size,
+            )
     else:
         keep, neg_tf, neg_target, capped = _tf_matched_negatives(
             pos_tf, pos_target, n_genes, known, rng
@@ -450,12 +623,23 @@ def build_pair_set(
     labels = np.concatenate([np.ones(pos_tf.size, np.int64), np.zeros(neg_tf.size, np.int64)])
     kind = np.array(["positive"] * pos_tf.size + [f"negative-{negatives}"] * neg_tf.size)
     groups = tf_idx if split == "tf-holdout" else None
-    if split == "tf-holdout" and np.unique(pos_tf).size < 3:
+    if split != "random" and np.unique(pos_tf).size < 3:
         raise TfcnnInputError(
-            f"tf-holdout needs known targets for at least 3 TFs (found {np.unique(pos_tf).size})"
+            f"{split} needs known targets for at least 3 TFs (found {np.unique(pos_tf).size})"
             "; use --split random."
         )
-    split_names = _assign_splits(labels, groups, tuple(fractions), rng)
+    n_discarded = 0
+    if split == "pair-disjoint":
+        split_names = _pair_disjoint_splits(tf_idx, target_idx, labels, n_genes, fractions, rng)
+        kept = split_names != None  # noqa: E711 (object array)
+        n_discarded = int((~kept).sum())
+        dropped["pair-disjoint: TF and target in different splits"] = int(
+            (~kept & (labels == 1)).sum()
+        )
+        tf_idx, target_idx, labels = tf_idx[kept], target_idx[kept], labels[kept]
+        kind, split_names = kind[kept], split_names[kept]
+    else:
+        split_names = _assign_splits(labels, groups, tuple(fractions), rng)
 
     gene_arr = np.array(genes, dtype=object)
     table = pd.DataFrame(
@@ -469,6 +653,7 @@ def build_pair_set(
     )
     tf_counts = Counter(table.loc[table["label"] == 1, "tf"])
     top_tf, top_n = tf_counts.most_common(1)[0]
+    n_pos_kept = int((labels == 1).sum())
     meta = {
         "expression": {
             "source": expression.source,
@@ -476,15 +661,26 @@ def build_pair_set(
             "n_samples": expression.n_samples,
             "dropped_constant": len(expression.dropped_constant),
         },
-        "interactions": {"source": interactions.source, "n_pairs": n_input},
+        "interactions": {
+            "source": interactions.source,
+            "n_pairs": n_input,
+            # Enough to read the same pairs back (e.g. to flag known pairs in predictions).
+            "evidence": sorted(
+                {v for joined in interactions.pairs["evidence"] for v in joined.split(";") if v}
+            )
+            if interactions.has_evidence
+            else None,
+            "id_map": id_map.source if id_map is not None else None,
+        },
         "excluded_from_negatives": exclude.source if exclude is not None else None,
         "negatives": negatives,
         "split": split,
         "fractions": list(fractions),
         "seed": seed,
-        "positives": {"input_pairs": n_input, "kept": int(pos_tf.size), "dropped": dropped},
+        **({"pair_disjoint_discarded": n_discarded} if split == "pair-disjoint" else {}),
+        "positives": {"input_pairs": n_input, "kept": n_pos_kept, "dropped": dropped},
         "n_regulators": len(tf_counts),
-        "top_regulator": {"id": top_tf, "positives": top_n, "share": round(top_n / pos_tf.size, 4)},
+        "top_regulator": {"id": top_tf, "positives": top_n, "share": round(top_n / n_pos_kept, 4)},
     }
     result = PairSet(
         table=table,

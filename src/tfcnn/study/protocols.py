@@ -1,0 +1,226 @@
+"""Evaluation protocols, baselines and controls, all scored on identical test pairs.
+
+A protocol is a split strategy crossed with a negatives strategy:
+
+* split ``random`` (80/10/10 of pairs, the study), ``tf-holdout`` (grouped k-fold by TF:
+  each fold's TFs are never seen in training) or ``pair-disjoint`` (neither gene of a
+  test pair appears in training; pairs spanning splits are discarded);
+* negatives ``random`` (the study), ``tf-matched`` or ``degree-matched``
+  (see :mod:`tfcnn.pairs`).
+
+Replicates: ``tf-holdout`` uses the folds of one pair set (seed ``seed``); the other
+splits redraw negatives and split with seed ``seed + replicate``. The CNN is seeded
+with ``seed + replicate``.
+
+On each replicate's test pairs, beside the CNN: Pearson r, Spearman rho, |Pearson r|,
+logistic regression on those correlations (fit on the training pairs), a GENIE3-style
+tree-ensemble score (see :func:`tfcnn.baselines.genie3_importances`; computed once per
+dataset, added when results are collected), and three controls that cannot read the
+TF/target relation: TF-only and target-only MLPs on one profile, and the target's
+frequency among training positives.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from safetensors.numpy import save_file
+
+from .. import baselines
+from ..api import load_expression, load_id_map, load_interactions
+from ..errors import TfcnnInputError
+from ..metrics import auprc, auroc, binary_metrics, probability_distribution
+from ..model import PairCNN
+from ..pairs import PairSet, build_pair_set, tf_group_folds
+
+SPLITS = ("random", "tf-holdout", "pair-disjoint")
+NEGATIVES = ("random", "tf-matched", "degree-matched")
+METHODS: tuple[tuple[str, str], ...] = (
+    ("cnn", "CNN"),
+    ("pearson", "Pearson r"),
+    ("spearman", "Spearman rho"),
+    ("abs_pearson", "|Pearson r|"),
+    ("logistic_correlation", "logistic regr. on correlations"),
+    ("genie3", "GENIE3-style trees"),
+    ("tf_only", "TF-only control"),
+    ("target_only", "target-only control"),
+    ("target_frequency", "target-frequency control"),
+)
+CONTROLS = ("tf_only", "target_only", "target_frequency")
+SCORES_FILE = "test_scores.tsv.gz"
+GENIE3_FILE = "genie3.safetensors"
+
+
+def data_spec(
+    expression: str,
+    interactions: str,
+    evidence: list[str] | None = None,
+    exclude: str | None = None,
+    id_map: str | None = None,
+    log2: bool = False,
+) -> dict[str, Any]:
+    """The JSON-ready description of a dataset that every job config carries."""
+    return {
+        "expression": str(expression),
+        "interactions": str(interactions),
+        "evidence": list(evidence) if evidence else None,
+        "exclude": str(exclude) if exclude else None,
+        "id_map": str(id_map) if id_map else None,
+        "log2": bool(log2),
+    }
+
+
+@lru_cache(maxsize=4)
+def _load(spec_json: str) -> tuple[Any, Any, Any, Any]:
+    spec = json.loads(spec_json)
+    expression = load_expression(spec["expression"], log2=spec["log2"])
+    positives = load_interactions(spec["interactions"], evidence=spec["evidence"])
+    exclude = load_interactions(spec["exclude"]) if spec["exclude"] else None
+    return expression, positives, exclude, load_id_map(spec["id_map"])
+
+
+def build(spec: dict[str, Any], negatives: str, split: str, seed: int, fractions) -> PairSet:
+    """A pair set of the dataset ``spec`` (loaded once per process)."""
+    expression, positives, exclude, id_map = _load(json.dumps(spec, sort_keys=True))
+    return build_pair_set(
+        expression,
+        positives,
+        negatives=negatives,
+        split=split,
+        seed=seed,
+        fractions=tuple(fractions),
+        exclude=exclude,
+        id_map=id_map,
+    )
+
+
+def replicate_pairs(config: dict[str, Any]) -> PairSet:
+    """The pair set of one protocol replicate (fold or seed), see the module docstring."""
+    spec, split, negatives = config["data"], config["split"], config["negatives"]
+    seed, rep, fractions = config["seed"], config["replicate"], config["fractions"]
+    if split == "tf-holdout":
+        base = build(spec, negatives, "random", seed, fractions)
+        return tf_group_folds(
+            base, config["n_replicates"], seed=seed, validation_fraction=fractions[1]
+        )[rep]
+    return build(spec, negatives, split, seed + rep, fractions)
+
+
+def _histogram(y: np.ndarray, p: np.ndarray, bins: int = 50) -> dict[str, Any]:
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    dist = probability_distribution(y, p)
+    return {
+        "edges": edges.tolist(),
+        "negative": np.histogram(p[y == 0], edges)[0].tolist(),
+        "positive": np.histogram(p[y == 1], edges)[0].tolist(),
+        "share_negatives_below_0.05": dist["share_negatives_below_0.05"],
+        "share_positives_above_0.95": dist["share_positives_above_0.95"],
+    }
+
+
+def run_protocol_job(config: dict[str, Any], out: Path) -> dict[str, Any]:
+    """Train the CNN on one replicate, score every method on its test pairs."""
+    start = time.time()
+    try:
+        pairs = replicate_pairs(config)
+    except TfcnnInputError as exc:
+        # The protocol cannot be built on this dataset (e.g. too few TFs for a split):
+        # recorded, shown in the report, and the other protocols still run.
+        return {"error": str(exc)}
+    seed = int(config["seed"]) + int(config["replicate"])
+    x_train, y_train = pairs.arrays("train")
+    x_val, y_val = pairs.arrays("validation")
+    x_test, y_test = pairs.arrays("test")
+    model = PairCNN(seed=seed, epochs=int(config["epochs"]), **config.get("cnn", {}))
+    model.fit(x_train, y_train, validation_data=(x_val, y_val))
+    t = pairs.table
+    test_rows = t[pairs.mask("test")]
+    train_pos_targets = t.loc[(t["split"] == "train") & (t["label"] == 1), "target"]
+    scores = {
+        "cnn": model.predict_proba(x_test)[:, 1],
+        "pearson": baselines.pearson_scores(x_test),
+        "spearman": baselines.spearman_scores(x_test),
+        "abs_pearson": baselines.absolute_correlation_scores(x_test),
+        "logistic_correlation": baselines.logistic_correlation_scores(
+            x_train, y_train, x_test, seed=seed
+        ),
+        "tf_only": baselines.single_profile_scores(x_train, y_train, x_test, row=0, seed=seed),
+        "target_only": baselines.single_profile_scores(x_train, y_train, x_test, row=1, seed=seed),
+        "target_frequency": baselines.target_frequency_scores(
+            train_pos_targets, test_rows["target"]
+        ),
+    }
+    table = test_rows[["tf", "target", "label"]].reset_index(drop=True)
+    for name, s in scores.items():
+        table[name] = s
+    table.to_csv(out / SCORES_FILE, sep="\t", index=False)
+    train_prob = model.predict_proba(x_train)[:, 1]
+    counts = pairs.counts()
+    train_tfs = set(t.loc[t["split"] == "train", "tf"])
+    train_genes = train_tfs | set(t.loc[t["split"] == "train", "target"])
+    return {
+        "methods": {
+            name: {"auroc": auroc(y_test, s), "auprc": auprc(y_test, s)}
+            for name, s in scores.items()
+        },
+        "cnn_test": binary_metrics(y_test, scores["cnn"]),
+        "counts": counts,
+        "n_train": int(y_train.size),
+        "n_test": int(y_test.size),
+        "test_tfs_seen_in_training": int(test_rows["tf"].isin(train_tfs).sum()),
+        "test_pairs_with_a_gene_in_training": int(
+            (test_rows["tf"].isin(train_genes) | test_rows["target"].isin(train_genes)).sum()
+        ),
+        "pairs_meta": {k: v for k, v in pairs.meta.items() if k != "expression"},
+        "history": model.history_,
+        "train_distribution": _histogram(y_train, train_prob),
+        "seconds": round(time.time() - start, 1),
+    }
+
+
+def run_genie3_job(config: dict[str, Any], out: Path) -> dict[str, Any]:
+    """GENIE3-style importances of every candidate regulator for every gene."""
+    start = time.time()
+    pairs = build(config["data"], "random", "random", int(config["seed"]), (0.8, 0.1, 0.1))
+    index = {g: i for i, g in enumerate(pairs.genes)}
+    regulators = sorted(set(pairs.table.loc[pairs.table["label"] == 1, "tf"]))
+    reg_idx = np.array([index[g] for g in regulators], dtype=np.int64)
+    imp = baselines.genie3_importances(
+        pairs.zscores,
+        reg_idx,
+        np.arange(len(pairs.genes)),
+        seed=int(config["seed"]),
+        n_estimators=int(config["n_estimators"]),
+    )
+    save_file({"importances": np.ascontiguousarray(imp, dtype=np.float32)}, str(out / GENIE3_FILE))
+    return {
+        "regulators": regulators,
+        "genes": list(pairs.genes),
+        "n_estimators": int(config["n_estimators"]),
+        "seconds": round(time.time() - start, 1),
+    }
+
+
+def genie3_lookup(run_path: Path, metrics: dict[str, Any]):
+    """A function (tf, target) Series -> GENIE3 scores, 0 when the TF is no candidate."""
+    from safetensors.numpy import load_file
+
+    imp = load_file(str(run_path / GENIE3_FILE))["importances"]
+    reg = {g: i for i, g in enumerate(metrics["regulators"])}
+    gene = {g: i for i, g in enumerate(metrics["genes"])}
+
+    def score(tf: pd.Series, target: pd.Series) -> np.ndarray:
+        r = tf.map(reg)
+        c = target.map(gene)
+        ok = r.notna() & c.notna()
+        out = np.zeros(len(tf), dtype=np.float64)
+        out[ok.to_numpy()] = imp[r[ok].astype(int).to_numpy(), c[ok].astype(int).to_numpy()]
+        return out
+
+    return score

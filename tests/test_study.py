@@ -1,0 +1,248 @@
+"""The study: baselines and controls, resumable parallel runs, `tfcnn study` / `report`."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+from typer.testing import CliRunner
+
+from tests.synthetic import planted_dataset, write_pairs, write_tsv
+from tfcnn import baselines
+from tfcnn.cli import app
+from tfcnn.metrics import auroc
+from tfcnn.study import runner, study, tuning
+from tfcnn.study.protocols import data_spec
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """A synthetic planted dataset written as the files a user gives the CLI."""
+    d = tmp_path_factory.mktemp("synthetic")
+    expr, known = planted_dataset(n_tfs=12, targets_per_tf=15, n_background=120, n_samples=16)
+    write_tsv(expr, d / "expr.tsv")
+    write_pairs(known, d / "pairs.tsv")
+    return d
+
+
+def test_correlation_baselines() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((30, 2, 9))
+    rho = baselines.spearman_scores(x)
+    expected = [spearmanr(x[i, 0], x[i, 1]).statistic for i in range(30)]
+    np.testing.assert_allclose(rho, expected, atol=1e-12)
+    np.testing.assert_allclose(
+        baselines.absolute_correlation_scores(x), np.abs(baselines.pearson_scores(x))
+    )
+    assert baselines.correlation_features(x).shape == (30, 4)
+
+
+def test_logistic_and_single_profile_controls_learn_what_they_can_see() -> None:
+    rng = np.random.default_rng(1)
+    n, s = 400, 10
+    x = rng.standard_normal((n, 2, s))
+    y = rng.integers(0, 2, n)
+    # label visible in the target row only, and as a correlation
+    x[y == 1, 1, :] += 1.5
+    x[y == 1, 0, :] = x[y == 1, 1, :] + 0.3 * rng.standard_normal((int(y.sum()), s))
+    tr, te = slice(0, 300), slice(300, None)
+    target_only = baselines.single_profile_scores(x[tr], y[tr], x[te], row=1, seed=0)
+    assert auroc(y[te], target_only) > 0.9
+    again = baselines.single_profile_scores(x[tr], y[tr], x[te], row=1, seed=0)
+    np.testing.assert_array_equal(target_only, again)  # seeded
+    logit = baselines.logistic_correlation_scores(x[tr], y[tr], x[te])
+    assert auroc(y[te], logit) > 0.9
+    # an uninformative row: chance
+    z = x.copy()
+    z[:, 0, :] = rng.standard_normal((n, s))
+    assert abs(auroc(y[te], baselines.single_profile_scores(z[tr], y[tr], z[te], 0)) - 0.5) < 0.15
+
+
+def test_genie3_finds_the_planted_regulator() -> None:
+    expr, known = planted_dataset(n_tfs=5, targets_per_tf=6, n_background=10, n_samples=30)
+    z = (expr.values - expr.values.mean(1, keepdims=True)) / expr.values.std(1, keepdims=True)
+    genes = list(expr.genes)
+    regs = np.array([genes.index(f"synthetic_tf_{i:02d}") for i in range(5)])
+    targets = np.array([genes.index(t) for t in known.pairs["target"]])
+    imp = baselines.genie3_importances(z, regs, targets, seed=0, n_estimators=20)
+    true_tf = np.array([int(t[-2:]) for t in known.pairs["tf"]])
+    assert imp.shape == (5, len(targets))
+    assert (imp.argmax(axis=0) == true_tf).mean() > 0.9
+    # a regulator is never its own candidate
+    self_imp = baselines.genie3_importances(z, regs, regs, seed=0, n_estimators=5)
+    assert np.all(np.diag(self_imp) == 0)
+
+
+def _tune_configs(files: Path, n: int) -> list[dict]:
+    data = data_spec(str(files / "expr.tsv"), str(files / "pairs.tsv"))
+    return tuning.grid_configs(data, values=(2, 4), epochs=1, train_pairs=60)[:n]
+
+
+def test_runs_resume_only_the_missing_ones(files, tmp_path) -> None:
+    configs = _tune_configs(files, 4)
+    first = runner.run_jobs(configs[:2], tmp_path, workers=1)
+    assert first == {"skipped": 0, "ran": 2}
+    stamps = {
+        runner.config_hash(c): os.stat(runner.run_dir(tmp_path, c) / "metrics.json").st_mtime_ns
+        for c in configs[:2]
+    }
+    # an interrupted run leaves no metrics.json: it is rerun, not trusted
+    partial = runner.run_dir(tmp_path, configs[2])
+    partial.mkdir(parents=True)
+    (partial / "config.json").write_text("{}")
+    time.sleep(0.01)
+    second = runner.run_jobs(configs, tmp_path, workers=2)
+    assert second == {"skipped": 2, "ran": 2}
+    for c in configs[:2]:
+        path = runner.run_dir(tmp_path, c) / "metrics.json"
+        assert os.stat(path).st_mtime_ns == stamps[runner.config_hash(c)]
+    for c in configs:
+        d = runner.run_dir(tmp_path, c)
+        assert json.loads((d / "config.json").read_text()) == c
+        m = json.loads((d / "metrics.json").read_text())
+        assert m["n_train"] == 60 and len(m["history"]) == 1
+        assert 0.0 <= m["val_accuracy"] <= 1.0
+    assert runner.run_jobs(configs, tmp_path, workers=2) == {"skipped": 4, "ran": 0}
+    assert not [p for p in (tmp_path / "runs").iterdir() if p.name.startswith(".")]
+
+
+def test_control_warnings_in_plain_words() -> None:
+    def row(cnn: float, target_freq: float) -> dict:
+        methods = {name: {"auroc": {"mean": 0.5}} for name in ("cnn", "tf_only", "target_only")}
+        methods["cnn"] = {"auroc": {"mean": cnn}}
+        methods["target_frequency"] = {"auroc": {"mean": target_freq}}
+        return {"split": "tf-holdout", "negatives": "tf-matched", "methods": methods}
+
+    assert study.control_warnings(row(0.80, 0.70)) == []
+    [w] = study.control_warnings(row(0.80, 0.79))
+    assert "target-frequency control" in w and "about as high as" in w
+    [w] = study.control_warnings(row(0.66, 0.79))
+    assert "scores higher than" in w and "0.790" in w and "0.660" in w
+
+
+def plain(text: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"\x1b\[[0-9;]*m", "", text))
+
+
+def test_study_and_report_end_to_end(files, tmp_path) -> None:
+    out = tmp_path / "res"
+    args = [
+        "study", "-o", str(out), "-x", str(files / "expr.tsv"), "-i", str(files / "pairs.tsv"),
+        "--split", "random,tf-holdout", "--negatives", "random,degree-matched",
+        "--replicates", "2", "--epochs", "2", "--genie3-trees", "3", "--no-tune",
+        "--workers", "1",
+    ]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "9 runs ran" in plain(result.output)
+    summary = json.loads((out / "study.json").read_text())
+    assert summary["missing_runs"] == 0
+    rows = {(r["split"], r["negatives"]): r for r in summary["protocols"]}
+    assert set(rows) == {
+        ("random", "random"),
+        ("random", "degree-matched"),
+        ("tf-holdout", "random"),
+        ("tf-holdout", "degree-matched"),
+    }
+    for r in rows.values():
+        for name in ("cnn", "pearson", "genie3", "tf_only", "target_frequency"):
+            assert r["methods"][name]["auroc"]["n"] == 2
+    d = summary["data_summary"]
+    assert d["n_genes"] == 12 + 12 * 15 + 120 and d["n_samples"] == 16
+    assert d["n_regulators"] == 12 and d["top_regulator"]["share"] == pytest.approx(1 / 12, 1e-3)
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") >= 3
+    assert 'src="http' not in html and "<script" not in html  # self-contained
+    # the recorded command recreates the same settings: rerunning it has nothing to do
+    [command] = json.loads((out / "study-config.json").read_text())["commands"]
+    assert f"tfcnn study --output {out}" in command and command in html
+    again = CliRunner().invoke(app, shlex.split(command)[1:])
+    assert again.exit_code == 0 and "0 runs ran, 9 reused" in plain(again.output)
+
+    # `tfcnn report`: refuses to replace without --force; embeds explanation figures
+    refused = CliRunner().invoke(app, ["report", str(out)])
+    assert refused.exit_code == 2 and "--force" in plain(refused.output)
+    (out / "explain").mkdir()
+    png = (out / "report.html").read_text().split("data:image/png;base64,")[1].split('"')[0]
+    import base64
+
+    (out / "explain" / "fig.png").write_bytes(base64.b64decode(png))
+    (out / "explain" / "explain.json").write_text(
+        json.dumps({"figures": [{"file": "fig.png", "caption": "synthetic saliency caption"}]})
+    )
+    ok = CliRunner().invoke(app, ["report", str(out), "--force"])
+    assert ok.exit_code == 0, ok.output
+    assert "synthetic saliency caption" in (out / "report.html").read_text()
+
+
+def test_study_refuses_bad_options_and_foreign_folders(files, tmp_path) -> None:
+    base = ["study", "-x", str(files / "expr.tsv"), "-i", str(files / "pairs.tsv")]
+    bad = CliRunner().invoke(app, [*base, "-o", str(tmp_path / "a"), "--split", "bogus"])
+    assert bad.exit_code == 2 and "--split" in plain(bad.output)
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    r = CliRunner().invoke(app, [*base, "-o", str(foreign), "--no-tune", "--replicates", "2"])
+    assert r.exit_code == 2 and "not a tfcnn results folder" in plain(r.output)
+    r = CliRunner().invoke(app, ["report", str(tmp_path / "missing")])
+    assert r.exit_code == 2
+    only_x = CliRunner().invoke(app, ["study", "-o", str(tmp_path / "b"), "-x", "e.tsv"])
+    assert only_x.exit_code == 2 and "both" in plain(only_x.output)
+
+
+def test_runs_on_a_dask_scheduler(files, tmp_path) -> None:
+    distributed = pytest.importorskip("dask.distributed")
+    configs = _tune_configs(files, 2)
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
+        counts = runner.run_jobs(configs, tmp_path, scheduler=cluster.scheduler_address)
+    assert counts == {"skipped": 0, "ran": 2}
+    local = tmp_path / "local"
+    runner.run_jobs(configs, local, workers=1)
+    for c in configs:  # same seed, same numbers wherever it ran
+        a = runner.load_run(tmp_path, c)
+        b = runner.load_run(local, c)
+        assert a["val_accuracy"] == b["val_accuracy"] and a["val_loss"] == b["val_loss"]
+
+
+def test_in_process_runs_restore_the_thread_settings(files, tmp_path) -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    runner.run_jobs(_tune_configs(files, 1), tmp_path, workers=1)
+    assert torch.get_num_threads() == before
+
+
+def test_tune_commands_write_tables_and_report(files, tmp_path) -> None:
+    data = ["-x", str(files / "expr.tsv"), "-i", str(files / "pairs.tsv"), "--workers", "1"]
+    grid = tmp_path / "grid"
+    r = CliRunner().invoke(
+        app,
+        ["tune", "grid", "-o", str(grid), *data, "--values", "2,4", "--epochs", "1"]
+        + ["--train-pairs", "40"],
+    )
+    assert r.exit_code == 0, r.output
+    rows = json.loads((grid / "study.json").read_text())["tuning"]["grid"]["rows"]
+    assert len(rows) == 8 and {(x["filters_1"], x["units"]) for x in rows} >= {(2, 4), (4, 2)}
+    accs = [x["val_accuracy"] for x in rows]
+    assert accs == sorted(accs, reverse=True)
+    assert "Architecture grid (Figure 2)" in (grid / "report.html").read_text()
+    reg = tmp_path / "reg"
+    r = CliRunner().invoke(
+        app,
+        ["tune", "regularisation", "-o", str(reg), *data, "--dropouts", "0,0.1"]
+        + ["--batch-sizes", "32", "--epochs", "1", "--train-pairs", "40"],
+    )
+    assert r.exit_code == 0, r.output
+    table = json.loads((reg / "study.json").read_text())["tuning"]["regularisation"]["rows"]
+    assert len(table) == 8  # 2 x 2 batch norms x 2 dropouts x 1 x 1
+    assert {(x["dropout_used"], x["rate"]) for x in table} == {(False, 0.0), (True, 0.1)}
+    assert "Regularisation scan (Table 1)" in (reg / "report.html").read_text()
