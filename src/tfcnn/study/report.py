@@ -45,6 +45,14 @@ def _ms(s: dict[str, Any]) -> str:
     return f"{s['mean']:.3f}±{sd:.3f}" if sd is not None else f"{s['mean']:.3f}"
 
 
+def _count(s: dict[str, Any]) -> str:
+    """A count over replicates: '17,994' when constant, else 'mean ± sd' to whole pairs."""
+    if s.get("mean") is None:
+        return "n/a"
+    sd = s.get("sd") or 0.0
+    return f"{s['mean']:,.0f}" if sd == 0 else f"{s['mean']:,.0f} ± {sd:,.0f}"
+
+
 def _e(x: Any) -> str:
     return html.escape(str(x))
 
@@ -192,11 +200,11 @@ def build_report(results: str | os.PathLike[str]) -> str:
                     {
                         "split": r["split"],
                         "negatives": r["negatives"],
-                        "positives kept": _ms(r["positives_kept"]),
-                        "training pairs": _ms(r["n_train"]),
-                        "test pairs": _ms(r["n_test"]),
-                        "discarded (pair-disjoint)": _ms(r["discarded_pair_disjoint"]),
-                        "degree-matched shortfall": _ms(r["degree_shortfall"]),
+                        "positives kept": _count(r["positives_kept"]),
+                        "training pairs": _count(r["n_train"]),
+                        "test pairs": _count(r["n_test"]),
+                        "discarded (pair-disjoint)": _count(r["discarded_pair_disjoint"]),
+                        "degree-matched shortfall": _count(r["degree_shortfall"]),
                     }
                     for r in s["protocols"]
                 ],
