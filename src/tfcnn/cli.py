@@ -471,7 +471,7 @@ def models_list(ctx: typer.Context) -> None:
         table.add_row(
             escape(e.name),
             e.origin,
-            str(len(e.metadata.get("samples") or [])) or "?",
+            str(e.n_samples) + ("" if e.metadata.get("samples") else " (names not recorded)"),
             "n/a" if auroc is None else f"{auroc:.3f}",
             escape(e.description),
         )

@@ -41,6 +41,7 @@ class ModelEntry:
     path: Path
     origin: str  # "bundled" or "user"
     metadata: dict[str, Any]
+    n_samples: int  # input width (sample names may be unrecorded, as for published-2019)
 
     @property
     def description(self) -> str:
@@ -66,10 +67,10 @@ def _entries(folder: Path, origin: str) -> list[ModelEntry]:
     out = []
     for path in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
         try:
-            meta = PairCNN.load(path).metadata_
+            model = PairCNN.load(path)
         except TfcnnInputError:
             continue  # a broken user entry is skipped here; resolve_model reports it
-        out.append(ModelEntry(path.name, path, origin, meta))
+        out.append(ModelEntry(path.name, path, origin, model.metadata_, model.n_samples))
     return out
 
 
