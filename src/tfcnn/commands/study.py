@@ -258,8 +258,8 @@ def register(app: typer.Typer) -> None:
             int, typer.Option("--replicates", help="Seeds per protocol / folds for tf-holdout.")
         ] = 5,
         epochs: Annotated[
-            int, typer.Option("--epochs", help="CNN epochs per protocol run (study: 30).")
-        ] = 10,
+            int, typer.Option("--epochs", help="CNN epochs per protocol run (the study's 30).")
+        ] = 30,
         genie3_trees: Annotated[
             int, typer.Option("--genie3-trees", help="Trees per target (0 = no GENIE3).")
         ] = 50,

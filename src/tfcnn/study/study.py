@@ -35,7 +35,7 @@ def default_settings(
     *,
     seed: int = 0,
     replicates: int = 5,
-    epochs: int = 10,
+    epochs: int = 30,
     splits: tuple[str, ...] = protocols.SPLITS,
     negatives: tuple[str, ...] = protocols.NEGATIVES,
     genie3_trees: int = 50,
