@@ -7,11 +7,15 @@ only replaced when the caller passes ``force=True``.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from .errors import OutputExistsError, TfcnnInputError
 
@@ -93,3 +97,22 @@ def write_text(path: str | os.PathLike[str], text: str, force: bool = False) -> 
     with atomic_path(path, force) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
+
+
+def json_safe(obj: Any) -> Any:
+    """Plain JSON values: numpy scalars/arrays and tuples converted, non-finite floats -> None.
+
+    Strict JSON has no NaN/inf; results (metrics with an undefined AUROC, say) must still
+    be written and read back by any JSON reader.
+    """
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return json_safe(obj.tolist())
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj

@@ -19,7 +19,6 @@ A saved model is a directory with two files, and nothing else is ever read:
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -35,7 +34,7 @@ from safetensors.torch import load_file, save_file
 
 from . import __version__
 from .errors import ModelFormatError
-from .fileio import atomic_dir
+from .fileio import atomic_dir, json_safe
 from .metrics import auroc, binary_metrics
 from .network import CNNConfig, PairCNNNetwork
 
@@ -258,7 +257,7 @@ class PairCNN:
             if self.zscores_ is not None:
                 z = np.ascontiguousarray(self.zscores_, dtype=np.float32)
                 save_numpy({"zscores": z}, str(tmp / EXPRESSION_FILE))
-            (tmp / META_FILE).write_text(json.dumps(_json_safe(meta), indent=2) + "\n")
+            (tmp / META_FILE).write_text(json.dumps(json_safe(meta), indent=2) + "\n")
         return Path(path)
 
     @classmethod
@@ -368,16 +367,3 @@ _RESERVED_META = {
     "training",
     "history",
 }
-
-
-def _json_safe(obj: Any) -> Any:
-    """Convert numpy scalars / tuples and non-finite floats (to None) for strict JSON."""
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj

@@ -316,7 +316,7 @@ def run_model_explanation(
     regulation, to compare with the positives'.
     """
     from tfcnn import explain as xp
-    from tfcnn.fileio import atomic_dir
+    from tfcnn.fileio import atomic_dir, json_safe
 
     if min_probability > 0:
         prob = model.predict_proba(x)[:, 1]
@@ -392,15 +392,9 @@ def run_model_explanation(
             "control": control,
         }
         (tmp / EXPLAIN_JSON).write_text(
-            json.dumps(_json_safe(result), indent=2) + "\n", encoding="utf-8"
+            json.dumps(json_safe(result), indent=2) + "\n", encoding="utf-8"
         )
     return result
-
-
-def _json_safe(obj: Any) -> Any:
-    from tfcnn.model import _json_safe as safe
-
-    return safe(obj)
 
 
 def register(app: typer.Typer) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TfcnnInputError
-from ..fileio import atomic_dir
+from ..fileio import atomic_dir, json_safe
 
 RUNS_DIR = "runs"
 CONFIG_FILE = "config.json"
@@ -75,7 +75,7 @@ def execute(config: Config, results: str) -> str:
     with atomic_dir(final, force=True) as tmp, _one_thread():
         metrics = handlers[kind](config, tmp)
         (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-        (tmp / METRICS_FILE).write_text(json.dumps(_json_safe(metrics), indent=2) + "\n")
+        (tmp / METRICS_FILE).write_text(json.dumps(json_safe(metrics), indent=2) + "\n")
     return final.name
 
 
@@ -153,21 +153,3 @@ def run_jobs(
                 if on_done:
                     on_done(futures[fut], done, total)
     return {"skipped": skipped, "ran": total}
-
-
-def _json_safe(obj: Any) -> Any:
-    import math
-
-    import numpy as np
-
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _json_safe(obj.tolist())
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
