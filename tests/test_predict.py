@@ -151,6 +151,24 @@ def test_table_scores_every_pair_with_the_model_and_ranks_them(agi_model, predic
     )
 
 
+def test_score_grid_is_the_same_for_any_number_of_workers(agi_model, predictor):
+    """The engine's blocks run one torch thread each: workers change speed, not bytes."""
+    n = len(predictor.genes)
+    regs, tgts = np.arange(n), np.arange(n)[::-1]  # 2 blocks or more
+    one = predictor.score_grid(regs, tgts, workers=1)
+    seen: list[tuple[int, int]] = []
+    two = predictor.score_grid(regs, tgts, workers=2, on_progress=lambda d, t: seen.append((d, t)))
+    assert one.shape == (regs.size, tgts.size)
+    np.testing.assert_array_equal(one, two)
+    assert seen[-1] == (one.size, one.size) and len(seen) >= 2
+    # the arbitrary-pair path agrees with the grid
+    r, t = np.repeat(regs, tgts.size), np.tile(tgts, regs.size)
+    np.testing.assert_allclose(predictor.score(r, t), one.ravel(), atol=1e-6)
+    model = PairCNN.load(agi_model[0])
+    x = np.stack([predictor.zscores[r], predictor.zscores[t]], 1)
+    np.testing.assert_allclose(one.ravel(), model.predict_proba(x)[:, 1], atol=1e-5)
+
+
 def test_known_interactions_come_from_the_training_pairs(agi_model, predictor):
     _, folder = agi_model
     known = planted_pairs(folder)

@@ -16,20 +16,22 @@ distribution of positives and of negatives.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from .datasets import DATASETS, resolve_path
+from .engine import GeneTerms, PairScorer, torch_threads
 from .errors import TfcnnInputError
 from .expression import ExpressionMatrix
 from .fileio import atomic_path
@@ -43,7 +45,9 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_REGULATORS = 2_000
 DEFAULT_MAX_TARGETS = 25_000
 XLSX_MAX_ROWS = 1_048_575  # Excel's sheet limit, less the header row
-_SCORE_CHUNK = 8_192  # pairs gathered at once (15 MB at 232 samples): bounded memory
+_BLOCK_PAIRS = 16_384  # pairs per engine call (a block of regulators x all targets)
+_MIN_BLOCK_REGULATORS = 8  # each block re-reads its targets' terms: not too few regulators
+_GATHER_CHUNK = 8_192  # pairs gathered at once by score() (15 MB at 232 samples)
 _TOKEN_SPLIT = re.compile(r"[,\s;]+")
 _QUOTES = "\"'"
 
@@ -251,6 +255,7 @@ class Predictor:
         from . import api
 
         self.model = api.load_model(model)
+        self._compiled: tuple[PairScorer, GeneTerms] | None = None
         self.name = name or (str(model) if not isinstance(model, PairCNN) else "model")
         self.notes: list[str] = []
         meta = self.model.metadata_
@@ -394,31 +399,68 @@ class Predictor:
         return "", "", row
 
     # -- scoring ------------------------------------------------------------------------
-    def score(
+    def _engine(self) -> tuple[PairScorer, GeneTerms]:
+        """The model compiled for fast inference and every gene's terms, built on first use."""
+        if self._compiled is None:
+            net = self.model._check_fitted()
+            net.eval()
+            scorer = PairScorer.from_network(net)
+            self._compiled = (scorer, scorer.gene_terms(self.zscores))
+        return self._compiled
+
+    def score_grid(
         self,
-        tf_rows: np.ndarray,
+        reg_rows: np.ndarray,
         target_rows: np.ndarray,
         on_progress: Callable[[int, int], None] | None = None,
+        workers: int | None = 1,
     ) -> np.ndarray:
+        """Probabilities of every regulator x target pair, shape (regulators, targets).
+
+        Scored by :mod:`tfcnn.engine` (no pair tensor), a block of regulators at a time,
+        each block on one torch thread; ``workers`` blocks at once (None: one per CPU).
+        One worker suits a server, where concurrent queries are the parallelism. The
+        result does not depend on ``workers``. ``on_progress(pairs_done, pairs_total)``
+        is called after each block.
+        """
+        scorer, terms = self._engine()
+        reg_rows = np.asarray(reg_rows, dtype=np.int64)
+        target_rows = np.asarray(target_rows, dtype=np.int64)
+        out = np.empty((reg_rows.size, target_rows.size), dtype=np.float64)
+        workers = max(1, workers or os.cpu_count() or 1)
+        # Blocks do not depend on ``workers``: a block's shape can change float rounding.
+        step = max(_MIN_BLOCK_REGULATORS, _BLOCK_PAIRS // max(1, target_rows.size))
+        blocks = [(lo, min(reg_rows.size, lo + step)) for lo in range(0, reg_rows.size, step)]
+
+        def block(lo: int, hi: int) -> np.ndarray:
+            with torch_threads(1):
+                return scorer.score_block(terms, reg_rows[lo:hi], target_rows)
+
+        done = 0
+        with contextlib.ExitStack() as stack:
+            if workers == 1 or len(blocks) == 1:
+                results: Iterable[np.ndarray] = (block(lo, hi) for lo, hi in blocks)
+            else:
+                pool = stack.enter_context(ThreadPoolExecutor(max_workers=workers))
+                results = pool.map(lambda b: block(*b), blocks)
+            for (lo, hi), proba in zip(blocks, results, strict=True):
+                out[lo:hi] = proba
+                done += (hi - lo) * target_rows.size
+                if on_progress is not None:
+                    on_progress(done, out.size)
+        return out
+
+    def score(self, tf_rows: np.ndarray, target_rows: np.ndarray) -> np.ndarray:
         """Probabilities of the pairs (tf_rows[i], target_rows[i]), in chunks."""
-        net = self.model._check_fitted()
-        net.eval()
-        n = tf_rows.size
+        scorer, _ = self._engine()
+        n = np.asarray(tf_rows).size
         out = np.empty(n, dtype=np.float64)
         z = self.zscores
-        batch = 512  # see model._predict: small batches are fastest on CPU
-        with torch.no_grad():
-            for start in range(0, n, _SCORE_CHUNK):
-                stop = min(n, start + _SCORE_CHUNK)
+        with torch_threads(1):
+            for start in range(0, n, _GATHER_CHUNK):
+                stop = min(n, start + _GATHER_CHUNK)
                 x = np.stack([z[tf_rows[start:stop]], z[target_rows[start:stop]]], axis=1)
-                xt = torch.from_numpy(x)
-                for b in range(0, stop - start, batch):
-                    logits = net(xt[b : b + batch])
-                    out[start + b : start + b + logits.shape[0]] = (
-                        torch.sigmoid(logits).double().numpy()
-                    )
-                if on_progress is not None:
-                    on_progress(stop, n)
+                out[start:stop] = scorer.predict_pairs(x)
         return out
 
     def predict(
@@ -427,10 +469,12 @@ class Predictor:
         targets: str | Sequence[str] | None = None,
         limits: QueryLimits = NO_LIMITS,
         on_progress: Callable[[int, int], None] | None = None,
+        workers: int | None = 1,
     ) -> Prediction:
         """Score every regulator against every target (all matrix genes when None).
 
         ``regulators`` / ``targets``: text as typed (any separators) or a list of IDs.
+        ``workers``: see :meth:`score_grid` (1 by default: right for a server).
         """
         reg_tokens = split_ids(regulators) if isinstance(regulators, str) else list(regulators)
         regs = self.resolve(reg_tokens, "regulator")
@@ -471,7 +515,7 @@ class Predictor:
                 "every pair of this query has the same gene as regulator and target; "
                 "give other targets."
             )
-        prob = self.score(tf_rows, target_rows, on_progress)
+        prob = self.score_grid(regs.rows, tgts.rows, on_progress, workers).ravel()[keep]
         table = self._table(tf_rows, target_rows, prob)
         notes = list(self.notes)
         if all_targets:

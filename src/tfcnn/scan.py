@@ -30,7 +30,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,15 +41,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from .engine import GeneTerms, PairScorer
+from .engine import GeneTerms, PairScorer, torch_threads
 from .errors import TfcnnInputError
 from .fileio import atomic_path, check_writable
 from .network import CNNConfig, PairCNNNetwork
 
-SCAN_FORMAT_VERSION = 1
+SCAN_FORMAT_VERSION = 2  # 2: engine v2 (other float rounding), dictionary-encoded IDs only
 DEFAULT_BLOCK_TFS = 32
 MANIFEST = "manifest.json"
 SCHEMA = pa.schema([("tf", pa.string()), ("target", pa.string()), ("probability", pa.float32())])
+#: Parquet options for blocks and output: dictionary-encode the ID columns only (trying it on
+#: the probabilities costs time and saves nothing), snappy.
+WRITE_OPTIONS: dict[str, Any] = {"compression": "snappy", "use_dictionary": ["tf", "target"]}
 
 #: Called once per block with the number of pairs it holds, and whether the block was
 #: found finished on disk (resumed, called before any scoring) or scored now.
@@ -198,7 +201,7 @@ class _WorkDir:
     def write(self, i: int, table: pa.Table) -> None:
         final = self.block_path(i)
         tmp = final.with_name(final.name + f".{os.getpid()}.tmp")
-        pq.write_table(table, tmp)
+        pq.write_table(table, tmp, **WRITE_OPTIONS)
         os.replace(tmp, final)
 
 
@@ -295,7 +298,7 @@ def scan(
 
     rows = 0
     with atomic_path(output, force=force) as tmp:
-        with pq.ParquetWriter(tmp, SCHEMA) as writer:
+        with pq.ParquetWriter(tmp, SCHEMA, **WRITE_OPTIONS) as writer:
             for i in range(len(blocks)):
                 table = pq.read_table(work.block_path(i), schema=SCHEMA)
                 rows += table.num_rows
@@ -328,20 +331,10 @@ def _resolve(ids: Sequence[str] | None, index: dict[str, int], what: str) -> lis
     return wanted
 
 
-@contextlib.contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def _run_threads(payload, blocks, todo, tg_rows, min_prob, top_k, workers, finish) -> None:
     """Score blocks in this process, ``workers`` blocks at a time (one torch thread each)."""
     workers = max(1, workers or os.cpu_count() or 1)
-    with _torch_threads(1):
+    with torch_threads(1):
         _scorer_for(payload)  # compile once, before the threads start
         if workers == 1:
             for i in todo:
