@@ -144,9 +144,12 @@ def evaluate(
     """Metrics of ``model`` on one split of ``pairs``, with Pearson's AUROC beside them."""
     est = load_model(model)
     data = load_pairs(pairs)
+    # Name the files when they were given as paths (not for in-memory objects).
+    the_model = "the model" if isinstance(model, PairCNN) else f"model {model}"
+    the_pairs = "the pair set" if isinstance(pairs, PairSet) else f"pair set {pairs}"
     if est.n_samples != len(data.samples):
         raise TfcnnInputError(
-            f"the model expects {est.n_samples} samples per profile but the pair set has "
+            f"{the_model} expects {est.n_samples} samples per profile but {the_pairs} has "
             f"{len(data.samples)}; evaluate on pairs built from the model's expression matrix."
         )
     trained_samples = est.metadata_.get("samples")
@@ -155,8 +158,9 @@ def evaluate(
             i for i, (a, b) in enumerate(zip(trained_samples, data.samples, strict=True)) if a != b
         )
         raise TfcnnInputError(
-            f"sample {diff + 1} differs: the model was trained with '{trained_samples[diff]}', "
-            f"the pair set has '{data.samples[diff]}'. Columns must be the same, in order."
+            f"sample {diff + 1} differs: {the_model} was trained with "
+            f"'{trained_samples[diff]}', {the_pairs} has '{data.samples[diff]}'. Columns must "
+            "be the same, in order."
         )
     x, y = data.arrays(split)
     if y.size == 0:

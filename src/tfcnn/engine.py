@@ -144,7 +144,8 @@ class PairScorer:
 
     def gene_terms(self, z: np.ndarray | torch.Tensor) -> GeneTerms:
         """First-layer terms of every row of a z-scored matrix (genes x samples)."""
-        zt = torch.as_tensor(np.asarray(z, dtype=np.float32) if not torch.is_tensor(z) else z)
+        # np.require copies read-only arrays (e.g. memory-mapped files): torch needs writable
+        zt = z if torch.is_tensor(z) else torch.from_numpy(np.require(z, np.float32, "CW"))
         zt = zt.float()
         if zt.ndim != 2 or zt.shape[1] != self.config.n_samples:
             raise ValueError(
@@ -231,7 +232,7 @@ class PairScorer:
 
     def predict_pairs(self, X: np.ndarray | torch.Tensor) -> np.ndarray:
         """Probabilities for arbitrary pairs ``X`` (N, 2, W), streamed in chunks."""
-        xt = torch.as_tensor(X) if torch.is_tensor(X) else torch.from_numpy(np.asarray(X))
+        xt = X if torch.is_tensor(X) else torch.from_numpy(np.require(X, np.float32, "CW"))
         xt = xt.float()
         if xt.ndim != 3 or xt.shape[1] != 2 or xt.shape[2] != self.config.n_samples:
             raise ValueError(

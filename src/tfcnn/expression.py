@@ -189,6 +189,50 @@ class ExpressionMatrix:
             out.__dict__["_zscored"] = sub
         return out
 
+    def select_samples(self, samples: Iterable[str]) -> ExpressionMatrix:
+        """A new matrix with only ``samples`` (by name), in that order.
+
+        Used to line a matrix up with a model's training samples. Genes whose profile is
+        constant over those samples have no z-score: they are dropped with a warning and
+        added to ``dropped_constant``.
+        """
+        names = [str(s) for s in samples]
+        where = {s: i for i, s in enumerate(self.samples)}
+        missing = [s for s in names if s not in where]
+        if missing:
+            raise TfcnnInputError(
+                f"{self.source} lacks {len(missing)} of the {len(names)} samples needed: "
+                f"{_list_some(missing, 5)}; give a matrix with those sample columns."
+            )
+        values = self.values[:, [where[s] for s in names]]
+        constant = _constant_rows(values)
+        genes, dropped = list(self.genes), list(self.dropped_constant)
+        if constant.any():
+            if constant.all():
+                raise TfcnnInputError(
+                    f"{self.source}: all {len(genes)} gene profiles are constant over the "
+                    f"{len(names)} samples used; nothing is left to compare."
+                )
+            new = [g for g, k in zip(genes, constant, strict=True) if k]
+            log.warning(
+                "%s: dropping %d gene(s) whose profile is constant over the %d samples "
+                "used (no variance): %s",
+                self.source,
+                len(new),
+                len(names),
+                _list_some(new, 5),
+            )
+            values = values[~constant]
+            genes = [g for g, k in zip(genes, constant, strict=True) if not k]
+            dropped += new
+        return ExpressionMatrix(
+            values=values,
+            genes=tuple(genes),
+            samples=tuple(names),
+            source=self.source,
+            dropped_constant=tuple(dropped),
+        )
+
     def rename(self, mapping: Mapping[str, str]) -> ExpressionMatrix:
         """A new matrix with genes renamed by ``mapping``; genes not in it are dropped.
 
@@ -272,22 +316,49 @@ def load_text(path: str | os.PathLike[str]) -> str:
                 f"{path}: not a valid gzip file ({exc}); decompress or re-compress it, or "
                 "remove the .gz extension if it is plain text."
             ) from exc
+    return decode_text(path, raw)
+
+
+def decode_text(path: str | os.PathLike[str], raw: bytes) -> str:
+    """Decode the bytes of a text table read from ``path``; refuse binary files.
+
+    UTF-16 with a BOM, then UTF-8 (with or without BOM), then Latin-1 (every byte
+    decodes). Spreadsheets (.xlsx, .xls), UTF-16 without a BOM and other binary files
+    are refused with advice to export the table as CSV/TSV text.
+    """
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             return raw.decode("utf-16")
         except UnicodeDecodeError as exc:
             raise TfcnnInputError(f"{path}: invalid UTF-16 text; save it as UTF-8.") from exc
-    if raw.startswith(b"PK\x03\x04") or b"\x00" in raw:
-        kind = "a zip/Excel (.xlsx) file" if raw.startswith(b"PK\x03\x04") else "binary"
+    if raw.startswith(b"PK\x03\x04") or raw.startswith(_OLE_MAGIC) or b"\x00" in raw:
+        if raw.startswith(b"PK\x03\x04"):
+            kind = "a zip/Excel (.xlsx) file"
+        elif raw.startswith(_OLE_MAGIC):
+            kind = "an old Excel (.xls) or other Office file"
+        elif _looks_utf16(raw):
+            kind = "UTF-16 text without a byte-order mark (or binary)"
+        else:
+            kind = "binary"
         raise TfcnnInputError(
             f"{path} is {kind}, not a text table. Open it in a spreadsheet program and "
-            "export it as CSV or TSV (tab-separated) text."
+            "export it as CSV or TSV (tab-separated) text, UTF-8 encoded."
         )
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         log.info("%s is not valid UTF-8; reading it as Latin-1", path)
         return raw.decode("latin-1")
+
+
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # .xls, .doc: OLE2 compound file
+
+
+def _looks_utf16(raw: bytes) -> bool:
+    """Nearly every other byte is NUL: ASCII text saved as UTF-16 without a BOM."""
+    head = raw[:2000]
+    halves = (head[0::2], head[1::2])
+    return len(head) >= 4 and any(h.count(0) >= 0.9 * len(h) for h in halves)
 
 
 def read_expression(path: str | os.PathLike[str], log2: bool = False) -> ExpressionMatrix:

@@ -2,6 +2,11 @@
 
 Nothing half-written is ever left under the final name, and an existing output is
 only replaced when the caller passes ``force=True``.
+
+Temporary siblings are named ``.NAME.HOST-PID.XXXX.tmp``. A process killed outright
+(SIGKILL, power loss) cannot remove its own; the next write of the same output on the
+same host removes those whose process is gone, so rerunning a killed command leaves no
+debris behind.
 """
 
 from __future__ import annotations
@@ -9,7 +14,9 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,12 +53,54 @@ def check_writable(path: str | os.PathLike[str], force: bool) -> Path:
     return path
 
 
+_HOST = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname().split(".")[0]) or "host"
+
+
+def _temp_prefix(path: Path) -> str:
+    return f".{path.name}.{_HOST}-{os.getpid()}."
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. PermissionError: the process exists (another user's)
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: str | os.PathLike[str]) -> list[Path]:
+    """Remove temporary siblings of ``path`` left by killed processes of this host.
+
+    Only names this module creates (``.NAME.HOST-PID.XXXX.tmp`` / ``.old``) whose PID is
+    no longer running are removed; a write in progress elsewhere is never touched.
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.{re.escape(_HOST)}-(\d+)\.[^.]*\.(?:tmp|old)")
+    removed = []
+    for candidate in path.parent.iterdir():
+        m = pattern.fullmatch(candidate.name)
+        if m is None or int(m.group(1)) == os.getpid() or _alive(int(m.group(1))):
+            continue
+        if candidate.is_dir() and not candidate.is_symlink():
+            shutil.rmtree(candidate, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                candidate.unlink()
+        removed.append(candidate)
+    return removed
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str], force: bool = False) -> Iterator[Path]:
     """Yield a temporary file path next to ``path``; rename it to ``path`` on success."""
     path = check_writable(path, force)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temporaries(path)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -73,7 +122,8 @@ def atomic_dir(path: str | os.PathLike[str], force: bool = False) -> Iterator[Pa
     """
     path = check_writable(path, force)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    remove_stale_temporaries(path)
+    tmp_path = Path(tempfile.mkdtemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent))
     try:
         yield tmp_path
         _publish_mode(tmp_path, directory=True)
@@ -81,7 +131,7 @@ def atomic_dir(path: str | os.PathLike[str], force: bool = False) -> Iterator[Pa
             if child.is_file() and child.stat().st_mode & 0o777 == 0o600:
                 _publish_mode(child, directory=False)
         if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+            old = Path(tempfile.mkdtemp(prefix=_temp_prefix(path), suffix=".old", dir=path.parent))
             os.replace(path, old / path.name)
             os.replace(tmp_path, path)
             shutil.rmtree(old, ignore_errors=True)

@@ -25,6 +25,7 @@ import itertools
 import logging
 import os
 import re
+import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -34,7 +35,8 @@ from typing import Any
 import pandas as pd
 
 from .errors import TfcnnInputError
-from .ids import is_agi, looks_like_agi, normalize_id
+from .expression import decode_text
+from .ids import is_agi, is_probeset, looks_like_agi, normalize_id
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,8 @@ MISSING_IDS = frozenset({"", "NA", "N/A", "NAN", "NONE", "NULL", "-"})
 #: A record spanning more physical lines than this means a quote was never closed.
 MAX_RECORD_LINES = 50
 _LOCUS_SEPARATORS = re.compile(r"[/;,]")
+#: Distinct Confirmation/TargetType values quoted in an error, at most.
+_MAX_VALUES = 10
 
 
 @dataclass(frozen=True)
@@ -281,15 +285,13 @@ def _load(path: str | os.PathLike[str]) -> tuple[Path, str]:
     if path.suffix.lower() == ".gz":
         try:
             raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise TfcnnInputError(
                 f"{path}: not a readable gzip file ({exc}); decompress it or fix the name."
             ) from exc
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        # AtRegNet and other old tables are Latin-1 (or cp1252); every byte decodes.
-        text = raw.decode("latin-1")
+    # UTF-8, else Latin-1 (AtRegNet and other old tables; every byte decodes); a
+    # spreadsheet or other binary file under a text name is refused.
+    text = decode_text(path, raw)
     if not text.strip():
         raise TfcnnInputError(f"{path}: the file is empty; give a table of TF -> target pairs.")
     return path, text
@@ -402,6 +404,7 @@ def _parse_atregnet(text: str, name: str, confirmation: str, target_type: str) -
     kept: list[tuple[str, str, int, str | None]] = []
     skipped: list[SkippedRow] = []
     seen: Counter[tuple[str, str]] = Counter()
+    longer: list[int] = []  # rows with extra non-empty fields: columns shifted right?
     for line, record in records:
         if _is_blank(record):
             continue
@@ -410,6 +413,8 @@ def _parse_atregnet(text: str, name: str, confirmation: str, target_type: str) -
                 f"{name}, line {line}: {len(record)} field(s) but the header has {len(header)}; "
                 "the row is cut short or its columns are shifted: fix or remove that row."
             )
+        if len(record) > len(header) and any(f.strip() for f in record[len(header) :]):
+            longer.append(line)
         conf, ttype = record[i_conf].strip().lower(), record[i_type].strip().lower()
         seen[(conf, ttype)] += 1
         if conf != want_conf or ttype != want_type:
@@ -421,13 +426,28 @@ def _parse_atregnet(text: str, name: str, confirmation: str, target_type: str) -
             continue
         kept.append((normalize_id(tf_raw), normalize_id(target_raw), line, None))
 
+    shifted = ""
+    if longer:
+        shown = ", ".join(map(str, longer[:5])) + (", ..." if len(longer) > 5 else "")
+        shifted = (
+            f"{len(longer)} row(s) have more fields than the header's {len(header)} (line"
+            f"{'s' if len(longer) > 1 else ''} {shown}): their columns are probably shifted "
+            "(a tab inside a field?), so their TFLocus/TargetLocus/TargetType/Confirmation "
+            "cannot be trusted"
+        )
     if not kept:
-        present = ", ".join(f"{c!r}/{t!r}" for c, t in sorted(seen)) or "none"
+        present = sorted(seen)
+        listed = ", ".join(f"{c!r}/{t!r}" for c, t in present[:_MAX_VALUES]) or "none"
+        if len(present) > _MAX_VALUES:
+            listed += f" and {len(present) - _MAX_VALUES} more"
         raise TfcnnInputError(
             f"{name}: no usable row with Confirmation {want_conf!r} and TargetType "
             f"{want_type!r} ({len(skipped)} such row(s) had bad IDs); Confirmation/TargetType "
-            f"values present (trimmed, lower-cased): {present}."
+            f"values present (trimmed, lower-cased): {listed}."
+            + (f" {shifted[0].upper()}{shifted[1:]}; fix those rows." if shifted else "")
         )
+    if shifted:
+        log.warning("%s: %s; check those rows.", name, shifted)
     _warn_skipped(name, skipped, what)
     return _build(kept, name, skipped, has_evidence=False)
 
@@ -451,9 +471,11 @@ def _guess_delimiter(path: Path, text: str, name: str) -> str:
         return "\t"
     if "," in first:
         return ","
+    what = "is separated by semicolons" if ";" in first else "has neither tabs nor commas"
     raise TfcnnInputError(
-        f"{name}: cannot tell the column separator: the first row {first.strip()[:80]!r} has "
-        "neither tabs nor commas; save the table as TSV or CSV with a tf and a target column."
+        f"{name}: cannot tell the column separator: the first row {first.strip()[:80]!r} "
+        f"{what}; save the table as TSV or CSV (tab- or comma-separated) with a tf and a "
+        "target column."
     )
 
 
@@ -469,8 +491,9 @@ def _header_columns(row: list[str]) -> tuple[int, int, int | None] | None:
 
 
 def _looks_like_id(field_text: str) -> bool:
-    """A gene ID (AGI code, probeset, ORF name) has a digit; header words do not."""
-    return any(ch.isdigit() for ch in field_text)
+    """A gene ID (AGI code, probeset, ORF name) has a digit, or is an ATH1 control
+    probeset (``AFFX-...``); header words have neither."""
+    return any(ch.isdigit() for ch in field_text) or is_probeset(field_text)
 
 
 def _parse_pairs(text: str, path: Path, evidence: Sequence[str] | None) -> Interactions:

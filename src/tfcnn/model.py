@@ -288,6 +288,13 @@ class PairCNN:
                 f"{meta_path} has model format version {version!r}; this tfcnn "
                 f"({__version__}) reads up to {MODEL_FORMAT_VERSION}. Upgrade tfcnn."
             )
+        for key in ("architecture", "training"):
+            if not isinstance(meta.get(key), dict):
+                raise ModelFormatError(
+                    f"{meta_path}: '{key}' must be a JSON object (got "
+                    f"{type(meta.get(key)).__name__}); the file is damaged. Re-save or "
+                    "re-download the model."
+                )
         try:
             config = CNNConfig.from_dict(meta["architecture"])
             training = meta["training"]

@@ -33,7 +33,7 @@ import pandas as pd
 from .datasets import DATASETS, resolve_path
 from .engine import GeneTerms, PairScorer, torch_threads
 from .errors import TfcnnInputError
-from .expression import ExpressionMatrix
+from .expression import ExpressionMatrix, decode_text
 from .fileio import atomic_path
 from .idmap import IdMap, read_id_map
 from .ids import id_namespace, is_agi, is_probeset, normalize_id
@@ -80,7 +80,8 @@ def split_ids(text: str) -> list[str]:
 def read_id_list(value: str | os.PathLike[str]) -> tuple[list[str], str]:
     """IDs from an inline list or a file; returns (tokens, where they came from).
 
-    A value naming an existing file is read (UTF-8, else Latin-1). A value that looks
+    A value naming an existing file is read as text (UTF-16 with a BOM, UTF-8, else
+    Latin-1; spreadsheets and other binary files are refused). A value that looks
     like a file name (a path separator or a .txt/.csv/.tsv/.lst ending) but does not
     exist is an error rather than an unknown ID.
     """
@@ -94,12 +95,7 @@ def read_id_list(value: str | os.PathLike[str]) -> tuple[list[str], str]:
     except OSError:  # e.g. a name too long for the file system: it is an inline list
         is_file = False
     if is_file:
-        raw = path.read_bytes()
-        try:
-            content = raw.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            content = raw.decode("latin-1")
-        return split_ids(content), str(path)
+        return split_ids(decode_text(path, path.read_bytes())), str(path)
     if looks_like_file:
         raise TfcnnInputError(
             f"{text}: file not found. Give an existing file of IDs, or the IDs themselves "

@@ -344,6 +344,8 @@ def read_cdf(path: str | os.PathLike[str]) -> Cdf:
     order: list[str] = []
     section = ""
     columns: list[str] = []
+    n_units = 0
+    block_cells: dict[str, list[int]] = {}  # block -> [NumCells announced, cells read]
     for lineno, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line:
@@ -351,6 +353,7 @@ def read_cdf(path: str | os.PathLike[str]) -> Cdf:
         if line.startswith("["):
             section = line.strip("[]")
             columns = []
+            n_units += bool(re.fullmatch(r"Unit\d+", section))
             continue
         key, _, value = line.partition("=")
         if section == "Chip":
@@ -360,6 +363,11 @@ def read_cdf(path: str | os.PathLike[str]) -> Cdf:
         if not m:
             continue
         unit = m.group(1)
+        counts = block_cells.setdefault(section, [0, 0])
+        if key == "NumCells" and value.strip().isdigit():
+            counts[0] = int(value)
+        elif re.fullmatch(r"Cell\d+", key):
+            counts[1] += 1
         if key == "Name":
             if unit not in units:
                 units[unit] = (value, [])
@@ -374,7 +382,8 @@ def read_cdf(path: str | os.PathLike[str]) -> Cdf:
                 pbase, tbase = f["PBASE"].upper(), f["TBASE"].upper()
             except (KeyError, ValueError) as exc:
                 raise TfcnnInputError(
-                    f"{path}, line {lineno}: unreadable cell in [{section}] ({exc})."
+                    f"{path}, line {lineno}: unreadable cell in [{section}] ({exc}); the "
+                    "file may be truncated or damaged."
                 ) from exc
             if _COMPLEMENT.get(tbase) == pbase:
                 if unit not in units:
@@ -384,6 +393,14 @@ def read_cdf(path: str | os.PathLike[str]) -> Cdf:
         cols, rows = int(chip["Cols"]), int(chip["Rows"])
     except (KeyError, ValueError) as exc:
         raise TfcnnInputError(f"{path}: [Chip] section has no valid Cols/Rows.") from exc
+    announced = chip.get("NumberOfUnits", "").strip()
+    short = [b for b, (want, got) in block_cells.items() if got < want]
+    if (announced.isdigit() and n_units < int(announced)) or short:
+        where = f"[{short[0]}] has fewer cells than its NumCells" if short else ""
+        where = where or f"{n_units} units, but its [Chip] section announces {announced}"
+        raise TfcnnInputError(
+            f"{path}: {where}; the file is truncated. Copy or download the CDF again."
+        )
     names, pm = [], []
     for unit in order:
         name, cells = units[unit]

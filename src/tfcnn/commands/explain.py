@@ -7,6 +7,7 @@ half-maximum window, k-means of windows) and docs/explain.md for the outputs.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,6 +20,7 @@ from rich.table import Table
 from tfcnn.cli import ForceOpt, ModelOpt, SeedOpt, console, user_errors
 from tfcnn.errors import TfcnnInputError
 
+log = logging.getLogger("tfcnn.explain")
 EXPLAIN_JSON = "explain.json"
 MethodOpt = Annotated[
     str,
@@ -82,6 +84,26 @@ def _matrix(model, expression: str | None, log2: bool) -> tuple[np.ndarray, list
     from tfcnn.api import load_expression
 
     expr = load_expression(expression, log2=log2)
+    trained = list(model.metadata_.get("samples") or [])
+    if trained and list(expr.samples) != trained:
+        where = {s: i for i, s in enumerate(expr.samples)}
+        if all(s in where for s in trained):
+            # As scan: the model's samples, found by name, in the model's order.
+            expr = expr.select_samples(trained)
+            return np.asarray(expr.zscored()), list(expr.genes), trained
+        if expr.n_samples == model.n_samples:
+            n_diff = sum(a != b for a, b in zip(trained, expr.samples, strict=True))
+            log.warning(
+                "%d of %d sample names of %s differ from the model's (first: %r where the "
+                "model was trained with %r). The model reads columns by position: check that "
+                "they are the same conditions in the same order, or the explanation is "
+                "meaningless.",
+                n_diff,
+                len(trained),
+                expr.source,
+                next(b for a, b in zip(trained, expr.samples, strict=True) if a != b),
+                next(a for a, b in zip(trained, expr.samples, strict=True) if a != b),
+            )
     if expr.n_samples != model.n_samples:
         raise TfcnnInputError(
             f"{expression} has {expr.n_samples} samples but the model takes "

@@ -88,6 +88,11 @@ def fetch_atgenexpress(
     items, report = atgenexpress_downloads(dest, resolve_path(sheet))
     for msg in report.skipped:
         err_console.print(f"[yellow]skipped[/] {escape(msg)}", highlight=False)
+    if not report.rows:
+        raise TfcnnInputError(
+            f"sample sheet {sheet} has no usable row ({len(report.skipped)} skipped, listed "
+            "above); each row needs a GSM sample_id and an NCBI .cel(.gz) URL in cel_file_ftp."
+        )
     if limit is not None:
         if limit < 1:
             raise TfcnnInputError(f"--limit must be >= 1 (got {limit}).")

@@ -38,6 +38,10 @@ def import_keras_cmd(
     from ..keras_import import import_keras
 
     check_writable(output, force)
+    if not keras.is_file():
+        raise TfcnnInputError(
+            f"{keras}: file not found (or not a file); give the Keras .h5/.hdf5 file."
+        )
     prov = None
     if provenance is not None:
         try:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from ..cli import ForceOpt, IdMapOpt, err_console, user_errors
+from ..cli import ForceOpt, IdMapOpt, Log2Opt, err_console, user_errors
 from ..errors import TfcnnInputError
 
 _MAX_LISTED = 20
@@ -48,6 +48,7 @@ def predict_cmd(
             "a file or a bundled dataset name.",
         ),
     ] = None,
+    log2: Log2Opt = False,
     id_map: IdMapOpt = None,
     output: Annotated[
         Path | None,
@@ -61,10 +62,15 @@ def predict_cmd(
     force: ForceOpt = False,
 ) -> None:
     """Score regulators against targets: probability, rank, known pair, percentiles."""
+    from ..api import load_expression
     from ..fileio import check_writable
     from ..predict import Predictor, read_id_list, table_format, to_text, write_table
     from ..registry import resolve_model
 
+    if log2 and expression is None:
+        raise TfcnnInputError(
+            "--log2 applies to --expression; the model's own matrix is already z-scored."
+        )
     if output is not None:
         table_format(output)
         check_writable(output, force)
@@ -79,8 +85,10 @@ def predict_cmd(
             )
     if not reg_ids:
         raise TfcnnInputError(f"--regulators: no ID found in {reg_from}.")
-    predictor = Predictor(resolve_model(model), expression=expression, id_map=id_map, name=model)
-    result = predictor.predict(reg_ids, tgt_ids)
+    model_dir = resolve_model(model)
+    matrix = None if expression is None else load_expression(expression, log2=log2)
+    predictor = Predictor(model_dir, expression=matrix, id_map=id_map, name=model)
+    result = predictor.predict(reg_ids, tgt_ids, workers=None)  # all cores
     for line in result.report_lines()[:_MAX_LISTED]:
         err_console.print(f"[yellow]note:[/] {escape(line)}", highlight=False, soft_wrap=True)
     extra = len(result.report_lines()) - _MAX_LISTED

@@ -17,21 +17,52 @@ from ..errors import TfcnnInputError
 
 def read_id_list(path: Path, what: str) -> list[str]:
     """IDs from a text file: one per line (first tab/comma field); '#' lines and blanks skipped."""
+    return [i for i, _ in _read_id_lines(path, what)]
+
+
+def _read_id_lines(path: Path, what: str) -> list[tuple[str, int]]:
+    """(ID, line number) of each ID of an ID list file (see :func:`read_id_list`)."""
     from ..datasets import resolve_path
+    from ..expression import load_text
     from ..ids import normalize_id
 
     path = resolve_path(str(path))
     if not path.is_file():
         raise TfcnnInputError(f"{what} file {path} does not exist (one gene ID per line).")
     ids = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+    content = load_text(path).replace("\r\n", "\n").replace("\r", "\n")
+    for n, line in enumerate(content.split("\n"), start=1):
         text = line.strip()
         if not text or text.startswith("#"):
             continue
-        ids.append(normalize_id(text.replace(",", "\t").split("\t")[0]))
+        ids.append((normalize_id(text.replace(",", "\t").split("\t")[0]), n))
     if not ids:
         raise TfcnnInputError(f"{what} file {path} holds no IDs (one gene ID per line).")
     return ids
+
+
+def _ids_in_matrix(path: Path, what: str, genes: list[str], where: str) -> list[str]:
+    """The IDs of an ID list file, all of which must be genes of the matrix scanned."""
+    from ..ids import id_namespace
+
+    lines = _read_id_lines(path, what)
+    known = set(genes)
+    missing = [(i, n) for i, n in lines if i not in known]
+    if missing:
+        shown = ", ".join(f"{i!r} (line {n})" for i, n in missing[:5])
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        ns_ids, ns_genes = id_namespace([i for i, _ in missing]), id_namespace(genes)
+        hint = (
+            f" The list looks like {ns_ids} IDs but the matrix uses {ns_genes} IDs; scan does "
+            f"not translate IDs, so give {ns_genes} IDs."
+            if "other" not in (ns_ids, ns_genes) and ns_ids != ns_genes
+            else " Check the IDs or remove them from the list."
+        )
+        raise TfcnnInputError(
+            f"{what} file {path}: {len(missing)} of its {len(lines)} ID(s) are not genes of "
+            f"{where}: {shown}{more}.{hint}"
+        )
+    return [i for i, _ in lines]
 
 
 def default_tfs(genes: list[str]) -> tuple[list[str], str]:
@@ -64,12 +95,11 @@ def _expression_for(model, expression: str | None, log2: bool) -> tuple[np.ndarr
             )
         return model.zscores_, list(model.metadata_["genes"])
     from ..api import load_expression
-    from ..expression import zscore_rows
 
     expr = load_expression(expression, log2=log2)
     samples = model.metadata_.get("samples")
     if samples:
-        where = {s: i for i, s in enumerate(expr.samples)}
+        where = set(expr.samples)
         missing = [s for s in samples if s not in where]
         if missing:
             shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
@@ -77,14 +107,13 @@ def _expression_for(model, expression: str | None, log2: bool) -> tuple[np.ndarr
                 f"{expr.source} lacks {len(missing)} of the model's {len(samples)} samples "
                 f"({shown}); the model scores profiles over exactly its training samples."
             )
-        values = expr.values[:, [where[s] for s in samples]]
-    else:
-        values = expr.values
-    if values.shape[1] != model.n_samples:
+        if list(samples) != list(expr.samples):
+            expr = expr.select_samples(samples)
+    if expr.n_samples != model.n_samples:
         raise TfcnnInputError(
-            f"{expr.source} has {values.shape[1]} samples; the model takes {model.n_samples}."
+            f"{expr.source} has {expr.n_samples} samples; the model takes {model.n_samples}."
         )
-    return zscore_rows(values).astype(np.float32), list(expr.genes)
+    return np.asarray(expr.zscored(), dtype=np.float32), list(expr.genes)
 
 
 def register(app: typer.Typer) -> None:
@@ -154,12 +183,13 @@ def register(app: typer.Typer) -> None:
             raise TfcnnInputError(f"--workers must be a positive integer (got {workers}).")
         est = load_model(model)
         z, genes = _expression_for(est, expression, log2)
+        where = "the model's own matrix" if expression is None else str(expression)
         if tfs is None:
             tf_ids, note = default_tfs(genes)
             console.print(f"TFs: {escape(note)}", highlight=False)
         else:
-            tf_ids = read_id_list(tfs, "--tfs")
-        tg_ids = genes if targets is None else read_id_list(targets, "--targets")
+            tf_ids = _ids_in_matrix(tfs, "--tfs", genes, where)
+        tg_ids = genes if targets is None else _ids_in_matrix(targets, "--targets", genes, where)
         n_self = len(set(tf_ids) & set(tg_ids))
         total = len(dict.fromkeys(tf_ids)) * len(dict.fromkeys(tg_ids)) - n_self
         if work_dir_for(output).exists():

@@ -83,7 +83,35 @@ def _data(
     if expression is None or interactions is None:
         raise TfcnnInputError("give both --expression and --interactions, or neither.")
     ev = [v.strip() for v in evidence.split(",") if v.strip()] if evidence else None
-    return data_spec(expression, interactions, ev, exclude, id_map, log2)
+    spec = data_spec(expression, interactions, ev, exclude, id_map, log2)
+    _check_data(spec)
+    return spec
+
+
+def _check_data(spec: dict[str, Any]) -> None:
+    """Read the user's files, and line the pairs up with the matrix, before any output.
+
+    The runs read the files again (in their own processes), where a bad file would
+    surface only after the results folder exists, or be recorded as a failed protocol.
+    Whether each protocol can be built (enough TFs for a split, ...) is still decided,
+    and reported, per protocol.
+    """
+    from ..api import load_expression, load_id_map, load_interactions
+    from ..pairs import align_interactions
+
+    expression = load_expression(spec["expression"], log2=spec["log2"])
+    positives = load_interactions(spec["interactions"], evidence=spec["evidence"])
+    id_map = load_id_map(spec["id_map"])
+    if spec["exclude"]:
+        excluded = load_interactions(spec["exclude"])
+        align_interactions(excluded, expression.genes, id_map, expression.source)
+    pairs, _ = align_interactions(positives, expression.genes, id_map, expression.source)
+    genes = set(expression.genes)
+    if not (pairs["tf"].isin(genes) & pairs["target"].isin(genes)).any():
+        raise TfcnnInputError(
+            f"no known pair from {positives.source} has both genes in {expression.source}; "
+            "check that both use the same gene IDs (AGI codes or probesets) or pass --id-map."
+        )
 
 
 def _ints(value: str, option: str) -> list[int]:
@@ -179,12 +207,13 @@ def register(app: typer.Typer) -> None:
         _check_run(workers, train_pairs)
         if epochs < 1:
             raise TfcnnInputError("--epochs must be >= 1.")
+        grid_values = _ints(values, "--values")
         settings = study.default_settings(
             _data(expression, interactions, id_map, evidence, exclude, log2),
             seed=seed,
             replicates=0,
             grid={
-                "values": _ints(values, "--values"),
+                "values": grid_values,
                 "epochs": epochs,
                 "train_pairs": train_pairs,
                 "validation_pairs": validation_pairs or None,
@@ -192,7 +221,7 @@ def register(app: typer.Typer) -> None:
         )
         settings["commands"] = [study.rerun_command(settings, output)]
         console.print(
-            f"Grid: {len(_ints(values, '--values')) ** 3} configs, {epochs} epochs, "
+            f"Grid: {len(grid_values) ** 3} configs, {epochs} epochs, "
             f"{train_pairs:,} training pairs (seeded subsample)"
         )
         _run(output, settings, workers, scheduler, force)
@@ -223,17 +252,18 @@ def register(app: typer.Typer) -> None:
         from ..study import study
 
         _check_run(workers, train_pairs)
+        reg_scan = {
+            "dropouts": _floats(dropouts, "--dropouts"),
+            "batch_sizes": _ints(batch_sizes, "--batch-sizes"),
+            "epochs": _ints(epochs, "--epochs"),
+            "train_pairs": train_pairs,
+            "validation_pairs": validation_pairs or None,
+        }
         settings = study.default_settings(
             _data(expression, interactions, id_map, evidence, exclude, log2),
             seed=seed,
             replicates=0,
-            regularisation={
-                "dropouts": _floats(dropouts, "--dropouts"),
-                "batch_sizes": _ints(batch_sizes, "--batch-sizes"),
-                "epochs": _ints(epochs, "--epochs"),
-                "train_pairs": train_pairs,
-                "validation_pairs": validation_pairs or None,
-            },
+            regularisation=reg_scan,
         )
         settings["commands"] = [study.rerun_command(settings, output)]
         _run(output, settings, workers, scheduler, force)
@@ -295,13 +325,15 @@ def register(app: typer.Typer) -> None:
             "train_pairs": tune_train_pairs,
             "validation_pairs": tune_validation_pairs or None,
         }
+        splits = tuple(_choices(split, protocols.SPLITS, "--split"))
+        negative_kinds = tuple(_choices(negatives, protocols.NEGATIVES, "--negatives"))
         settings = study.default_settings(
             _data(expression, interactions, id_map, evidence, exclude, log2),
             seed=seed,
             replicates=replicates,
             epochs=epochs,
-            splits=tuple(_choices(split, protocols.SPLITS, "--split")),
-            negatives=tuple(_choices(negatives, protocols.NEGATIVES, "--negatives")),
+            splits=splits,
+            negatives=negative_kinds,
             genie3_trees=genie3_trees,
             grid={"values": [8, 16, 32, 64], "epochs": tune_epochs, **tuning} if tune else None,
             regularisation={
