@@ -3,8 +3,10 @@
 The server runs as a subprocess on 127.0.0.1 (a free port) with TFCNN_HOME holding a
 tiny model trained here on synthetic data. The test types IDs, runs the query, checks
 the table against `tfcnn predict` for the same pairs, downloads the CSV and compares it,
-checks that an unknown ID is reported on the page, and saves a screenshot (its path is
-printed; a copy goes to /tmp/tfcnn_webapp.png). The server is always stopped.
+checks that an unknown ID is reported on the page, that 100,000 pasted IDs are refused
+with the limit and an over-long paste is cleared (the session going on), and saves a
+screenshot (its path is printed; a copy goes to /tmp/tfcnn_webapp.png). The server is
+always stopped.
 
 Chromium is never downloaded by Playwright: .ci/run installs Debian's package. Without
 it the test fails in CI (CI=true) and is skipped elsewhere.
@@ -104,6 +106,19 @@ def served(tmp_path_factory):
         log.close()
 
 
+def _paste(page, selector: str, text: str) -> None:
+    """What a paste does to a text box: the new value, then input and change events."""
+    page.eval_on_selector(
+        selector,
+        """(el, v) => {
+            el.value = v;
+            el.dispatchEvent(new Event('input', {bubbles: true}));
+            el.dispatchEvent(new Event('change', {bubbles: true}));
+        }""",
+        text,
+    )
+
+
 def _cli_predict(env, regulators: str, targets: str) -> pd.DataFrame:
     """`tfcnn predict` for the same query (in-process, with the server's TFCNN_HOME)."""
     from typer.testing import CliRunner
@@ -141,6 +156,22 @@ def test_query_in_a_real_browser(served, tmp_path):
                 files=[{"name": "big.txt", "mimeType": "text/plain", "buffer": b"A" * 5_100_000}],
             )
             expect(page.locator("#upload_message")).to_contain_text("files of at most 5.0 MB")
+            # 100,000 pasted IDs: refused at once with the limit; the session goes on.
+            # (Pasted through the DOM: Playwright's fill types multi-line text far slower.)
+            t0 = time.monotonic()
+            _paste(page, "#regulators", "\n".join(f"AT{1 + i % 5}G{i:05d}" for i in range(100_000)))
+            page.click("#run")
+            expect(page.locator("#status_error")).to_contain_text(
+                "100,000 regulator IDs given; at most 2,000 regulators are scored per query",
+                timeout=15_000,
+            )
+            print(f"100,000 pasted IDs: refused on the page in {time.monotonic() - t0:.2f} s")
+            # Text longer than the server accepts is cleared before it is sent.
+            t0 = time.monotonic()
+            _paste(page, "#targets", "A" * 4_000_001)
+            expect(page.locator("#upload_message")).to_contain_text("at most 4,000,000 are")
+            expect(page.locator("#targets")).to_have_value("")
+            print(f"4,000,001 pasted characters: cleared in {time.monotonic() - t0:.2f} s")
             page.fill("#regulators", regulators + " <b>bold</b>")
             page.fill("#targets", targets)
             page.click("#run")

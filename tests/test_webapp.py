@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import gzip
 import io
+import socket
+import threading
+import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,7 +17,7 @@ import pytest
 
 from tests.predict_helpers import train_synthetic_model
 from tfcnn.errors import TfcnnInputError
-from tfcnn.predict import COLUMNS, QueryLimits, to_text
+from tfcnn.predict import COLUMNS, Prediction, QueryLimits, to_text
 from tfcnn.registry import register_model
 from tfcnn.webapp import logic
 from tfcnn.webapp.app import UploadLimit, build_ui, create_app
@@ -62,7 +68,7 @@ def test_read_upload_reads_ids_and_caps_the_size(tmp_path):
     with pytest.raises(TfcnnInputError, match=r"'regs.txt' is 0.0 MB; files of at most"):
         logic.read_upload(info, 10, "regulator")
     lying = [{"name": "regs.txt", "size": 1, "datapath": str(f)}]  # size checked on disk too
-    with pytest.raises(TfcnnInputError, match="files of at most"):
+    with pytest.raises(TfcnnInputError, match="files of at most 0.0 MB"):
         logic.read_upload(lying, 10, "regulator")
     gone = [{"name": "x.txt", "size": 1, "datapath": str(tmp_path / "gone")}]
     with pytest.raises(TfcnnInputError, match="did not arrive"):
@@ -72,8 +78,19 @@ def test_read_upload_reads_ids_and_caps_the_size(tmp_path):
 def test_gather_ids_combines_typed_and_uploaded_ids_and_refuses_huge_lists():
     assert logic.gather_ids("a, b", ["c"], 10, "regulator") == ["a", "b", "c"]
     assert logic.gather_ids(None, [], 10, "target") == []
-    with pytest.raises(TfcnnInputError, match="41 regulator IDs given; at most 10"):
-        logic.gather_ids(" ".join(["x"] * 41), [], 10, "regulator")
+    assert len(logic.gather_ids(" ".join(["x"] * 20), [], 10, "regulator")) == 20  # 2 x cap
+    with pytest.raises(TfcnnInputError, match="21 regulator IDs given; at most 10"):
+        logic.gather_ids(" ".join(["x"] * 21), [], 10, "regulator")
+    # 100,000 pasted IDs, with the served defaults: refused with the limit, before lookup.
+    pasted = "\n".join(f"AT1G{i:05d}" for i in range(100_000))
+    for what, cap in (("regulator", 2_000), ("target", 25_000)):
+        with pytest.raises(TfcnnInputError) as info:
+            logic.gather_ids(pasted, [], cap, what)
+        assert f"100,000 {what} IDs given; at most {cap:,} {what}s are scored per query" in str(
+            info.value
+        )
+    with pytest.raises(TfcnnInputError, match="characters; at most 4,000,000 are accepted"):
+        logic.gather_ids("A" * (logic.MAX_TEXT_CHARS + 1), [], 2_000, "regulator")
 
 
 def test_run_query_returns_a_prediction_or_a_message(cache, monkeypatch):
@@ -154,7 +171,7 @@ def test_figures_with_and_without_the_explanation_module(cache, monkeypatch):
 def test_page_escapes_text_and_states_the_limits(home):
     page = str(build_ui(logic.AppSettings(max_regulators=7), {"m": "<b>bold</b> model"}, "m"))
     assert "&lt;b&gt;bold&lt;/b&gt; model" in page and "<b>bold</b>" not in page
-    assert "At most 7 regulators x 25,000 targets per query" in page
+    assert "At most 7 regulators x 25,000 targets and 1,000,000 pairs per query" in page
     app = create_app(logic.AppSettings())
     assert isinstance(app, UploadLimit) and app.app.sanitize_errors is True
 
@@ -163,8 +180,7 @@ def test_upload_guard_refuses_large_bodies_before_the_app_sees_them():
     seen = []
 
     async def inner(scope, receive, send):
-        seen.append(scope["path"])
-        await receive()
+        seen.append((scope["path"], (await receive())["body"]))
 
     guard = UploadLimit(inner, max_bytes=10)
     sent = []
@@ -172,20 +188,308 @@ def test_upload_guard_refuses_large_bodies_before_the_app_sees_them():
     async def send(msg):
         sent.append(msg)
 
-    async def receive():
-        return {"type": "http.request", "body": b"x" * 20, "more_body": False}
+    def chunks(*bodies: bytes):
+        queue = [
+            {"type": "http.request", "body": b, "more_body": i < len(bodies) - 1}
+            for i, b in enumerate(bodies)
+        ]
 
-    def scope(length: int, path="/session/abc/upload/job1"):
-        return {
-            "type": "http",
-            "method": "POST",
-            "path": path,
-            "headers": [(b"content-length", str(length).encode())],
-        }
+        async def receive():
+            return queue.pop(0)
 
-    asyncio.run(guard(scope(20), receive, send))
-    assert sent[0]["status"] == 413 and seen == []
-    with pytest.raises(TfcnnInputError):  # no (or a false) length: counted as it streams
-        asyncio.run(guard(scope(5), receive, send))
-    asyncio.run(guard(scope(20, path="/other"), receive, send))
-    assert seen == ["/session/abc/upload/job1", "/other"]
+        return receive
+
+    def scope(length: int | None, path="/session/abc/upload/job1"):
+        headers = [] if length is None else [(b"content-length", str(length).encode())]
+        return {"type": "http", "method": "POST", "path": path, "headers": headers}
+
+    asyncio.run(guard(scope(20), chunks(b"x" * 20), send))  # declared too long
+    assert sent[-1]["body"] and sent[-2]["status"] == 413 and seen == []
+    asyncio.run(guard(scope(5), chunks(b"x" * 20), send))  # a false length
+    asyncio.run(guard(scope(None), chunks(b"x" * 6, b"x" * 6), send))  # chunked, no length
+    assert [m["status"] for m in sent if "status" in m] == [413, 413, 413] and seen == []
+    asyncio.run(guard(scope(None), chunks(b"x" * 4, b"y" * 4), send))  # fits: replayed whole
+    asyncio.run(guard(scope(20, path="/other"), chunks(b"z" * 20), send))  # not an upload
+    assert seen == [("/session/abc/upload/job1", b"xxxxyyyy"), ("/other", b"z" * 20)]
+
+
+# -- bad inputs, logic level -----------------------------------------------------------------
+def _upload(tmp_path: Path, name: str, content: bytes) -> list[dict]:
+    f = tmp_path / f"upload_{len(list(tmp_path.iterdir()))}"
+    f.write_bytes(content)
+    return [{"name": name, "size": len(content), "datapath": str(f)}]
+
+
+def _xlsx_bytes() -> bytes:
+    buf = io.BytesIO()
+    pd.DataFrame({"gene": ["AT1G01010", "AT1G01020"]}).to_excel(buf, index=False)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "'ids.txt' is empty: it holds no IDs"),
+        (b"\n  \n# only a comment\n", "'ids.txt' is empty: it holds no IDs"),
+        (_xlsx_bytes(), "'ids.txt' is an Excel workbook (.xlsx) or another zip archive"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(100), "an old-style Excel (.xls)"),
+        (gzip.compress(b"AT1G01010\n"), "'ids.txt' is a gzip-compressed file"),
+        (b"AT1G01010\n\x00\x01\x02binary", "binary content: a NUL byte at byte 11"),
+        (bytes(range(1, 32)) * 20, "not a text file (520 control characters)"),
+    ],
+)
+def test_read_upload_refuses_files_that_hold_no_ids_with_the_file_name(tmp_path, content, message):
+    info = _upload(tmp_path, "ids.txt", content)
+    with pytest.raises(TfcnnInputError) as err:
+        logic.read_upload(info, 1_000_000, "target")
+    assert message in str(err.value)
+    assert str(err.value).startswith("target file 'ids.txt'")
+
+
+def test_read_upload_reads_latin1_and_utf16_text(tmp_path):
+    latin1 = "# liste de g\xe8nes\nAT1G01010\nAT1G01020\n".encode("latin-1")
+    assert logic.read_upload(_upload(tmp_path, "a.txt", latin1), 10_000, "regulator") == [
+        "AT1G01010",
+        "AT1G01020",
+    ]
+    utf16 = "AT1G01010\tAT1G01020\r\n".encode("utf-16")  # what Excel's 'Unicode text' writes
+    assert logic.read_upload(_upload(tmp_path, "b.txt", utf16), 10_000, "regulator") == [
+        "AT1G01010",
+        "AT1G01020",
+    ]
+
+
+def test_ids_in_the_wrong_namespace_unknown_and_duplicates_are_reported(cache):
+    predictor = cache.get("synthetic-agi")
+    g = predictor.genes
+    probeset = predictor.id_map.agi_to_probeset[g[1]]  # the same gene, as a probeset
+    regs = [g[0], g[0].lower(), probeset, "837345", "Solyc01g005000", "AT5G99999", g[1]]
+    out = logic.run_query(cache, "synthetic-agi", regs, g[5:8], QueryLimits(), max_pairs=100)
+    assert out.error is None
+    p = out.prediction
+    assert p.n_regulators == 2 and len(p.table) == 6
+    problems = {(i.query_id, i.problem) for i in p.issues}
+    assert (g[0].lower(), "duplicate") in problems
+    assert (g[1], "duplicate") in problems  # after its probeset, which was scored
+    assert ("837345", "unknown") in problems and ("Solyc01g005000", "unknown") in problems
+    detail = {i.query_id: i.detail for i in p.issues}
+    assert "not an AGI code or ATH1 probeset" in detail["837345"]
+    # All unknown: one message naming the first IDs and how many more.
+    bad = [f"NOT_A_GENE_{i}" for i in range(12)]
+    err = logic.run_query(cache, "synthetic-agi", bad, None, QueryLimits()).error
+    assert "none of the 12 regulator ID(s) can be scored: 'NOT_A_GENE_0': unknown" in err
+    assert "and 7 more" in err
+
+
+def test_pair_cap_refuses_large_queries_before_scoring(cache, monkeypatch):
+    g = genes(cache)
+    predictor = cache.get("synthetic-agi")
+    monkeypatch.setattr(
+        predictor, "score_grid", lambda *a, **k: pytest.fail("scored past the pair cap")
+    )
+    msg = logic.run_query(cache, "synthetic-agi", g[:10], None, QueryLimits(), max_pairs=500).error
+    assert "10 regulators x 156 targets (no targets given: every gene of the model) = 1,560" in msg
+    assert "at most 500 pairs per query" in msg
+    # Duplicates and unknown IDs do not count: 30 tokens, 5 distinct genes x 100 targets.
+    regs = g[:5] * 5 + ["x"] * 5
+    msg = logic.run_query(cache, "synthetic-agi", regs, g[:101], QueryLimits(), max_pairs=499)
+    assert "5 regulators x 101 targets = 505 pairs" in msg.error
+
+
+def test_unused_ids_and_xlsx_are_capped_for_the_page(cache, monkeypatch):
+    g = genes(cache)
+    p = cache.get("synthetic-agi").predict(g[:1] + [f"x{i}" for i in range(250)], g[1:4])
+    shown, more = logic.unused_for_display(p)
+    assert len(shown) == logic.DISPLAY_ISSUES == 200 and more == 50
+    assert logic.offers_xlsx(p)
+    monkeypatch.setattr(logic, "XLSX_WEB_MAX_ROWS", 2)
+    assert not logic.offers_xlsx(p)
+    with pytest.raises(TfcnnInputError, match="3 rows: the web app writes XLSX files of at most 2"):
+        logic.xlsx_bytes(p)
+
+
+def test_models_without_a_matrix_are_marked_and_not_preselected(home):
+    choices = logic.model_choices()
+    published = next(c for c in choices if c.key == "published-2019")
+    assert not published.usable and "no expression matrix" in published.label
+    assert next(c for c in choices if c.key == "synthetic-agi").usable
+    assert logic.default_choice(choices) == "synthetic-agi"
+    assert logic.default_choice(choices, "published-2019") == "published-2019"
+    assert logic.default_choice([]) is None
+    # Chosen anyway: a message for the page, not the CLI's '--expression' advice alone.
+    out = logic.run_query(logic.PredictorCache(), "published-2019", ["AT1G1"], None, QueryLimits())
+    assert "published-2019 carries no expression matrix, so the web app cannot score" in out.error
+
+
+def test_env_settings_refuse_bad_numbers(monkeypatch):
+    monkeypatch.setenv("TFCNN_SERVE_MAX_PAIRS", "2_000")
+    assert logic.env_settings().max_pairs == 2_000
+    monkeypatch.setenv("TFCNN_SERVE_MAX_PAIRS", "lots")
+    with pytest.raises(TfcnnInputError, match="TFCNN_SERVE_MAX_PAIRS='lots': give a whole"):
+        logic.env_settings()
+
+
+# -- the real server, driven over its websocket as a browser does ----------------------------
+LIMITS = {"max_regulators": 20, "max_targets": 100, "max_pairs": 1_000, "max_upload_bytes": 5_000}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, model_dir):
+    """(url, genes): the app under uvicorn in a thread, with the synthetic model."""
+    import uvicorn
+
+    home = tmp_path_factory.mktemp("served_home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TFCNN_HOME", str(home))
+        register_model(model_dir, "synthetic-agi")
+        app = create_app(logic.AppSettings(default_model="synthetic-agi", **LIMITS))
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        srv = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", lifespan="off")
+        )
+        thread = threading.Thread(target=srv.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not srv.started:
+            assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
+            time.sleep(0.05)
+        try:
+            yield f"http://127.0.0.1:{port}/", logic.PredictorCache().get("synthetic-agi").genes
+        finally:
+            srv.should_exit = True
+            thread.join(timeout=10)
+
+
+def _run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 60))
+
+
+def test_server_refuses_100000_pasted_ids_and_the_session_goes_on(server):
+    from tfcnn.webapp.wsclient import ShinySession
+
+    url, g = server
+    pasted = "\n".join(f"AT{1 + i % 5}G{i:05d}" for i in range(100_000))
+
+    async def go():
+        async with ShinySession(url) as s:
+            t0 = time.monotonic()
+            bad_regs = await s.query(pasted, "")
+            bad_tgts = await s.query(g[0], pasted)
+            refused_in = time.monotonic() - t0
+            ok = await s.query(f"{g[0]}, {g[1]}", " ".join(g[10:13]))
+        return bad_regs, bad_tgts, refused_in, ok
+
+    bad_regs, bad_tgts, refused_in, ok = _run(go())
+    assert not bad_regs.ok and not bad_tgts.ok
+    assert "100,000 regulator IDs given; at most 20 regulators are scored" in bad_regs.message
+    assert "100,000 target IDs given; at most 100 targets are scored" in bad_tgts.message
+    print(f"two 100,000-ID pastes refused in {refused_in:.2f} s")
+    assert ok.ok and ok.message.startswith("6 pairs scored: 2 regulator(s) x 3 target(s).")
+    assert ok.table_rows == 6
+
+
+def test_server_escapes_markup_and_never_evaluates_ids(server, tmp_path):
+    from tfcnn.webapp.wsclient import ShinySession
+
+    url, g = server
+    marker = tmp_path / "evaluated"
+    evil = [
+        "<script>alert(1)</script>",
+        "<img/src=x/onerror=alert(2)>",
+        f"__import__('os').system('touch {marker}')",
+        "{{7*7}}",
+        "${7*7}",
+    ]
+
+    async def go():
+        async with ShinySession(url) as s:
+            listed = await s.query(", ".join([g[0], *evil]), g[5])
+            refused = await s.query(" ".join(evil), g[5])
+        return listed, refused
+
+    listed, refused = _run(go())
+    assert listed.ok and "<script>" not in listed.unused_html and "<img" not in listed.unused_html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in listed.unused_html
+    assert "&lt;img/src=x/onerror=alert(2)&gt;" in listed.unused_html
+    assert "{{7*7}}" in listed.unused_html and "49" not in listed.unused_html
+    assert not refused.ok and "'<script>alert(1)</script>': unknown" in refused.message
+    assert not marker.exists()
+
+
+def test_server_refuses_bad_uploads_with_messages(server):
+    from tfcnn.webapp.wsclient import ShinySession
+
+    url, g = server
+
+    async def go():
+        async with ShinySession(url) as s:
+            out = {}
+            assert await s.upload("targets_file", "empty.txt", b"") == 200
+            out["empty"] = await s.query(g[0], "")
+            assert await s.upload("targets_file", "book.txt", _xlsx_bytes()) == 200
+            out["xlsx"] = await s.query(g[0], "")
+            out["too_big"] = await s.upload("targets_file", "big.txt", b"A" * 6_000)
+            assert await s.upload("targets_file", "ok.txt", "\n".join(g[3:6]).encode()) == 200
+            out["ok"] = await s.query(g[0], "")
+        return out
+
+    out = _run(go())
+    assert "target file 'empty.txt' is empty: it holds no IDs" in out["empty"].message
+    assert "target file 'book.txt' is an Excel workbook (.xlsx)" in out["xlsx"].message
+    assert out["too_big"] == 413
+    assert out["ok"].ok and out["ok"].message.startswith("3 pairs scored: 1 regulator(s) x 3")
+
+
+def test_server_downloads_only_the_sessions_own_results(server):
+    from tfcnn.webapp.wsclient import ShinySession
+
+    url, g = server
+
+    async def go():
+        async with ShinySession(url) as a, ShinySession(url) as b:
+            res_a = await a.query(g[0], " ".join(g[10:14]))
+            await b.query(g[1], " ".join(g[20:22]))
+            got = {"a": await a.download("download_csv"), "b": await b.download("download_csv")}
+            link_a = res_a.download_paths["download_csv"]
+            sid_a = a.session_id
+            for name, path in {
+                "a_link_from_b": link_a,  # session A's link, requested by anyone: A's data
+                "unknown_session": link_a.replace(sid_a, "0" * len(sid_a)),
+                "traversal": f"session/{sid_a}/download/../../../../etc/passwd",
+                "encoded_traversal": f"session/{sid_a}/download/..%2F..%2Fetc%2Fpasswd",
+                "not_a_download": f"session/{sid_a}/download/results_table",
+                "model_file": f"session/{sid_a}/download/weights.safetensors",
+            }.items():
+                got[name] = await asyncio.to_thread(b.get, path)
+        got["closed_session"] = await asyncio.to_thread(ShinySession(url).get, link_a)
+        return got
+
+    got = _run(go())
+    csv_a = pd.read_csv(io.BytesIO(got["a"][1]))
+    csv_b = pd.read_csv(io.BytesIO(got["b"][1]))
+    assert set(csv_a.regulator) == {g[0]} and len(csv_a) == 4
+    assert set(csv_b.regulator) == {g[1]} and len(csv_b) == 2
+    assert got["a_link_from_b"] == got["a"]
+    for name in ("unknown_session", "traversal", "encoded_traversal", "not_a_download"):
+        assert got[name][0] == 404, name
+    assert got["model_file"][0] == 404 and got["closed_session"][0] == 404
+
+
+def test_closed_sessions_are_freed(server):
+    """shiny 1.8's data frame cache kept every closed session alive (see release_data_frame)."""
+    from tfcnn.webapp.wsclient import ShinySession
+
+    url, g = server
+
+    async def go():
+        for i in range(3):
+            async with ShinySession(url) as s:
+                assert (await s.query(g[i], " ".join(g[10:20]))).ok
+        await asyncio.sleep(0.3)  # the server ends the sessions
+
+    _run(go())
+    gc.collect()
+    alive = [o for o in gc.get_objects() if type(o) is Prediction]
+    assert alive == []

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from .datasets import DATASETS, resolve_path
 from .engine import GeneTerms, PairScorer, torch_threads
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_REGULATORS = 2_000
 DEFAULT_MAX_TARGETS = 25_000
 XLSX_MAX_ROWS = 1_048_575  # Excel's sheet limit, less the header row
+_STR_DTYPE = pd.Series([""]).dtype  # pandas' default string dtype
 _BLOCK_PAIRS = 16_384  # pairs per engine call (a block of regulators x all targets)
 _MIN_BLOCK_REGULATORS = 8  # each block re-reads its targets' terms: not too few regulators
 _GATHER_CHUNK = 8_192  # pairs gathered at once by score() (15 MB at 232 samples)
@@ -252,6 +254,7 @@ class Predictor:
 
         self.model = api.load_model(model)
         self._compiled: tuple[PairScorer, GeneTerms] | None = None
+        self._id_columns: tuple[pa.Array, pa.Array, pa.Array] | None = None
         self.name = name or (str(model) if not isinstance(model, PairCNN) else "model")
         self.notes: list[str] = []
         meta = self.model.metadata_
@@ -533,13 +536,18 @@ class Predictor:
         """The result table, sorted by probability (rank 1 = highest)."""
         order = np.argsort(-prob, kind="stable")
         tf_rows, target_rows, prob = tf_rows[order], target_rows[order], prob[order]
-        genes = np.array(self.genes, dtype=object)
+        if self._id_columns is None:  # Arrow string arrays, built once: fast to take from
+            self._id_columns = tuple(
+                pa.array([str(v) for v in values], pa.large_string())
+                for values in (self.genes, self.agi, self.probeset)
+            )
+        genes, agi, probeset = self._id_columns
         rank = pd.Series(prob).rank(method="min", ascending=False).to_numpy(np.int64)
         if self.known_codes is None:
-            known = np.full(prob.size, "unknown", dtype=object)
+            known = _strings(pa.array(["unknown"]), np.zeros(prob.size, np.int64))
         else:
             codes = tf_rows * len(self.genes) + target_rows
-            known = np.where(np.isin(codes, self.known_codes), "yes", "no").astype(object)
+            known = _strings(pa.array(["no", "yes"]), np.isin(codes, self.known_codes))
         if self.distribution:
             pct_pos = percentile_in(self.distribution, "positive", prob)
             pct_neg = percentile_in(self.distribution, "negative", prob)
@@ -547,12 +555,12 @@ class Predictor:
             pct_pos = pct_neg = np.full(prob.size, np.nan)
         return pd.DataFrame(
             {
-                "regulator": genes[tf_rows],
-                "regulator_agi": self.agi[tf_rows],
-                "regulator_probeset": self.probeset[tf_rows],
-                "target": genes[target_rows],
-                "target_agi": self.agi[target_rows],
-                "target_probeset": self.probeset[target_rows],
+                "regulator": _strings(genes, tf_rows),
+                "regulator_agi": _strings(agi, tf_rows),
+                "regulator_probeset": _strings(probeset, tf_rows),
+                "target": _strings(genes, target_rows),
+                "target_agi": _strings(agi, target_rows),
+                "target_probeset": _strings(probeset, target_rows),
                 "probability": prob,
                 "rank": rank,
                 "known_interaction": known,
@@ -570,6 +578,12 @@ class Predictor:
     def samples(self) -> list[str]:
         """Sample names of the scoring matrix (the model's, when it uses its own)."""
         return list(self.model.metadata_.get("samples") or [])
+
+
+def _strings(values: pa.Array, rows: np.ndarray) -> pd.Series:
+    """``values[rows]`` as a pandas string column (taken in Arrow: ~8x faster than objects)."""
+    taken = values.take(pa.array(np.asarray(rows, dtype=np.int64)))
+    return pd.Series(pd.array(taken, dtype=_STR_DTYPE))
 
 
 def _no_usable(

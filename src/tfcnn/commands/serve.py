@@ -31,6 +31,9 @@ def serve_cmd(
     max_upload_mb: Annotated[
         float, typer.Option("--max-upload-mb", help="Largest ID file accepted, in MB.")
     ] = 5.0,
+    max_pairs: Annotated[
+        int, typer.Option("--max-pairs", help="Most (regulator, target) pairs per query.")
+    ] = 1_000_000,
 ) -> None:
     """Run the web app: paste or upload gene IDs, get predictions, download them."""
     import uvicorn
@@ -39,13 +42,16 @@ def serve_cmd(
 
     if not 0 < port < 65536:
         raise TfcnnInputError(f"--port must be between 1 and 65535 (got {port}).")
-    if min(max_regulators, max_targets) < 1 or max_upload_mb <= 0:
-        raise TfcnnInputError("--max-regulators, --max-targets and --max-upload-mb must be > 0.")
+    if min(max_regulators, max_targets, max_pairs) < 1 or max_upload_mb <= 0:
+        raise TfcnnInputError(
+            "--max-regulators, --max-targets, --max-pairs and --max-upload-mb must be > 0."
+        )
     settings = AppSettings(
         default_model=model,
         max_regulators=max_regulators,
         max_targets=max_targets,
         max_upload_bytes=int(max_upload_mb * 1_000_000),
+        max_pairs=max_pairs,
     )
     app = create_app(settings)
     console.print(

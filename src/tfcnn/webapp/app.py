@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import weakref
 from typing import Any
 
 from htmltools import Tag, TagList, tags
@@ -18,20 +19,25 @@ from shiny import App, Inputs, Outputs, Session, reactive, render, ui
 
 from ..errors import TfcnnInputError
 from .logic import (
+    MAX_TEXT_CHARS,
+    XLSX_WEB_MAX_ROWS,
     AppSettings,
     PredictorCache,
     QueryOutcome,
     csv_bytes,
+    default_choice,
     display_table,
     distribution_figure,
     env_settings,
     explain_available,
     gather_ids,
     model_choices,
+    offers_xlsx,
     pair_figure,
     read_upload,
     run_query,
     summary_text,
+    unused_for_display,
     xlsx_bytes,
 )
 
@@ -44,12 +50,13 @@ _CSS = """
 .tfcnn-model-info { font-size: 0.85em; color: #333; }
 """
 
-# Refuse over-large files before they are sent (the server refuses them again).
+# Refuse over-large files before they are sent (the server refuses them again), and
+# pasted text longer than the server accepts (the websocket would drop the session).
 _UPLOAD_GUARD_JS = """
 document.addEventListener('change', function (ev) {
   var el = ev.target;
   if (!el || el.type !== 'file' || !el.files) return;
-  var max = %d;
+  var max = __MAX_UPLOAD__;
   for (var i = 0; i < el.files.length; i++) {
     var f = el.files[i];
     if (f.size > max) {
@@ -66,7 +73,32 @@ document.addEventListener('change', function (ev) {
   var box2 = document.getElementById('upload_message');
   if (box2) box2.textContent = '';
 }, true);
+document.addEventListener('input', function (ev) {
+  var el = ev.target;
+  if (!el || el.tagName !== 'TEXTAREA') return;
+  var maxc = __MAX_CHARS__;
+  var n = el.value.length;
+  var box = document.getElementById('upload_message');
+  if (n <= maxc) {
+    if (box && box.textContent.indexOf('The pasted text') === 0) box.textContent = '';
+    return;
+  }
+  ev.stopImmediatePropagation();
+  el.value = '';
+  el.dispatchEvent(new Event('input', {bubbles: true}));
+  if (box) {
+    box.textContent = 'The pasted text has ' + n.toLocaleString('en') + ' characters; ' +
+      'at most ' + maxc.toLocaleString('en') + ' are accepted, so it was cleared. ' +
+      'Split the list, or use tfcnn predict for large runs.';
+  }
+}, true);
 """
+
+
+def _guard_js(settings: AppSettings) -> str:
+    return _UPLOAD_GUARD_JS.replace("__MAX_UPLOAD__", str(int(settings.max_upload_bytes))).replace(
+        "__MAX_CHARS__", str(int(MAX_TEXT_CHARS))
+    )
 
 
 def build_ui(settings: AppSettings, choices: dict[str, str], selected: str | None) -> Tag:
@@ -93,16 +125,15 @@ def build_ui(settings: AppSettings, choices: dict[str, str], selected: str | Non
         ui.input_action_button("run", "Predict", class_="btn-primary"),
         tags.p(
             f"At most {settings.max_regulators:,} regulators x {settings.max_targets:,} "
-            f"targets per query; files up to {settings.max_upload_bytes / 1e6:.1f} MB.",
+            f"targets and {settings.max_pairs:,} pairs per query; files up to "
+            f"{settings.max_upload_bytes / 1e6:.1f} MB.",
             class_="tfcnn-note",
         ),
         width=360,
     )
     return ui.page_sidebar(
         sidebar,
-        ui.head_content(
-            tags.style(_CSS), tags.script(_UPLOAD_GUARD_JS % settings.max_upload_bytes)
-        ),
+        ui.head_content(tags.style(_CSS), tags.script(_guard_js(settings))),
         ui.output_ui("status"),
         ui.output_ui("unused_ids"),
         ui.output_ui("downloads"),
@@ -122,7 +153,9 @@ def make_server(settings: AppSettings, cache: PredictorCache):
 
         @reactive.extended_task
         async def query_task(model_key: str, regs: list[str], tgts: list[str] | None):
-            return await asyncio.to_thread(run_query, cache, model_key, regs, tgts, settings.limits)
+            return await asyncio.to_thread(
+                run_query, cache, model_key, regs, tgts, settings.limits, settings.max_pairs
+            )
 
         @reactive.effect
         @reactive.event(input.run)
@@ -144,6 +177,11 @@ def make_server(settings: AppSettings, cache: PredictorCache):
                 message.set(str(exc))
                 current.set(None)
                 return
+            except Exception as exc:  # noqa: BLE001 - a message, never a dead session
+                log.exception("reading the query failed")
+                message.set(f"internal error ({type(exc).__name__}); the details are in the log.")
+                current.set(None)
+                return
             message.set(None)
             query_task.invoke(input.model() or "", regs, tgts or None)
 
@@ -160,10 +198,14 @@ def make_server(settings: AppSettings, cache: PredictorCache):
         def _example() -> None:
             try:
                 predictor = cache.get(input.model())
+                regs, tgts = predictor.example_ids()
             except TfcnnInputError as exc:
                 message.set(str(exc))
                 return
-            regs, tgts = predictor.example_ids()
+            except Exception as exc:  # noqa: BLE001 - a message, never a dead session
+                log.exception("example IDs failed")
+                message.set(f"internal error ({type(exc).__name__}); the details are in the log.")
+                return
             ui.update_text_area("regulators", value=", ".join(regs))
             ui.update_text_area("targets", value=", ".join(tgts))
 
@@ -178,12 +220,21 @@ def make_server(settings: AppSettings, cache: PredictorCache):
             if choice is None:
                 return tags.p("No model registered yet.", class_="tfcnn-error")
             auroc = "n/a" if choice.test_auroc is None else f"{choice.test_auroc:.3f}"
+            unusable = None
+            if not choice.usable:
+                unusable = tags.div(
+                    "This model carries no expression matrix, so the web app cannot score "
+                    f"with it: use 'tfcnn predict --model {choice.key} --expression FILE' "
+                    f"with a matrix of its {choice.n_samples} samples, or pick another model.",
+                    class_="tfcnn-error",
+                )
             return tags.div(
                 tags.div(choice.description),
                 tags.div(
                     f"{choice.origin}; {choice.n_genes:,} genes x {choice.n_samples} samples; "
                     f"held-out test AUROC {auroc}"
                 ),
+                unusable,
                 class_="tfcnn-model-info",
             )
 
@@ -214,48 +265,59 @@ def make_server(settings: AppSettings, cache: PredictorCache):
             p = prediction()
             if p is None or not p.issues:
                 return None
+            shown, more = unused_for_display(p)
             rows = [
                 tags.tr(tags.td(i.role), tags.td(i.query_id), tags.td(i.problem), tags.td(i.detail))
-                for i in p.issues
+                for i in shown
             ]
+            where = "the XLSX download" if offers_xlsx(p) else "'tfcnn predict -o file.xlsx'"
+            note = (
+                tags.p(f"... and {more:,} more; {where} lists them all.", class_="tfcnn-note")
+                if more
+                else None
+            )
             return tags.div(
-                tags.strong(f"{len(p.issues)} ID(s) not used as typed"),
+                tags.strong(f"{len(p.issues):,} ID(s) not used as typed"),
                 tags.table(
                     tags.tr(*(tags.th(h) for h in ("role", "ID", "problem", "detail"))),
                     *rows,
                     class_="tfcnn-unused",
                 ),
+                note,
                 id="unused_ids_list",
             )
 
         @render.ui
         def downloads():
-            if prediction() is None:
+            p = prediction()
+            if p is None:
                 return None
-            return tags.div(
-                ui.download_button("download_csv", "Download CSV"),
-                " ",
-                ui.download_button("download_xlsx", "Download XLSX"),
-            )
+            if offers_xlsx(p):
+                xlsx = ui.download_button("download_xlsx", "Download XLSX")
+            else:
+                xlsx = tags.span(
+                    f"XLSX is offered for tables of at most {XLSX_WEB_MAX_ROWS:,} rows; "
+                    "download the CSV.",
+                    class_="tfcnn-note",
+                )
+            return tags.div(ui.download_button("download_csv", "Download CSV"), " ", xlsx)
 
+        # Downloads hold this session's own result only, built from memory (no file on
+        # the server), off the event loop so other sessions are not held up.
         @render.download(filename="tfcnn_predictions.csv", media_type="text/csv")
-        def download_csv():
+        async def download_csv():
             p = prediction()
             if p is not None:
-                yield csv_bytes(p)
+                yield await asyncio.to_thread(csv_bytes, p)
 
         @render.download(
             filename="tfcnn_predictions.xlsx",
             media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         )
-        def download_xlsx():
+        async def download_xlsx():
             p = prediction()
-            if p is None:
-                return
-            try:
-                yield xlsx_bytes(p)
-            except TfcnnInputError as exc:
-                message.set(str(exc))
+            if p is not None and offers_xlsx(p):
+                yield await asyncio.to_thread(xlsx_bytes, p)
 
         @render.ui
         def plots_panel():
@@ -329,8 +391,34 @@ def make_server(settings: AppSettings, cache: PredictorCache):
                 fig.suptitle(note, fontsize=8, color="#a40000")  # the explanation failed
             return fig
 
+        session.on_ended(lambda: release_data_frame(results_table))
+
     choices = model_choices(settings.default_model)
     return server, choices
+
+
+def release_data_frame(renderer: Any) -> int:
+    """Let a closed session's data frame (and with it the session) be freed.
+
+    shiny 1.8 caches each ``render.data_frame``'s reactive calcs in class-level
+    ``WeakKeyDictionary`` objects keyed by the renderer. The calcs refer back to the
+    renderer and its session, so the entries never expire: every session that showed a
+    table stayed in memory with its result for the life of the server (measured: +17 MiB
+    per closed session for a 100 x 1,000 query). Called when a session ends; returns the
+    number of cache entries removed.
+    """
+    removed = 0
+    for klass in type(renderer).__mro__:
+        for attr in vars(klass).values():
+            for cell in getattr(attr, "__closure__", None) or ():
+                try:
+                    value = cell.cell_contents
+                except ValueError:  # an empty cell
+                    continue
+                if isinstance(value, weakref.WeakKeyDictionary):
+                    removed += value.pop(renderer, None) is not None
+    vars(renderer).pop("_reactive_calc_method", None)
+    return removed
 
 
 def create_app(settings: AppSettings | None = None) -> Any:
@@ -339,7 +427,7 @@ def create_app(settings: AppSettings | None = None) -> Any:
     cache = PredictorCache()
     server, choices = make_server(settings, cache)
     labels = {c.key: c.label for c in choices}
-    selected = settings.default_model or (choices[0].key if choices else None)
+    selected = default_choice(choices, settings.default_model)
     shiny_app = App(build_ui(settings, labels, selected), server)
     shiny_app.sanitize_errors = True
     shiny_app.sanitize_error_msg = "Something went wrong; the details are in the server's log."
@@ -347,7 +435,12 @@ def create_app(settings: AppSettings | None = None) -> Any:
 
 
 class UploadLimit:
-    """ASGI middleware: refuse upload requests whose body exceeds ``max_bytes`` (413)."""
+    """ASGI middleware: refuse upload requests whose body exceeds ``max_bytes`` (413).
+
+    A declared length over the limit is refused at once. Otherwise the body (at most
+    ``max_bytes``) is read first and handed to the app only when it fits, so a chunked
+    or mis-declared upload is refused the same way, with nothing written.
+    """
 
     def __init__(self, app: Any, max_bytes: int) -> None:
         self.app = app
@@ -366,18 +459,25 @@ class UploadLimit:
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
             await _reject(send, self.max_bytes)
             return
+        parts: list[bytes] = []
         seen = 0
-
-        async def limited_receive():
-            nonlocal seen
+        while True:
             msg = await receive()
-            if msg.get("type") == "http.request":
-                seen += len(msg.get("body", b""))
-                if seen > self.max_bytes:
-                    raise TfcnnInputError("upload larger than the limit")
-            return msg
+            if msg.get("type") != "http.request":
+                return  # the client went away
+            parts.append(msg.get("body", b""))
+            seen += len(parts[-1])
+            if seen > self.max_bytes:
+                await _reject(send, self.max_bytes)
+                return
+            if not msg.get("more_body", False):
+                break
+        pending = [{"type": "http.request", "body": b"".join(parts), "more_body": False}]
 
-        await self.app(scope, limited_receive, send)
+        async def replay():
+            return pending.pop() if pending else await receive()
+
+        await self.app(scope, replay, send)
 
 
 async def _reject(send, max_bytes: int) -> None:

@@ -34,9 +34,20 @@ from ..predict import (
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_UPLOAD_BYTES = 5_000_000
+#: Most (regulator, target) pairs per web query: the table of a query is held in the
+#: server's memory for its downloads (about 100 MB per million pairs).
+DEFAULT_MAX_PAIRS = 1_000_000
 DISPLAY_ROWS = 5_000  # rows sent to the page; downloads hold every row
-#: Refuse absurdly long pasted lists before resolving them (IDs, not pairs).
-TOKEN_FACTOR = 4
+DISPLAY_ISSUES = 200  # unused IDs listed on the page; the XLSX download lists all
+#: XLSX downloads are offered up to this many rows; larger tables as CSV only. Measured:
+#: 100,000 rows take openpyxl 16 s and 400 MiB (CSV: 0.35 s).
+XLSX_WEB_MAX_ROWS = 100_000
+#: A list may hold duplicates and unknown IDs, but more than this many times the query
+#: limit is refused before any ID is looked up.
+TOKEN_FACTOR = 2
+#: Longest text accepted in one ID box (characters); the page refuses longer pastes
+#: before sending them (the websocket carries at most 16 MiB).
+MAX_TEXT_CHARS = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,7 @@ class AppSettings:
     max_regulators: int = DEFAULT_MAX_REGULATORS
     max_targets: int = DEFAULT_MAX_TARGETS
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    max_pairs: int = DEFAULT_MAX_PAIRS
 
     @property
     def limits(self) -> QueryLimits:
@@ -65,16 +77,23 @@ class ModelChoice:
     test_auroc: float | None
     n_samples: int
     n_genes: int
+    has_matrix: bool = True  # False: the model carries no expression matrix to score on
+
+    @property
+    def usable(self) -> bool:
+        """True when the web app can score with it (it carries its expression matrix)."""
+        return self.has_matrix and self.n_genes > 0
 
 
 def model_choices(default_model: str | None = None) -> list[ModelChoice]:
     """Bundled and user-registered models (and ``default_model`` if it is a directory)."""
-    from ..model import PairCNN
+    from ..model import EXPRESSION_FILE, PairCNN
     from ..registry import list_models
 
     out = []
     for e in list_models():
-        out.append(_choice(e.name, e.origin, e.description, e.test_auroc, e.metadata))
+        has_matrix = (Path(e.path) / EXPRESSION_FILE).is_file()
+        out.append(_choice(e.name, e.origin, e.description, e.test_auroc, e.metadata, has_matrix))
     if default_model and default_model not in {c.key for c in out}:
         path = Path(default_model)
         if not path.is_dir():
@@ -83,25 +102,43 @@ def model_choices(default_model: str | None = None) -> list[ModelChoice]:
                 f"--model {default_model!r} is neither a registered model nor a model "
                 f"directory (registered: {known}); see 'tfcnn models'."
             )
-        meta = PairCNN.load(path).metadata_
+        model = PairCNN.load(path)
+        meta = model.metadata_
         auroc = ((meta.get("metrics") or {}).get("test") or {}).get("auroc")
         prov = (meta.get("provenance") or {}).get("description")
-        out.insert(0, _choice(str(path), "directory", prov or str(path), auroc, meta))
+        has_matrix = model.zscores_ is not None
+        out.insert(0, _choice(str(path), "directory", prov or str(path), auroc, meta, has_matrix))
     return out
 
 
+def default_choice(choices: list[ModelChoice], requested: str | None = None) -> str | None:
+    """The model selected when the page opens: the one asked for, else the first usable."""
+    if requested:
+        return requested
+    ranked = [c for c in choices if c.usable] or list(choices)
+    return ranked[0].key if ranked else None
+
+
 def _choice(
-    key: str, origin: str, description: str, auroc: float | None, meta: dict[str, Any]
+    key: str,
+    origin: str,
+    description: str,
+    auroc: float | None,
+    meta: dict[str, Any],
+    has_matrix: bool = True,
 ) -> ModelChoice:
     auroc_text = "test AUROC n/a" if auroc is None else f"test AUROC {auroc:.3f}"
+    genes = len(meta.get("genes") or [])
+    missing = "" if has_matrix and genes else "; no expression matrix"
     return ModelChoice(
         key=key,
-        label=f"{Path(key).name or key} ({origin}; {auroc_text})",
+        label=f"{Path(key).name or key} ({origin}; {auroc_text}{missing})",
         origin=origin,
         description=description,
         test_auroc=auroc,
         n_samples=len(meta.get("samples") or []),
-        n_genes=len(meta.get("genes") or []),
+        n_genes=genes,
+        has_matrix=has_matrix,
     )
 
 
@@ -113,17 +150,39 @@ class PredictorCache:
         self._items: dict[str, Predictor] = {}
 
     def get(self, key: str) -> Predictor:
+        from ..model import EXPRESSION_FILE
         from ..registry import resolve_model
 
         with self._lock:
             if key not in self._items:
-                self._items[key] = Predictor(resolve_model(key), name=key)
+                path = resolve_model(key)
+                if path.is_dir() and not (path / EXPRESSION_FILE).is_file():
+                    raise TfcnnInputError(
+                        f"model {key} carries no expression matrix, so the web app cannot "
+                        "score with it: choose another model, or use 'tfcnn predict --model "
+                        f"{key} --expression FILE' with a matrix of the model's samples."
+                    )
+                self._items[key] = Predictor(path, name=key)
             return self._items[key]
 
 
 # -- inputs --------------------------------------------------------------------------------
+_NOT_TEXT = (
+    (b"PK\x03\x04", "an Excel workbook (.xlsx) or another zip archive"),
+    (b"\xd0\xcf\x11\xe0", "an old-style Excel (.xls) or Word file"),
+    (b"\x1f\x8b", "a gzip-compressed file"),
+    (b"%PDF", "a PDF document"),
+)
+_CONTROL = set(range(32)) - {9, 10, 11, 12, 13}
+
+
 def read_upload(file_info: list[dict[str, Any]] | None, max_bytes: int, what: str) -> list[str]:
-    """IDs from a Shiny file input value; refuses files over ``max_bytes``."""
+    """IDs from a Shiny file input value.
+
+    Refuses, with a message naming the file: files over ``max_bytes``, empty files or
+    files without any ID, and files that are not text (Excel, zip, gzip, PDF, binary).
+    Text may be UTF-8 (with or without BOM), UTF-16 with a BOM, or else Latin-1.
+    """
     if not file_info:
         return []
     tokens: list[str] = []
@@ -131,29 +190,78 @@ def read_upload(file_info: list[dict[str, Any]] | None, max_bytes: int, what: st
         name = str(fi.get("name", "file"))
         size = int(fi.get("size") or 0)
         path = Path(str(fi.get("datapath", "")))
-        if size > max_bytes or (path.is_file() and path.stat().st_size > max_bytes):
+        if path.is_file():
+            size = max(size, path.stat().st_size)  # the size on disk, whatever was claimed
+        if size > max_bytes:
             raise TfcnnInputError(
                 f"{what} file {name!r} is {size / 1e6:.1f} MB; files of at most "
                 f"{max_bytes / 1e6:.1f} MB are accepted. Upload a shorter list."
             )
         if not path.is_file():
             raise TfcnnInputError(f"{what} file {name!r} did not arrive; upload it again.")
-        raw = path.read_bytes()
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            text = raw.decode("latin-1")
-        tokens += split_ids(text)
+        found = split_ids(decode_id_file(path.read_bytes(), name, what))
+        if not found:
+            raise TfcnnInputError(
+                f"{what} file {name!r} is empty: it holds no IDs (only blank lines or "
+                "# comments). Upload a text file with one ID per line, or IDs separated by "
+                "commas or spaces."
+            )
+        tokens += found
     return tokens
 
 
-def gather_ids(text: str | None, upload: list[str], cap: int, what: str) -> list[str]:
-    """Typed IDs then uploaded ones; refuses lists far beyond the query limit early."""
-    tokens = split_ids(text or "") + list(upload)
-    if len(tokens) > cap * TOKEN_FACTOR:
+def decode_id_file(raw: bytes, name: str, what: str) -> str:
+    """The text of an uploaded ID file; a clear error when it is not a text file."""
+    fix = "Save the IDs as plain text (one per line, or a CSV column) and upload that file."
+    for magic, kind in _NOT_TEXT:
+        if raw.startswith(magic):
+            raise TfcnnInputError(f"{what} file {name!r} is {kind}, not a text file. {fix}")
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with a byte-order mark
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError:
+            raise TfcnnInputError(
+                f"{what} file {name!r} starts like UTF-16 text but cannot be read as such. {fix}"
+            ) from None
+    nul = raw.find(b"\x00")
+    if nul >= 0:
         raise TfcnnInputError(
-            f"{len(tokens):,} {what} IDs given; at most {cap:,} {what}s are scored per query. "
-            "Split the list into smaller queries."
+            f"{what} file {name!r} is not a text file (binary content: a NUL byte at byte "
+            f"{nul + 1:,}). {fix}"
+        )
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")  # as `tfcnn predict` reads ID files
+    control = sum(text.count(chr(c)) for c in _CONTROL)
+    if control > max(2, len(text) // 100):
+        raise TfcnnInputError(
+            f"{what} file {name!r} is not a text file ({control:,} control characters). {fix}"
+        )
+    return text
+
+
+def gather_ids(text: str | None, upload: list[str], cap: int, what: str) -> list[str]:
+    """Typed IDs then uploaded ones; refuses lists far beyond the query limit early.
+
+    A list may be longer than ``cap`` (duplicates and unknown IDs are reported, not
+    scored), but not more than ``TOKEN_FACTOR`` times longer: such a list is refused
+    before any ID is looked up, so a huge paste costs the server almost nothing.
+    """
+    text = text or ""
+    accepted = cap * TOKEN_FACTOR
+    advice = "Split the list into smaller queries, or use 'tfcnn predict' for large runs."
+    if len(text) > MAX_TEXT_CHARS:
+        raise TfcnnInputError(
+            f"the {what} box holds {len(text):,} characters; at most {MAX_TEXT_CHARS:,} are "
+            f"accepted, and at most {cap:,} {what}s are scored per query. {advice}"
+        )
+    tokens = split_ids(text) + list(upload)
+    if len(tokens) > accepted:
+        raise TfcnnInputError(
+            f"{len(tokens):,} {what} IDs given; at most {cap:,} {what}s are scored per query "
+            f"(lists of up to {accepted:,} IDs are accepted, to allow for duplicates and "
+            f"unknown IDs). {advice}"
         )
     return tokens
 
@@ -173,6 +281,7 @@ def run_query(
     regulators: list[str],
     targets: list[str] | None,
     limits: QueryLimits,
+    max_pairs: int | None = None,
 ) -> QueryOutcome:
     """Resolve, check limits, score; every failure becomes a short message."""
     try:
@@ -181,6 +290,8 @@ def run_query(
         if not regulators:
             raise TfcnnInputError("give at least one regulator ID (type, paste or upload).")
         predictor = cache.get(model_key)
+        if max_pairs is not None:
+            check_pair_count(predictor, regulators, targets or None, max_pairs)
         return QueryOutcome(prediction=predictor.predict(regulators, targets or None, limits))
     except TfcnnInputError as exc:
         return QueryOutcome(error=str(exc))
@@ -190,6 +301,24 @@ def run_query(
         log.exception("query failed")
         return QueryOutcome(
             error=f"internal error ({type(exc).__name__}); the details are in the server's log."
+        )
+
+
+def check_pair_count(
+    predictor: Predictor, regulators: list[str], targets: list[str] | None, max_pairs: int
+) -> None:
+    """Refuse a query of more than ``max_pairs`` pairs before scoring it."""
+    n_genes = len(predictor.genes)
+    if len(regulators) * (len(targets) if targets else n_genes) <= max_pairs:
+        return  # an upper bound: IDs are not even looked up
+    n_r = predictor.resolve(regulators, "regulator").rows.size
+    n_t = predictor.resolve(targets, "target").rows.size if targets else n_genes
+    if n_r * n_t > max_pairs:
+        whose = "" if targets else " (no targets given: every gene of the model)"
+        raise TfcnnInputError(
+            f"this query has {n_r:,} regulators x {n_t:,} targets{whose} = {n_r * n_t:,} "
+            f"pairs; the web app scores at most {max_pairs:,} pairs per query. Give fewer "
+            "regulators or targets, or use 'tfcnn predict' (no limit) or 'tfcnn scan'."
         )
 
 
@@ -219,6 +348,16 @@ def display_table(table: pd.DataFrame, rows: int = DISPLAY_ROWS) -> pd.DataFrame
     return view.reset_index(drop=True)
 
 
+def unused_for_display(p: Prediction, limit: int = DISPLAY_ISSUES) -> tuple[list, int]:
+    """(the unused IDs listed on the page, how many more there are)."""
+    return list(p.issues[:limit]), max(0, len(p.issues) - limit)
+
+
+def offers_xlsx(p: Prediction) -> bool:
+    """Whether the page offers the XLSX download (the CSV is always offered)."""
+    return len(p.table) <= XLSX_WEB_MAX_ROWS
+
+
 def csv_bytes(p: Prediction) -> bytes:
     """The full table as CSV (what `tfcnn predict -o x.csv` writes)."""
     return to_text(p.table, "csv").encode("utf-8")
@@ -226,9 +365,11 @@ def csv_bytes(p: Prediction) -> bytes:
 
 def xlsx_bytes(p: Prediction) -> bytes:
     """The full table (and unused IDs) as an XLSX workbook."""
-    if len(p.table) > XLSX_MAX_ROWS:
+    if len(p.table) > min(XLSX_MAX_ROWS, XLSX_WEB_MAX_ROWS):
         raise TfcnnInputError(
-            f"{len(p.table):,} rows do not fit in one Excel sheet; download the CSV instead."
+            f"{len(p.table):,} rows: the web app writes XLSX files of at most "
+            f"{XLSX_WEB_MAX_ROWS:,} rows; download the CSV instead (or use 'tfcnn predict "
+            "-o file.xlsx')."
         )
     buf = io.BytesIO()
     write_xlsx(p.table, buf, p.issues_frame())
@@ -243,7 +384,10 @@ def distribution_figure(p: Prediction, distribution: dict | None):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 3.2), layout="constrained")
+    # Fixed margins: Shiny replaces a layout engine by 'tight' (with a warning), and
+    # fixed margins draw faster (this figure is drawn for every query).
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    fig.subplots_adjust(left=0.09, right=0.98, bottom=0.16, top=0.92)
     bins = np.linspace(0, 1, 21)
     if distribution:
         for cls, colour in (("negative", "#1f77b4"), ("positive", "#d62728")):
@@ -297,7 +441,8 @@ def pair_figure(predictor: Predictor, regulator: str, target: str, probability: 
         except Exception as exc:  # noqa: BLE001 - fall back to the plain profiles
             log.warning("explain_pair failed for %s -> %s: %s", regulator, target, exc)
             note = f"activation window unavailable ({type(exc).__name__}); profiles only."
-    fig, ax = plt.subplots(figsize=(7, 3.2), layout="constrained")
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    fig.subplots_adjust(left=0.09, right=0.98, bottom=0.16, top=0.90)
     xs = np.arange(x_pair.shape[1])
     ax.plot(xs, x_pair[0], label=f"regulator {regulator}", color="#d62728")
     ax.plot(xs, x_pair[1], label=f"target {target}", color="#1f77b4")
@@ -330,9 +475,17 @@ def env_settings() -> AppSettings:
     """Settings from TFCNN_SERVE_* environment variables (used when run by uvicorn)."""
     return AppSettings(
         default_model=os.environ.get("TFCNN_SERVE_MODEL") or None,
-        max_regulators=int(os.environ.get("TFCNN_SERVE_MAX_REGULATORS", DEFAULT_MAX_REGULATORS)),
-        max_targets=int(os.environ.get("TFCNN_SERVE_MAX_TARGETS", DEFAULT_MAX_TARGETS)),
-        max_upload_bytes=int(
-            os.environ.get("TFCNN_SERVE_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES)
-        ),
+        max_regulators=_env_int("TFCNN_SERVE_MAX_REGULATORS", DEFAULT_MAX_REGULATORS),
+        max_targets=_env_int("TFCNN_SERVE_MAX_TARGETS", DEFAULT_MAX_TARGETS),
+        max_upload_bytes=_env_int("TFCNN_SERVE_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES),
+        max_pairs=_env_int("TFCNN_SERVE_MAX_PAIRS", DEFAULT_MAX_PAIRS),
     )
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip().replace("_", "")
+    if not value:
+        return default
+    if not value.isdigit() or int(value) < 1:
+        raise TfcnnInputError(f"{name}={os.environ[name]!r}: give a whole number above 0.")
+    return int(value)

@@ -1,0 +1,624 @@
+"""Load test of the web app (`make bench`): concurrent sessions against `tfcnn serve`.
+
+Starts `tfcnn serve` on 127.0.0.1 (a free port) with a model trained here on the bundled
+nitrogen compendium (real data: the demo's tf-holdout / tf-matched protocol, seed 0),
+then runs SESSIONS concurrent sessions of QUERIES queries each (default 20 x 10 of
+100 regulators x 1,000 targets), every session a closed loop: the next query is sent as
+soon as the page of the previous one is complete (no think time unless --think).
+New queries start only in the first --duration seconds (default 90), and the load phase
+is cut off at 120 s whatever happens, so the test stops by itself within 2 minutes.
+
+Each session goes through the real server path a browser uses: it loads the page and its
+assets over HTTP, then speaks Shiny's websocket protocol message for message as chromium
+does (`tfcnn.webapp.wsclient`, captured from the real page): typed IDs, the Predict
+click, the data grid's view of the rows and the plots' client data. A query is done when
+the page is complete: the summary, the table (5,000 rows) and the distribution plot.
+Chromium itself is not used: measured on this machine, a chromium page used 0.46
+CPU-seconds per query (page load included), more than the server's 0.37 s, so 20 pages
+on the same 2 cores would measure the browsers as much as the server.
+
+Checked for every query: the page shows "100,000 pairs scored: 100 regulator(s) x 1,000
+target(s)" and a 5,000-row table; at the end each session downloads the CSV and checks
+it holds every pair. Anything else (an error message, an output error, a closed
+websocket, no answer within the limit, a traceback in the server's log) is an error.
+
+Printed: throughput (queries/s, pairs/s), latency per query (p50/p95/max, to the
+complete page and to the table), errors, the server's CPU use and its RSS (sampled from
+/proc/<pid>/status every 0.2 s: idle, after a warm-up query, peak, end), the machine's
+load and the share of CPU used by other processes; then the goal lines. The JSON goes
+to .bench/load.json (--output). Exit status 1 only when the harness itself fails (the
+server does not start, the model cannot be trained); unmet goals are printed as NOT met.
+
+--quick: 3 sessions x 2 queries of 20 x 200, the model fitted for 1 epoch on 2,048 of
+its training pairs; a smoke test whose numbers mean nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import random
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL_NAME = "nitrogen-tf-holdout"
+HARD_STOP_S = 120.0
+GOAL_P95_S = 5.0
+#: Memory is called stable when the peak RSS of the load's second half is at most this much
+#: above RSS at its midpoint (both with every session still open).
+STABLE_GROWTH = 0.10
+STABLE_SLACK_MIB = 20.0
+
+
+@dataclass
+class QueryRecord:
+    session: int
+    index: int
+    started: float  # seconds since the load phase began
+    seconds: float | None  # to the complete page; None when it failed
+    seconds_to_table: float | None
+    error: str | None
+
+
+@dataclass
+class RssSampler:
+    """VmRSS of a process, sampled in a thread."""
+
+    pid: int
+    interval: float = 0.2
+    samples: list[tuple[float, float]] = field(default_factory=list)  # (time, MiB)
+
+    def __post_init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def rss_mib(self) -> float | None:
+        try:
+            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        except OSError:
+            return None
+        return None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            rss = self.rss_mib()
+            if rss is not None:
+                self.samples.append((time.monotonic(), rss))
+            self._stop.wait(self.interval)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def at(self, t: float) -> float | None:
+        """The last sample taken at or before monotonic time ``t``."""
+        before = [rss for when, rss in self.samples if when <= t]
+        return before[-1] if before else None
+
+    def peak(self, t0: float, t1: float) -> float | None:
+        inside = [rss for when, rss in self.samples if t0 <= when <= t1]
+        return max(inside) if inside else None
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _busy_seconds() -> float | None:
+    """Non-idle CPU seconds of the whole machine since boot (Linux /proc/stat)."""
+    try:
+        values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:9]]
+    except OSError:
+        return None
+    return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _tfcnn() -> list[str]:
+    script = Path(sys.executable).with_name("tfcnn")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "tfcnn.cli"]
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1))
+    return ordered[k]  # nearest rank
+
+
+def train_model(home: Path, epochs: int, quick: bool) -> Path:
+    """The demo's tf-holdout / tf-matched model on the bundled nitrogen data, registered.
+
+    With ``quick``, the same network fitted for 1 epoch on the first 2,048 training pairs
+    only (a smoke test: it takes a second, and what it learned does not matter here).
+    """
+    import numpy as np
+
+    from tfcnn import api
+    from tfcnn.demo import DEMO_EVIDENCE
+    from tfcnn.metrics import probability_distribution
+    from tfcnn.model import PairCNN
+    from tfcnn.registry import register_model
+
+    edges = api.load_interactions("nitrogen-edges")  # read once: positives and exclusions
+    pairs = api.build_pairs(
+        "nitrogen-expression",
+        edges,
+        evidence=list(DEMO_EVIDENCE),
+        exclude=edges,
+        negatives="tf-matched",
+        split="tf-holdout",
+        seed=0,
+    )
+    folder = home.parent / "model"
+    if not quick:
+        api.train(pairs, output=folder, seed=0, epochs=epochs)
+    else:
+        x, y = pairs.arrays("train")
+        pick = np.random.default_rng(0).permutation(len(y))[:2048]
+        model = PairCNN(seed=0, epochs=1).fit(x[pick], y[pick])
+        model.metadata_ = {
+            "genes": list(pairs.genes),
+            "samples": list(pairs.samples),
+            "data": pairs.summary(),
+            "training_distribution": probability_distribution(
+                y[pick], model.predict_proba(x[pick])[:, 1]
+            ),
+        }
+        model.zscores_ = pairs.zscores
+        model.save(folder)
+    return register_model(folder, MODEL_NAME)
+
+
+def regulator_pool(genes: list[str]) -> list[str]:
+    """The compendium's TFs (bundled 'nitrogen-tfs') that are genes of the model."""
+    import pandas as pd
+
+    from tfcnn.datasets import resolve_path
+
+    tfs = pd.read_csv(resolve_path("nitrogen-tfs"), sep="\t", header=None)[0]
+    return sorted({str(t).strip().strip('"').upper() for t in tfs} & set(genes))
+
+
+def query_ids(
+    genes: list[str], tf_pool: list[str], n_reg: int, n_tgt: int, seed: int
+) -> tuple[str, str]:
+    """A query as a user would paste it: TFs of the compendium, then other genes."""
+    rng = random.Random(seed)
+    regs = rng.sample(tf_pool, n_reg)
+    chosen = set(regs)
+    tgts = rng.sample([g for g in genes if g not in chosen], n_tgt)
+    return ", ".join(regs), "\n".join(tgts)
+
+
+class Server:
+    """`tfcnn serve` in a subprocess; stopped on exit."""
+
+    def __init__(self, home: Path, log_path: Path) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.log_path = log_path
+        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        env = {**os.environ, "TFCNN_HOME": str(home)}
+        cmd = [*_tfcnn(), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        self.proc = subprocess.Popen(
+            [*cmd, "--model", MODEL_NAME],
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"tfcnn serve exited:\n{self.log_path.read_text()}")
+            try:
+                with urllib.request.urlopen(self.url, timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"tfcnn serve did not answer:\n{self.log_path.read_text()}")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=15)
+        self._log.close()
+
+
+async def run_sessions(args, url: str, queries: list[list[tuple[str, str]]], expect) -> dict:
+    """All sessions concurrently; returns the records and timing marks."""
+    from tfcnn.webapp.wsclient import ShinySession
+
+    records: list[QueryRecord] = []
+    downloads: list[dict] = []
+    session_errors: list[str] = []
+    t0 = time.monotonic()
+    start_until = t0 + args.duration
+    hard_stop = t0 + HARD_STOP_S
+    summary, table_rows, csv_lines = expect
+
+    async def one(i: int) -> None:
+        session = ShinySession(url, timeout=max(1.0, hard_stop - time.monotonic()))
+        try:
+            await session.open()
+        except Exception as exc:  # noqa: BLE001 - every failure is counted, not raised
+            session_errors.append(f"session {i}: could not open: {type(exc).__name__}: {exc}")
+            await session.close()
+            return
+        try:
+            done = 0
+            for q, (regs, tgts) in enumerate(queries[i]):
+                if q and args.think > 0:
+                    await asyncio.sleep(args.think)
+                if time.monotonic() >= start_until:
+                    break
+                started = time.monotonic() - t0
+                try:
+                    res = await session.query(regs, tgts, timeout=hard_stop - time.monotonic())
+                except Exception as exc:  # noqa: BLE001
+                    why = f"{type(exc).__name__}: {exc}"
+                    records.append(QueryRecord(i, q, started, None, None, why))
+                    if session.closed is not None:
+                        break
+                    continue
+                error = None
+                if not res.ok:
+                    error = f"the page shows an error: {res.message}"
+                elif not res.message.startswith(summary) or res.table_rows != table_rows:
+                    error = f"unexpected result: {res.message!r}, {res.table_rows} rows shown"
+                if error:
+                    records.append(QueryRecord(i, q, started, None, None, error))
+                else:
+                    done += 1
+                    records.append(
+                        QueryRecord(i, q, started, res.seconds, res.seconds_to_table, None)
+                    )
+            if done and time.monotonic() < hard_stop - 5:
+                t = time.monotonic()
+                try:
+                    status, body = await session.download("download_csv")
+                except Exception as exc:  # noqa: BLE001
+                    status, body = f"failed ({type(exc).__name__}: {exc})", b""
+                lines = body.count(b"\n")
+                ok = status == 200 and lines == csv_lines
+                downloads.append(
+                    {
+                        "session": i,
+                        "status": status,
+                        "lines": lines,
+                        "seconds": time.monotonic() - t,
+                    }
+                )
+                if not ok:
+                    session_errors.append(
+                        f"session {i}: CSV download: HTTP {status}, {lines} lines "
+                        f"(expected {csv_lines})"
+                    )
+        finally:
+            await session.close()
+
+    tasks = [asyncio.create_task(one(i)) for i in range(args.sessions)]
+    done, pending = await asyncio.wait(tasks, timeout=max(1.0, hard_stop - time.monotonic()))
+    for task in pending:
+        task.cancel()
+    if pending:
+        session_errors.append(
+            f"{len(pending)} session(s) still running at the {HARD_STOP_S:.0f}-s stop"
+        )
+        await asyncio.gather(*pending, return_exceptions=True)
+    for task in done:
+        if task.exception() is not None:
+            exc = task.exception()
+            session_errors.append(f"harness: {type(exc).__name__}: {exc}")
+    return {
+        "records": records,
+        "downloads": downloads,
+        "session_errors": session_errors,
+        "t0": t0,
+        "t_end": time.monotonic(),
+    }
+
+
+async def warm_up(url: str, regs: str, tgts: str) -> float:
+    """One query (loads the model into the server) before the measured load."""
+    from tfcnn.webapp.wsclient import ShinySession
+
+    async with ShinySession(url, timeout=120) as s:
+        res = await s.query(regs, tgts)
+    if not res.ok:
+        raise RuntimeError(f"warm-up query failed: {res.message}")
+    return res.seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="3 x 2 small queries (smoke test)")
+    parser.add_argument("--sessions", type=int, default=None)
+    parser.add_argument("--queries", type=int, default=None, help="queries per session")
+    parser.add_argument("--regulators", type=int, default=None)
+    parser.add_argument("--targets", type=int, default=None)
+    parser.add_argument("--think", type=float, default=0.0, help="seconds between queries")
+    parser.add_argument(
+        "--duration", type=float, default=90.0, help="no new query after this many seconds"
+    )
+    parser.add_argument("--epochs", type=int, default=None, help="training epochs of the model")
+    parser.add_argument("--output", default=str(ROOT / ".bench" / "load.json"))
+    args = parser.parse_args(argv)
+    defaults = (3, 2, 20, 200, 1) if args.quick else (20, 10, 100, 1_000, 30)
+    for name, value in zip(
+        ("sessions", "queries", "regulators", "targets", "epochs"), defaults, strict=True
+    ):
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    args.duration = min(args.duration, HARD_STOP_S)
+    n_pairs = args.regulators * args.targets
+
+    load_before = os.getloadavg()
+    print(
+        f"tfcnn web app load test: {args.sessions} sessions x {args.queries} queries of "
+        f"{args.regulators:,} regulators x {args.targets:,} targets ({n_pairs:,} pairs each)"
+        f"{'  [--quick: numbers mean nothing]' if args.quick else ''}"
+    )
+    print(f"machine: {os.cpu_count()} CPUs; load average {load_before[0]:.2f} (1 min) at start")
+
+    tmp = Path(tempfile.mkdtemp(prefix="tfcnn_load_"))
+    home = tmp / "home"
+    server = None
+    try:
+        t = time.perf_counter()
+        os.environ["TFCNN_HOME"] = str(home)
+        try:
+            model_dir = train_model(home, args.epochs, args.quick)
+        except Exception as exc:  # noqa: BLE001
+            print(f"HARNESS FAILURE: could not train the model: {type(exc).__name__}: {exc}")
+            return 1
+        meta = json.loads((model_dir / "model.json").read_text())
+        genes = meta["genes"]
+        print(
+            f"model: {MODEL_NAME}, trained here on the bundled nitrogen compendium "
+            f"({len(genes):,} genes x {len(meta['samples'])} samples; tf-holdout / tf-matched, "
+            f"{'1 epoch on 2,048 pairs' if args.quick else f'{args.epochs} epochs'}, seed 0) "
+            f"in {time.perf_counter() - t:.1f} s"
+        )
+        settle = 0.2 if args.quick else 0.5  # seconds for the server's RSS to settle
+        t = time.perf_counter()
+        server = Server(home, tmp / "serve.log")
+        try:
+            server.wait_ready()
+        except RuntimeError as exc:
+            print(f"HARNESS FAILURE: {exc}")
+            return 1
+        print(f"tfcnn serve answered after {time.perf_counter() - t:.1f} s")
+        sampler = RssSampler(server.proc.pid)
+        sampler.start()
+        time.sleep(settle)
+        t_idle = time.monotonic()
+        rng = random.Random(20190101)
+        seeds = [[rng.randrange(2**31) for _ in range(args.queries)] for _ in range(args.sessions)]
+        pool = regulator_pool(genes)
+        queries = [
+            [query_ids(genes, pool, args.regulators, args.targets, s) for s in row] for row in seeds
+        ]
+        first = query_ids(genes, pool, args.regulators, args.targets, 1)
+        try:
+            warm_s = asyncio.run(warm_up(server.url, *first))
+        except Exception as exc:  # noqa: BLE001
+            print(f"HARNESS FAILURE: warm-up query: {type(exc).__name__}: {exc}")
+            print(server.log_path.read_text()[-3000:])
+            return 1
+        time.sleep(settle)
+        t_warm = time.monotonic()
+        expect = (
+            f"{n_pairs:,} pairs scored: {args.regulators:,} regulator(s) x "
+            f"{args.targets:,} target(s)",
+            min(n_pairs, 5_000),
+            n_pairs + 1,
+        )
+        cpu0, busy0 = _cpu_seconds(server.proc.pid), _busy_seconds()
+        self0 = resource.getrusage(resource.RUSAGE_SELF)
+        result = asyncio.run(run_sessions(args, server.url, queries, expect))
+        cpu1, busy1 = _cpu_seconds(server.proc.pid), _busy_seconds()
+        self1 = resource.getrusage(resource.RUSAGE_SELF)
+        time.sleep(4 * settle)  # sessions closed: let the server release them
+        t_end = time.monotonic()
+        sampler.stop()
+        load_after = os.getloadavg()
+        server.stop()
+        log_text = server.log_path.read_text(errors="replace")
+    finally:
+        if server is not None:
+            server.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    records: list[QueryRecord] = result["records"]
+    wall = result["t_end"] - result["t0"]
+    ok = [r for r in records if r.error is None]
+    failed = [r for r in records if r.error is not None]
+    tracebacks = log_text.count("Traceback")
+    errors = len(failed) + len(result["session_errors"]) + tracebacks
+    lat = [r.seconds for r in ok]
+    lat_table = [r.seconds_to_table for r in ok]
+    planned = args.sessions * args.queries
+    server_cpu = (cpu1 - cpu0) if cpu0 is not None and cpu1 is not None else None
+    client_cpu = (self1.ru_utime + self1.ru_stime) - (self0.ru_utime + self0.ru_stime)
+    other_share = None
+    if busy0 is not None and busy1 is not None and server_cpu is not None:
+        other = (busy1 - busy0) - server_cpu - client_cpu
+        other_share = max(0.0, other / (wall * (os.cpu_count() or 1)))
+    mid = result["t0"] + wall / 2
+    rss = {
+        "idle_mib": sampler.at(t_idle),
+        "after_warm_up_mib": sampler.at(t_warm),
+        "peak_mib": sampler.peak(t_idle, t_end),
+        "load_first_half_peak_mib": sampler.peak(result["t0"], mid),
+        "load_second_half_peak_mib": sampler.peak(mid, result["t_end"]),
+        "load_end_mib": sampler.at(result["t_end"]),
+        "end_mib": sampler.at(t_end),
+    }
+    stable = None
+    first, second = rss["load_first_half_peak_mib"], rss["load_second_half_peak_mib"]
+    if first and second:
+        stable = second <= first * (1 + STABLE_GROWTH) + STABLE_SLACK_MIB
+    p50, p95 = _percentile(lat, 50), _percentile(lat, 95)
+
+    def fmt(x, unit="s", digits=2):
+        return "n/a" if x is None else f"{x:.{digits}f} {unit}"
+
+    print(f"warm-up query (loads the model): {warm_s:.2f} s")
+    print(
+        f"load phase: {wall:.1f} s; queries done {len(ok)} of {planned} planned "
+        f"({len(failed)} failed, {planned - len(records)} not started before the "
+        f"{args.duration:.0f}-s mark)"
+    )
+    print(
+        f"throughput: {len(ok) / wall:.2f} queries/s, {len(ok) * n_pairs / wall:,.0f} pairs/s "
+        "(complete pages)"
+    )
+    print(
+        f"latency per query, click to complete page: p50 {fmt(p50)}, p95 {fmt(p95)}, "
+        f"max {fmt(max(lat) if lat else None)}"
+    )
+    print(
+        f"latency per query, click to summary + table: p50 {fmt(_percentile(lat_table, 50))}, "
+        f"p95 {fmt(_percentile(lat_table, 95))}"
+    )
+    if result["downloads"]:
+        dl = [d["seconds"] for d in result["downloads"]]
+        print(f"CSV downloads: {len(dl)}, all rows checked; median {statistics.median(dl):.2f} s")
+    if server_cpu is not None:
+        print(
+            f"server CPU: {server_cpu:.1f} s over {wall:.1f} s ({server_cpu / wall:.2f} cores); "
+            f"per query {server_cpu / max(1, len(ok)):.2f} s; this client: {client_cpu:.1f} s"
+        )
+    if other_share is not None:
+        warn = (
+            "  WARNING: other processes shared the CPU; latencies inflated"
+            if other_share > 0.1
+            else ""
+        )
+        print(f"other processes used {other_share:.0%} of the machine's CPU during the load{warn}")
+    print(f"load average at the end: {load_after[0]:.2f} (1 min)")
+    for line in (
+        result["session_errors"] + [f"query {r.session}.{r.index}: {r.error}" for r in failed]
+    )[:10]:
+        print(f"  error: {line}")
+    if tracebacks:
+        print(f"  error: {tracebacks} traceback(s) in the server's log")
+
+    print("-- goals")
+    print(f"errors: {errors} (goal 0){'' if errors == 0 else '  NOT met'}")
+    if p95 is None:
+        print(f"p95: n/a, no query completed (goal < {GOAL_P95_S:.0f} s)  NOT met")
+    else:
+        verdict = "met" if p95 < GOAL_P95_S else "NOT met"
+        print(f"p95: {p95:.2f} s (goal < {GOAL_P95_S:.0f} s)  {verdict}")
+    print(
+        f"memory (server RSS): start {fmt(rss['idle_mib'], 'MiB', 0)} (idle), "
+        f"{fmt(rss['after_warm_up_mib'], 'MiB', 0)} after warm-up, peak "
+        f"{fmt(rss['peak_mib'], 'MiB', 0)}, end {fmt(rss['end_mib'], 'MiB', 0)} "
+        "(sessions closed)"
+    )
+    if stable is not None:
+        print(
+            f"memory stable: {'yes' if stable else 'NO'} (peak RSS {first:.0f} MiB in the first "
+            f"half of the load, {second:.0f} MiB in the second; stable = at most "
+            f"+{STABLE_GROWTH:.0%} + {STABLE_SLACK_MIB:.0f} MiB)"
+            f"{'' if stable else '  NOT met'}"
+        )
+    if len(records) < planned:
+        print(
+            f"planned load: NOT completed ({len(records)} of {planned} queries started within "
+            f"{args.duration:.0f} s)"
+        )
+
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "meta": {
+            "quick": args.quick,
+            "sessions": args.sessions,
+            "queries_per_session": args.queries,
+            "regulators": args.regulators,
+            "targets": args.targets,
+            "think_s": args.think,
+            "duration_s": args.duration,
+            "model": f"{MODEL_NAME} (bundled nitrogen compendium, {args.epochs} epochs)",
+            "client": "tfcnn.webapp.wsclient (Shiny websocket protocol, as chromium speaks it)",
+            "cpus": os.cpu_count(),
+            "load_average_start": load_before[0],
+            "load_average_end": load_after[0],
+            "other_processes_cpu_share": other_share,
+        },
+        "queries_planned": planned,
+        "queries_done": len(ok),
+        "queries_failed": len(failed),
+        "errors": errors,
+        "error_messages": result["session_errors"] + [r.error for r in failed],
+        "load_phase_s": wall,
+        "queries_per_s": len(ok) / wall,
+        "pairs_per_s": len(ok) * n_pairs / wall,
+        "latency_s": {"p50": p50, "p95": p95, "max": max(lat) if lat else None},
+        "latency_to_table_s": {
+            "p50": _percentile(lat_table, 50),
+            "p95": _percentile(lat_table, 95),
+        },
+        "server_cpu_s": server_cpu,
+        "client_cpu_s": client_cpu,
+        "rss": rss,
+        "memory_stable": stable,
+        "rss_samples_mib": [  # one per second: (seconds since the server answered, MiB)
+            (round(when - t_idle, 1), round(mib))
+            for k, (when, mib) in enumerate(sampler.samples)
+            if k % 5 == 0
+        ],
+        "records": [asdict(r) for r in records],
+    }
+    tmp_out = out.with_name(out.name + ".tmp")
+    tmp_out.write_text(json.dumps(payload, indent=1))
+    tmp_out.replace(out)
+    print(f"results: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
