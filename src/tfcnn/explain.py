@@ -429,12 +429,19 @@ def plot_pair(
 ) -> Figure:
     """Two profiles with the window shaded, and the activation curves under them."""
     from matplotlib.figure import Figure
+    from matplotlib.layout_engine import PlaceHolderLayoutEngine
 
     e = explanation
     n = x_pair.shape[-1]
     cols = np.arange(n)
-    fig = Figure(figsize=(10, 5.5), layout="constrained")
+    labelled = n <= 60 and bool(e.samples)  # sample names as ticks need a layout engine
+    fig = Figure(figsize=(10, 5.5), layout="constrained" if labelled else None)
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[3, 2])
+    if not labelled:
+        # Fixed margins: a layout engine costs ~0.1 s per figure (the web app draws one
+        # per selected pair); the placeholder keeps Shiny from imposing 'tight' layout.
+        fig.subplots_adjust(left=0.07, right=0.985, bottom=0.09, top=0.94, hspace=0.06)
+        fig.set_layout_engine(PlaceHolderLayoutEngine(True, True))
     for ax in (top, bottom):
         ax.axvspan(e.window_start - 0.5, e.window_end + 0.5, color="gold", alpha=0.3, lw=0)
     top.plot(cols, x_pair[0], color="tab:blue", lw=1.2, label=f"TF {tf_id}")

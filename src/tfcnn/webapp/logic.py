@@ -388,6 +388,7 @@ def distribution_figure(p: Prediction, distribution: dict | None):
     # fixed margins draw faster (this figure is drawn for every query).
     fig, ax = plt.subplots(figsize=(7, 3.2))
     fig.subplots_adjust(left=0.09, right=0.98, bottom=0.16, top=0.92)
+    _keep_margins(fig)
     bins = np.linspace(0, 1, 21)
     if distribution:
         for cls, colour in (("negative", "#1f77b4"), ("positive", "#d62728")):
@@ -443,6 +444,7 @@ def pair_figure(predictor: Predictor, regulator: str, target: str, probability: 
             note = f"activation window unavailable ({type(exc).__name__}); profiles only."
     fig, ax = plt.subplots(figsize=(7, 3.2))
     fig.subplots_adjust(left=0.09, right=0.98, bottom=0.16, top=0.90)
+    _keep_margins(fig)
     xs = np.arange(x_pair.shape[1])
     ax.plot(xs, x_pair[0], label=f"regulator {regulator}", color="#d62728")
     ax.plot(xs, x_pair[1], label=f"target {target}", color="#1f77b4")
@@ -451,6 +453,13 @@ def pair_figure(predictor: Predictor, regulator: str, target: str, probability: 
     ax.set_title(f"{regulator} -> {target}: probability {probability:.4f}", fontsize=10)
     ax.legend(fontsize=8, frameon=False)
     return fig, note
+
+
+def _keep_margins(fig) -> None:
+    """Keep the fixed margins: Shiny imposes 'tight' layout (~0.05 s a figure) otherwise."""
+    from matplotlib.layout_engine import PlaceHolderLayoutEngine
+
+    fig.set_layout_engine(PlaceHolderLayoutEngine(adjust_compatible=True, colorbar_gridspec=True))
 
 
 def explain_available() -> bool:
