@@ -3,10 +3,14 @@
 Starts `tfcnn serve` on 127.0.0.1 (a free port) with a model trained here on the bundled
 nitrogen compendium (real data: the demo's tf-holdout / tf-matched protocol, seed 0),
 then runs SESSIONS concurrent sessions of QUERIES queries each (default 20 x 10 of
-100 regulators x 1,000 targets), every session a closed loop: the next query is sent as
-soon as the page of the previous one is complete (no think time unless --think).
-New queries start only in the first --duration seconds (default 90), and the load phase
-is cut off at 120 s whatever happens, so the test stops by itself within 2 minutes.
+100 regulators x 1,000 targets). The default scenario is users: sessions arrive evenly
+over the first 10 s (--ramp), and each reads its result for 2-6 s (--think, --think-max;
+uniform, seeded) before its next query. `--think 0 --think-max 0 --ramp 0` is the
+saturation test: all sessions at once, each query sent as soon as the page of the
+previous one is complete; its latency is the queue behind the other 19 sessions, and its
+throughput is the server's capacity. New queries start only in the first --duration
+seconds (default 90), and the load phase is cut off at 120 s whatever happens, so the
+test stops by itself within 2 minutes.
 
 Each session goes through the real server path a browser uses: it loads the page and its
 assets over HTTP, then speaks Shiny's websocket protocol message for message as chromium
@@ -57,6 +61,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_NAME = "nitrogen-tf-holdout"
 HARD_STOP_S = 120.0
+THINK_SEED = 20190102
 GOAL_P95_S = 5.0
 #: Memory is called stable when the peak RSS of the load's second half is at most this much
 #: above RSS at its midpoint (both with every session still open).
@@ -278,6 +283,9 @@ async def run_sessions(args, url: str, queries: list[list[tuple[str, str]]], exp
     summary, table_rows, csv_lines = expect
 
     async def one(i: int) -> None:
+        think = random.Random(THINK_SEED + i)
+        if args.ramp > 0:  # users arrive one after another, evenly over the ramp
+            await asyncio.sleep(i * args.ramp / args.sessions)
         session = ShinySession(url, timeout=max(1.0, hard_stop - time.monotonic()))
         try:
             await session.open()
@@ -288,8 +296,8 @@ async def run_sessions(args, url: str, queries: list[list[tuple[str, str]]], exp
         try:
             done = 0
             for q, (regs, tgts) in enumerate(queries[i]):
-                if q and args.think > 0:
-                    await asyncio.sleep(args.think)
+                if q and args.think_max > 0:  # the user reads the result first
+                    await asyncio.sleep(think.uniform(args.think, args.think_max))
                 if time.monotonic() >= start_until:
                     break
                 started = time.monotonic() - t0
@@ -377,7 +385,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=None, help="queries per session")
     parser.add_argument("--regulators", type=int, default=None)
     parser.add_argument("--targets", type=int, default=None)
-    parser.add_argument("--think", type=float, default=0.0, help="seconds between queries")
+    parser.add_argument(
+        "--think",
+        type=float,
+        default=None,
+        help="least seconds between a session's queries (default 2; --quick 0)",
+    )
+    parser.add_argument(
+        "--think-max",
+        type=float,
+        default=None,
+        help="most seconds between queries: each pause is uniform in [think, think-max] "
+        "(default 6; --quick 0). --think 0 --think-max 0 --ramp 0: a saturation test",
+    )
+    parser.add_argument(
+        "--ramp",
+        type=float,
+        default=None,
+        help="seconds over which the sessions start, evenly (default 10; --quick 0)",
+    )
     parser.add_argument(
         "--duration", type=float, default=90.0, help="no new query after this many seconds"
     )
@@ -390,6 +416,10 @@ def main(argv: list[str] | None = None) -> int:
     ):
         if getattr(args, name) is None:
             setattr(args, name, value)
+    for name, normal in (("think", 2.0), ("think_max", 6.0), ("ramp", 10.0)):
+        if getattr(args, name) is None:
+            setattr(args, name, 0.0 if args.quick else normal)
+    args.think_max = max(args.think, args.think_max)
     args.duration = min(args.duration, HARD_STOP_S)
     n_pairs = args.regulators * args.targets
 
@@ -399,6 +429,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.regulators:,} regulators x {args.targets:,} targets ({n_pairs:,} pairs each)"
         f"{'  [--quick: numbers mean nothing]' if args.quick else ''}"
     )
+    if args.think_max > 0 or args.ramp > 0:
+        print(
+            f"scenario: users arrive evenly over {args.ramp:.0f} s; each reads a result for "
+            f"{args.think:g}-{args.think_max:g} s (uniform, seeded) before the next query"
+        )
+    else:
+        print("scenario: saturation (all sessions at once, each query right after the last)")
     print(f"machine: {os.cpu_count()} CPUs; load average {load_before[0]:.2f} (1 min) at start")
 
     tmp = Path(tempfile.mkdtemp(prefix="tfcnn_load_"))
@@ -580,7 +617,8 @@ def main(argv: list[str] | None = None) -> int:
             "queries_per_session": args.queries,
             "regulators": args.regulators,
             "targets": args.targets,
-            "think_s": args.think,
+            "think_s": [args.think, args.think_max],
+            "ramp_s": args.ramp,
             "duration_s": args.duration,
             "model": f"{MODEL_NAME} (bundled nitrogen compendium, {args.epochs} epochs)",
             "client": "tfcnn.webapp.wsclient (Shiny websocket protocol, as chromium speaks it)",
