@@ -698,6 +698,8 @@ ID_LIST_KINDS: dict[
         },
     ),
 }
+
+
 def _id_list_cases():
     for kind in ID_LIST_KINDS:
         for command in ID_LIST_COMMANDS:

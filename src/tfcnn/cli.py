@@ -513,6 +513,9 @@ for _module in COMMAND_MODULES:
 
 def main() -> None:
     """Console-script entry point."""
+    from .memory import keep_freed_memory
+
+    keep_freed_memory()  # training and scanning reuse large buffers: see tfcnn.memory
     app()
 
 

@@ -460,14 +460,18 @@ def _read_text_table(path: Path, sep: str, log2: bool) -> ExpressionMatrix:
     # lines) falls back to reading strings, which locates the problem line and column.
     df: pd.DataFrame | None = None
     try:
-        df = pd.read_csv(
-            io.StringIO(text),
-            dtype={0: object, **dict.fromkeys(range(1, n_cols), np.float64)},
-            **options,
-        )
+        df = pd.read_csv(io.StringIO(text), dtype={0: object}, **options)
     except (pd.errors.ParserError, ValueError, TypeError):
         df = None
-    if df is not None and (len(df) == 0 or not np.isfinite(df.iloc[:, 1:].to_numpy()).all()):
+    # Only int or float columns are numbers: pandas reads a column of TRUE/FALSE as bool.
+    if df is not None and not all(
+        pd.api.types.is_float_dtype(t) or pd.api.types.is_integer_dtype(t)
+        for t in df.dtypes.iloc[1:]
+    ):
+        df = None
+    if df is not None and (
+        len(df) == 0 or not np.isfinite(df.iloc[:, 1:].to_numpy(dtype=np.float64)).all()
+    ):
         df = None
     if df is None:
         try:
@@ -478,6 +482,10 @@ def _read_text_table(path: Path, sep: str, log2: bool) -> ExpressionMatrix:
                 "must have the same number of fields as the header."
             ) from exc
     lines = np.arange(len(df)) + 2  # header is line 1; blank lines are kept as rows
+    if '"' in text:  # a quoted field may span lines: count physical lines instead
+        starts = _record_start_lines(text, sep)
+        if starts.size == len(df):
+            lines = starts
     maybe_blank = (df.iloc[:, 0].astype(str).str.strip() == "").to_numpy()
     if maybe_blank.any():
         rest = df.loc[maybe_blank]
@@ -493,6 +501,16 @@ def _read_text_table(path: Path, sep: str, log2: bool) -> ExpressionMatrix:
     samples = header[1:]
     block = df.iloc[:, 1:]
     return _build(ids, samples, block, str(path), log2, lambda i: f"line {lines[i]}")
+
+
+def _record_start_lines(text: str, sep: str) -> np.ndarray:
+    """Physical line (1-based) on which each record after the header starts."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep)
+    starts, prev = [], 0
+    for _ in reader:
+        starts.append(prev + 1)
+        prev = reader.line_num
+    return np.asarray(starts[1:], dtype=np.int64)
 
 
 def _sep_name(sep: str) -> str:

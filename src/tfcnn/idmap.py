@@ -127,7 +127,10 @@ def read_id_map(path: str | os.PathLike[str]) -> IdMap:
     """
     path = Path(path)
     text = load_text(path)
-    lines = text.splitlines()
+    # Only \n, \r\n and \r end a line: str.splitlines() would also split inside a field at
+    # \x0c, \x1c-\x1e, \x85 (cp1252's ellipsis read as Latin-1), \u2028 or \u2029,
+    # cutting a valid row in two and shifting every later line number.
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     header_at = next((i for i, line in enumerate(lines) if line.strip()), None)
     if header_at is None:
         raise TfcnnInputError(

@@ -11,11 +11,14 @@ import re
 
 import numpy as np
 
-AGI_PATTERN = re.compile(r"^AT[1-5CM]G\d{5}$")
-_AGI_LOOSE = re.compile(r"^at[1-5cm]g\d{5}$", re.IGNORECASE)
+# re.ASCII: only the digits 0-9 and ASCII case folding count (Python's \d would accept
+# any Unicode digit, "AT1G\uff10\uff11\uff10\uff11\uff10"); \Z, not $, so a trailing
+# newline is not accepted either.
+AGI_PATTERN = re.compile(r"^AT[1-5CM]G[0-9]{5}\Z", re.ASCII)
+_AGI_LOOSE = re.compile(r"^at[1-5cm]g[0-9]{5}\Z", re.IGNORECASE | re.ASCII)
 # Things that look like an AGI code but are malformed (wrong digit count etc.).
-_AGI_LIKE = re.compile(r"^at[1-5cm]g\d+$", re.IGNORECASE)
-PROBESET_PATTERN = re.compile(r"^\d{6}(_[a-z])?_at$|^AFFX-", re.IGNORECASE)
+_AGI_LIKE = re.compile(r"^at[1-5cm]g[0-9]+\Z", re.IGNORECASE | re.ASCII)
+PROBESET_PATTERN = re.compile(r"^[0-9]{6}(_[a-z])?_at\Z|^AFFX-", re.IGNORECASE | re.ASCII)
 
 
 def normalize_id(raw: str) -> str:

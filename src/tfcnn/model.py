@@ -35,6 +35,7 @@ from safetensors.torch import load_file, save_file
 from . import __version__
 from .errors import ModelFormatError
 from .fileio import atomic_dir, json_safe
+from .memory import keep_freed_memory
 from .metrics import auroc, binary_metrics
 from .network import CNNConfig, PairCNNNetwork
 
@@ -160,8 +161,10 @@ class PairCNN:
 
         Records per-epoch loss, accuracy and AUROC on the training batches (as Keras
         reports them: running over the epoch, in training mode) and, when given, on the
-        validation data (inference mode) in ``history_``.
+        validation data (inference mode) in ``history_``. Tunes glibc malloc to keep freed
+        memory for reuse (see :mod:`tfcnn.memory`).
         """
+        keep_freed_memory()
         X_t, y_t = _as_tensor(X), torch.as_tensor(np.asarray(y), dtype=torch.float32)
         if X_t.ndim != 3 or X_t.shape[1] != 2:
             raise ValueError(f"X must have shape (N, 2, n_samples), got {tuple(X_t.shape)}")
