@@ -58,6 +58,8 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from machine import busy_cpu_seconds
+
 ROOT = Path(__file__).resolve().parent.parent
 MODEL_NAME = "nitrogen-tf-holdout"
 HARD_STOP_S = 120.0
@@ -131,15 +133,6 @@ def _cpu_seconds(pid: int) -> float | None:
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _busy_seconds() -> float | None:
-    """Non-idle CPU seconds of the whole machine since boot (Linux /proc/stat)."""
-    try:
-        values = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:9]]
-    except OSError:
-        return None
-    return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
 
 
 def _free_port() -> int:
@@ -491,10 +484,10 @@ def main(argv: list[str] | None = None) -> int:
             min(n_pairs, 5_000),
             n_pairs + 1,
         )
-        cpu0, busy0 = _cpu_seconds(server.proc.pid), _busy_seconds()
+        cpu0, busy0 = _cpu_seconds(server.proc.pid), busy_cpu_seconds()
         self0 = resource.getrusage(resource.RUSAGE_SELF)
         result = asyncio.run(run_sessions(args, server.url, queries, expect))
-        cpu1, busy1 = _cpu_seconds(server.proc.pid), _busy_seconds()
+        cpu1, busy1 = _cpu_seconds(server.proc.pid), busy_cpu_seconds()
         self1 = resource.getrusage(resource.RUSAGE_SELF)
         time.sleep(4 * settle)  # sessions closed: let the server release them
         t_end = time.monotonic()

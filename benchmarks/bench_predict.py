@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from machine import busy_cpu_seconds
 
 THREADS = 2
 SEED = 20190101
@@ -60,16 +61,6 @@ def _make_model(folder: Path) -> Path:
     return folder / "bench_model"
 
 
-def _busy_jiffies() -> int | None:
-    """Non-idle CPU ticks of the whole machine (Linux /proc/stat), else None."""
-    try:
-        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    except OSError:
-        return None
-    values = [int(v) for v in fields[:8]]
-    return sum(values) - values[3] - values[4]
-
-
 def _timed_queries(run, threads: int) -> list[float]:
     torch.set_num_threads(threads)
     out = []
@@ -82,7 +73,7 @@ def _timed_queries(run, threads: int) -> list[float]:
 
 def main() -> int:
     torch.set_num_threads(THREADS)
-    busy0, cpu0, wall0 = _busy_jiffies(), time.process_time(), time.perf_counter()
+    busy0, cpu0, wall0 = busy_cpu_seconds(), time.process_time(), time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["TFCNN_HOME"] = str(Path(tmp) / "home")
         from tfcnn.model import PairCNN
@@ -128,10 +119,10 @@ def main() -> int:
     median = statistics.median(warm)
     median1 = statistics.median(warm1)
     other = None
-    busy1 = _busy_jiffies()
+    busy1 = busy_cpu_seconds()
     if busy0 is not None and busy1 is not None:
         elapsed = time.perf_counter() - wall0
-        other_cpu = (busy1 - busy0) / os.sysconf("SC_CLK_TCK") - (time.process_time() - cpu0)
+        other_cpu = (busy1 - busy0) - (time.process_time() - cpu0)
         other = max(0.0, other_cpu / (elapsed * (os.cpu_count() or 1)))
     print("tfcnn predict benchmark (synthetic inputs, fixed seed; torch threads = 2)")
     print(

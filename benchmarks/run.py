@@ -39,6 +39,7 @@ from grouped_reference import (
     reference_predict_proba,
     train_reference,
 )
+from machine import busy_cpu_seconds
 from rich.console import Console
 from rich.table import Table
 
@@ -335,16 +336,6 @@ def _sys_share(before: os.times_result, after: os.times_result) -> float | None:
     return system / (user + system) if user + system > 0 else None
 
 
-def _busy_jiffies() -> int | None:
-    """Non-idle CPU time of the whole machine, in clock ticks (Linux), else None."""
-    try:
-        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    except OSError:
-        return None
-    values = [int(v) for v in fields[:8]]
-    return sum(values) - values[3] - values[4]  # minus idle and iowait
-
-
 def _own_cpu_s() -> float:
     t = os.times()
     return t.user + t.system + t.children_user + t.children_system
@@ -537,7 +528,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(THREADS)
     start = time.perf_counter()
-    busy0, own0 = _busy_jiffies(), _own_cpu_s()
+    busy0, own0 = busy_cpu_seconds(), _own_cpu_s()
 
     X, y = synthetic_pairs(sizes.train_pairs, sizes.width, SEED)
     with console.status("warming up"):
@@ -550,10 +541,10 @@ def main(argv: list[str] | None = None) -> int:
         variant = bench_variant(sizes, X, y, training)
 
     elapsed = time.perf_counter() - start
-    busy1, own1 = _busy_jiffies(), _own_cpu_s()
+    busy1, own1 = busy_cpu_seconds(), _own_cpu_s()
     other_share = None
     if busy0 is not None and busy1 is not None:
-        machine_cpu_s = (busy1 - busy0) / os.sysconf("SC_CLK_TCK")
+        machine_cpu_s = busy1 - busy0
         other_cpu_s = max(0.0, machine_cpu_s - (own1 - own0))
         other_share = other_cpu_s / (elapsed * (os.cpu_count() or 1))
 
