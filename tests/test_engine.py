@@ -7,12 +7,14 @@ Every input here is synthetic random data.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import torch
 
 from tests.test_network import _randomise, _torch_grouped_reference
-from tfcnn.engine import PairScorer
+from tfcnn.engine import PairScorer, map_in_order, torch_threads
 from tfcnn.network import CNNConfig, PairCNNNetwork
 
 TOL = 1e-5
@@ -109,3 +111,15 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_map_in_order_keeps_order_and_one_torch_thread(workers: int) -> None:
+    def slow_for_small(i: int) -> tuple[int, int]:
+        time.sleep(0.002 * (20 - i))  # early items finish last in a pool
+        return i, torch.get_num_threads()
+
+    with torch_threads(2):  # the caller's setting: each call must still get one thread
+        got = list(map_in_order(slow_for_small, list(range(20)), workers))
+    assert [i for i, _ in got] == list(range(20))
+    assert {n for _, n in got} == {1}

@@ -34,14 +34,20 @@ MiB plus the per-gene terms (genes x samples x 2 floats), whatever the number of
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .network import PairCNNNetwork, same_padding
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 #: Pairs per chunk: small enough that a chunk's intermediates stay in the CPU caches.
 DEFAULT_CHUNK = 512
@@ -267,6 +273,32 @@ def torch_threads(n: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def map_in_order(fn: Callable[[T], R], items: Sequence[T], workers: int) -> Iterator[R]:
+    """``fn(item)`` for every item, yielded in item order; ``workers`` run at once.
+
+    Each call runs with one torch thread (see :func:`torch_threads`), in a thread pool when
+    ``workers`` > 1, so results do not depend on ``workers``. At most ``2 * workers`` calls
+    are in flight or waiting to be consumed, so memory stays bounded.
+    """
+
+    def one(item: T) -> R:
+        with torch_threads(1):
+            return fn(item)
+
+    if workers <= 1 or len(items) <= 1:
+        for item in items:
+            yield one(item)
+        return
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: deque[Future[R]] = deque()
+        for item in items:
+            pending.append(pool.submit(one, item))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def _chunks(n: int, size: int) -> Iterator[tuple[int, int]]:

@@ -16,13 +16,11 @@ distribution of positives and of negatives.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +30,7 @@ import pandas as pd
 import pyarrow as pa
 
 from .datasets import DATASETS, resolve_path
-from .engine import GeneTerms, PairScorer, torch_threads
+from .engine import GeneTerms, PairScorer, map_in_order, torch_threads
 from .errors import TfcnnInputError
 from .expression import ExpressionMatrix, decode_text
 from .fileio import atomic_path
@@ -426,27 +424,18 @@ class Predictor:
         reg_rows = np.asarray(reg_rows, dtype=np.int64)
         target_rows = np.asarray(target_rows, dtype=np.int64)
         out = np.empty((reg_rows.size, target_rows.size), dtype=np.float64)
-        workers = max(1, workers or os.cpu_count() or 1)
         # Blocks do not depend on ``workers``: a block's shape can change float rounding.
         step = max(_MIN_BLOCK_REGULATORS, _BLOCK_PAIRS // max(1, target_rows.size))
         blocks = [(lo, min(reg_rows.size, lo + step)) for lo in range(0, reg_rows.size, step)]
-
-        def block(lo: int, hi: int) -> np.ndarray:
-            with torch_threads(1):
-                return scorer.score_block(terms, reg_rows[lo:hi], target_rows)
-
-        done = 0
-        with contextlib.ExitStack() as stack:
-            if workers == 1 or len(blocks) == 1:
-                results: Iterable[np.ndarray] = (block(lo, hi) for lo, hi in blocks)
-            else:
-                pool = stack.enter_context(ThreadPoolExecutor(max_workers=workers))
-                results = pool.map(lambda b: block(*b), blocks)
-            for (lo, hi), proba in zip(blocks, results, strict=True):
-                out[lo:hi] = proba
-                done += (hi - lo) * target_rows.size
-                if on_progress is not None:
-                    on_progress(done, out.size)
+        results = map_in_order(
+            lambda b: scorer.score_block(terms, reg_rows[b[0] : b[1]], target_rows),
+            blocks,
+            workers or os.cpu_count() or 1,
+        )
+        for (lo, hi), proba in zip(blocks, results, strict=True):
+            out[lo:hi] = proba
+            if on_progress is not None:
+                on_progress(hi * target_rows.size, out.size)
         return out
 
     def score(self, tf_rows: np.ndarray, target_rows: np.ndarray) -> np.ndarray:

@@ -31,7 +31,6 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from .engine import GeneTerms, PairScorer, torch_threads
+from .engine import GeneTerms, PairScorer, map_in_order, torch_threads
 from .errors import TfcnnInputError
 from .fileio import atomic_path, check_writable
 from .network import CNNConfig, PairCNNNetwork
@@ -333,25 +332,15 @@ def _resolve(ids: Sequence[str] | None, index: dict[str, int], what: str) -> lis
 
 def _run_threads(payload, blocks, todo, tg_rows, min_prob, top_k, workers, finish) -> None:
     """Score blocks in this process, ``workers`` blocks at a time (one torch thread each)."""
-    workers = max(1, workers or os.cpu_count() or 1)
     with torch_threads(1):
         _scorer_for(payload)  # compile once, before the threads start
-        if workers == 1:
-            for i in todo:
-                finish(i, score_tf_block(payload, blocks[i], tg_rows, min_prob, top_k))
-            return
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            # a bounded window of blocks in flight, finished in submission order
-            pending: list[tuple[int, Any]] = []
-            for i in todo:
-                pending.append(
-                    (i, pool.submit(score_tf_block, payload, blocks[i], tg_rows, min_prob, top_k))
-                )
-                if len(pending) >= 2 * workers:
-                    j, fut = pending.pop(0)
-                    finish(j, fut.result())
-            for j, fut in pending:
-                finish(j, fut.result())
+    results = map_in_order(
+        lambda i: score_tf_block(payload, blocks[i], tg_rows, min_prob, top_k),
+        todo,
+        workers or os.cpu_count() or 1,
+    )
+    for i, result in zip(todo, results, strict=True):  # finished in block order
+        finish(i, result)
 
 
 def _run_dask(payload, blocks, todo, tg_rows, min_prob, top_k, scheduler, workers, finish) -> None:
