@@ -11,6 +11,23 @@ import pandas as pd
 from tfcnn.expression import ExpressionMatrix, from_dataframe
 from tfcnn.interactions import Interactions, from_pairs
 
+#: The columns of AGRIS's AtRegNet table, in its order (for synthetic AtRegNet files).
+ATREGNET_HEADER = [
+    "TFName",
+    "TFLocus",
+    "TFFamily",
+    "TargetName",
+    "TargetLocus",
+    "IsTF",
+    "TargetType",
+    "Confirmation",
+    "Category",
+    "InteractionType",
+    "Reference",
+    "Note",
+    "PubMedID",
+]
+
 
 def planted_dataset(
     n_tfs: int = 30,

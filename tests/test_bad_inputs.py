@@ -37,7 +37,7 @@ import typer
 from click.testing import CliRunner, Result
 from safetensors.numpy import save_file as save_numpy
 
-from tests.synthetic import planted_dataset, write_pairs, write_tsv
+from tests.synthetic import ATREGNET_HEADER, planted_dataset, write_pairs, write_tsv
 from tfcnn import cli
 from tfcnn.cli import app
 from tfcnn.datasets import resolve_path
@@ -469,22 +469,12 @@ def test_bad_expression_file(world, tmp_path, kind, command) -> None:
 
 
 # -- interaction files ---------------------------------------------------------------------
-ATREGNET_HEADER = [
-    "TFName",
-    "TFLocus",
-    "TFFamily",
-    "TargetName",
-    "TargetLocus",
-    "IsTF",
-    "TargetType",
-    "Confirmation",
-]
 
 
 def atregnet(w: World, edit: Callable[[list[list[str]]], None] | None = None) -> bytes:
     """A synthetic AtRegNet-layout table of the world's pairs (confirmed, direct)."""
     pairs = pd.read_csv(w.pairs, sep="\t")
-    rows = [list(ATREGNET_HEADER)]
+    rows = [ATREGNET_HEADER[:8]]  # up to Confirmation
     for tf, target in zip(pairs["tf"], pairs["target"], strict=True):
         rows.append(
             ["synthetic", tf, "synthetic", "synthetic", target, "No", "Direct", "Confirmed"]

@@ -107,10 +107,8 @@ def test_empty_and_wrong_shapes() -> None:
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
     """Tiny tensors: one torch thread avoids thread start-up and contention costs."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield
 
 
 @pytest.mark.parametrize("workers", [1, 3])

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.synthetic import ATREGNET_HEADER
 from tfcnn.datasets import dataset_path
 from tfcnn.errors import TfcnnInputError
 from tfcnn.ids import is_agi
@@ -27,21 +28,6 @@ from tfcnn.interactions import (
 
 LEAFY = "AT5G61850"
 STUDY_EVIDENCE = ["TARGET", "CHIPSeq", "Litterature"]
-ATREGNET_HEADER = [
-    "TFName",
-    "TFLocus",
-    "TFFamily",
-    "TargetName",
-    "TargetLocus",
-    "IsTF",
-    "TargetType",
-    "Confirmation",
-    "Category",
-    "InteractionType",
-    "Reference",
-    "Note",
-    "PubMedID",
-]
 
 
 def _lines_by_pair(inter: Interactions) -> dict[tuple[str, str], int]:

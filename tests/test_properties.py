@@ -28,6 +28,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from tests.synthetic import ATREGNET_HEADER
 from tfcnn.errors import TfcnnInputError
 from tfcnn.expression import ExpressionMatrix, from_dataframe, read_expression, zscore_rows
 from tfcnn.idmap import read_id_map
@@ -966,22 +967,6 @@ def test_a_bad_pair_row_is_refused_naming_its_line(t, data, kind, missing) -> No
 # ======================================================================================
 # interactions.py: AtRegNet
 # ======================================================================================
-
-ATREGNET_HEADER = [
-    "TFName",
-    "TFLocus",
-    "TFFamily",
-    "TargetName",
-    "TargetLocus",
-    "IsTF",
-    "TargetType",
-    "Confirmation",
-    "Category",
-    "InteractionType",
-    "Reference",
-    "Note",
-    "PubMedID",
-]
 
 
 BAD_LOCUS_KINDS = ["empty", "na", "slash", "multi", "malformed", "other"]

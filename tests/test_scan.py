@@ -18,6 +18,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from tfcnn.engine import torch_threads
 from tfcnn.errors import OutputExistsError, TfcnnInputError
 from tfcnn.model import PairCNN
 from tfcnn.network import CNNConfig, PairCNNNetwork
@@ -30,10 +31,8 @@ GENES = [f"SYN{i:03d}" for i in range(N_GENES)]
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with torch_threads(1):
+        yield
 
 
 def _net(seed: int = 0) -> PairCNNNetwork:
