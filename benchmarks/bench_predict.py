@@ -78,7 +78,7 @@ def main() -> int:
         os.environ["TFCNN_HOME"] = str(Path(tmp) / "home")
         from tfcnn.model import PairCNN
         from tfcnn.predict import QueryLimits
-        from tfcnn.webapp.logic import PredictorCache, run_query
+        from tfcnn.webapp.logic import PredictorCache, model_choices, run_query
 
         model_dir = _make_model(Path(tmp))
         genes = PairCNN.load(model_dir).metadata_["genes"]
@@ -88,7 +88,7 @@ def main() -> int:
         tgts = [genes[i] for i in picked[N_REGULATORS:]]
         limits = QueryLimits()
 
-        cache = PredictorCache()
+        cache = PredictorCache(model_choices())
         t0 = time.perf_counter()
         first = run_query(cache, "bench-synthetic", regs, tgts, limits)
         cold = time.perf_counter() - t0

@@ -193,6 +193,7 @@ def test_build_pairs_train_evaluate(synthetic, tmp_path, negatives, split) -> No
         "model.json",
         "weights.safetensors",
         "expression.safetensors",
+        "pairs.safetensors",
     }
     trained = json.loads((model_dir / "model.json").read_text())
     assert trained["data"]["negatives"] == negatives and trained["data"]["split"] == split
@@ -512,6 +513,7 @@ def test_train_refuses_existing_output_then_force_replaces(pairset, tmp_path) ->
     assert sorted(p.name for p in output.iterdir()) == [
         "expression.safetensors",
         "model.json",
+        "pairs.safetensors",
         "weights.safetensors",
     ]
     assert leftovers(tmp_path) == []

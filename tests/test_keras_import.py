@@ -323,3 +323,135 @@ def test_predict_with_published_2019_on_a_232_column_matrix(tmp_path: Path) -> N
         pair = np.stack([z[0], z[i]])[None].astype(np.float32)
         p = est.predict_proba(pair)[0, 1]
         assert abs(table.loc[target, "probability"] - p) < 1e-5
+
+
+# -- files that point elsewhere or claim too much (security) ------------------------------
+def _edit_file(path: Path, fn) -> None:
+    with h5py.File(path, "r+") as f:
+        fn(f)
+
+
+def _replace_with(f: h5py.File, where: str, make) -> None:
+    """Replace dataset ``where`` by what ``make(group, name)`` creates."""
+    group_name, _, name = where.rpartition("/")
+    group = f[group_name]
+    del group[name]
+    make(group, name)
+
+
+def test_refuses_external_links_external_storage_and_virtual_datasets(tmp_path: Path) -> None:
+    """Weights must come from the imported (and hashed) file itself, never from another."""
+    other = tmp_path / "other.h5"
+    with h5py.File(other, "w") as f:
+        f.create_dataset("w", data=np.ones((12 // 2 * 5, 4), np.float32))
+    raw = tmp_path / "raw.bin"
+    raw.write_bytes(np.ones(4, np.float32).tobytes())
+    kernel = "model_weights/d1/d1/kernel:0"
+    cases = {
+        "external link": lambda f: _replace_with(
+            f, kernel, lambda g, n: g.__setitem__(n, h5py.ExternalLink(str(other), "w"))
+        ),
+        "soft link": lambda f: _replace_with(
+            f, kernel, lambda g, n: g.__setitem__(n, h5py.SoftLink("/model_weights/d2/d2/kernel:0"))
+        ),
+        "external storage": lambda f: _replace_with(
+            f,
+            "model_weights/d1/d1/bias:0",
+            lambda g, n: g.create_dataset(n, (4,), np.float32, external=[(str(raw), 0, 16)]),
+        ),
+        "group link": lambda f: (
+            f["model_weights"].__setitem__("d1_alias", h5py.ExternalLink(str(other), "/"))
+            or _rename_layer_group(f)
+        ),
+    }
+    for kind, fn in cases.items():
+        path = tmp_path / f"{kind.replace(' ', '_')}.hdf5"
+        synthetic_keras(path)
+        _edit_file(path, fn)
+        with pytest.raises(TfcnnInputError) as err:
+            convert_keras(path)
+        msg = str(err.value)
+        assert "stored in the file itself" in msg or "stored in other files" in msg, (kind, msg)
+    # A virtual dataset maps other files' bytes too.
+    path = tmp_path / "virtual.hdf5"
+    synthetic_keras(path)
+    layout = h5py.VirtualLayout(shape=(4,), dtype=np.float32)
+    layout[:] = h5py.VirtualSource(str(other), "w", shape=(30, 4))[0, :]
+    _edit_file(
+        path,
+        lambda f: _replace_with(
+            f, "model_weights/d1/d1/bias:0", lambda g, n: g.create_virtual_dataset(n, layout)
+        ),
+    )
+    with pytest.raises(TfcnnInputError, match="stored in other files"):
+        convert_keras(path)
+
+
+def _rename_layer_group(f: h5py.File) -> None:
+    """Make layer d1's weights reachable only through an external link."""
+    del f["model_weights/d1"]
+    f["model_weights"]["d1"] = h5py.ExternalLink("elsewhere.h5", "/d1")
+    del f["model_weights/d1_alias"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "needle"),
+    [
+        (
+            lambda layers, w: layers[0]["config"].update(kernel_size=[2, 5.5]),
+            "kernel_size [2, 5.5]",
+        ),
+        (lambda layers, w: layers[0]["config"].update(filters=True), "filters True"),
+        (lambda layers, w: layers[0]["config"].update(filters=4.0), "filters 4.0"),
+        (lambda layers, w: layers[-2]["config"].update(units="8"), "units '8'"),
+        (lambda layers, w: layers[0]["config"].update(filters=10**6), "whole number from 1 to"),
+    ],
+)
+def test_refuses_non_integer_and_oversized_counts(tmp_path: Path, edit, needle) -> None:
+    assert needle in _refusal(tmp_path, edit)
+
+
+def test_refuses_text_weights_huge_declared_shapes_and_deep_json(tmp_path: Path) -> None:
+    path = tmp_path / "strings.hdf5"
+    synthetic_keras(path)
+    _edit_file(
+        path,
+        lambda f: _replace_with(
+            f,
+            "model_weights/d1/d1/bias:0",
+            lambda g, n: g.create_dataset(n, data=np.array([b"a", b"b", b"c", b"d"])),
+        ),
+    )
+    with pytest.raises(TfcnnInputError, match="not numbers"):
+        convert_keras(path)
+    # A small file declaring an enormous (chunked, empty) dataset: refused before reading.
+    path = tmp_path / "huge.hdf5"
+    synthetic_keras(path)
+    _edit_file(
+        path,
+        lambda f: _replace_with(
+            f,
+            "model_weights/d1/d1/kernel:0",
+            lambda g, n: g.create_dataset(n, (2**31, 30), np.float32, chunks=(1024, 30)),
+        ),
+    )
+    assert path.stat().st_size < 200_000
+    with pytest.raises(TfcnnInputError, match="declares 64,424,509,440 values"):
+        convert_keras(path)
+    path = tmp_path / "deep.hdf5"
+    synthetic_keras(path)
+    _edit_file(path, lambda f: f.attrs.__setitem__("model_config", "[" * 100_000 + "]" * 100_000))
+    with pytest.raises(TfcnnInputError, match="not valid JSON"):
+        convert_keras(path)
+    path = tmp_path / "layers.hdf5"
+    synthetic_keras(path)
+    odd = json.dumps({"class_name": "Sequential", "config": [{"class_name": "Dense", "config": 3}]})
+    _edit_file(path, lambda f: f.attrs.__setitem__("model_config", odd))
+    with pytest.raises(TfcnnInputError, match="has no list of layers"):
+        convert_keras(path)
+    fifo = tmp_path / "pipe.h5"
+    import os
+
+    os.mkfifo(fifo)
+    with pytest.raises(TfcnnInputError, match="not a regular file"):
+        convert_keras(fifo)

@@ -181,21 +181,43 @@ def test_known_interactions_come_from_the_training_pairs(agi_model, predictor):
     assert any("no targets given" in n for n in result.notes)
 
 
-def test_known_is_unknown_when_the_training_pairs_are_gone(tmp_path, agi_model):
+def test_models_carry_their_training_pairs_and_never_open_a_recorded_path(
+    tmp_path, agi_model, monkeypatch
+):
+    """Model files are data: known pairs come from the model itself, never from a path."""
+    import tfcnn.interactions
+
     model_dir, folder = agi_model
     moved = tmp_path / "data"
     shutil.copytree(folder, moved)
     (moved / "synthetic_pairs.tsv").unlink()
-    # The copied model still records the original pairs file: point it elsewhere.
     model = PairCNN.load(moved / "model")
-    model.metadata_["data"]["interactions"]["source"] = str(moved / "synthetic_pairs.tsv")
-    result = Predictor(model).predict([model.metadata_["genes"][0]], None)
-    assert set(result.table.known_interaction) == {"unknown"}
-    assert any("not available here" in n for n in result.notes)
-    model.metadata_["data"]["interactions"]["n_pairs"] = 1  # a file that changed
-    model.metadata_["data"]["interactions"]["source"] = str(folder / "synthetic_pairs.tsv")
-    p = Predictor(model)
-    assert p.known_codes is None and "trained with 1" in p.notes[0]
+    tf = sorted({t for t, _ in planted_pairs(folder)})[0]
+    # The interactions file is gone: the model still knows its pairs.
+    result = Predictor(model).predict([tf], None)
+    assert set(result.table.known_interaction) == {"yes", "no"}
+    # A model without its pairs record (saved by an older tfcnn) whose model.json names
+    # readable files: none is opened, and the column says why it cannot tell.
+    opened = []
+    real = tfcnn.interactions.read_interactions
+    monkeypatch.setattr(
+        tfcnn.interactions, "read_interactions", lambda *a, **k: opened.append(a) or real(*a, **k)
+    )
+    secret = tmp_path / "shadow"
+    secret.write_text("tf\ttarget\nSECRET1\tSECRET2\n")
+    secret.chmod(0o600)
+    model.pairs_ = None
+    for source in (str(folder / "synthetic_pairs.tsv"), str(secret), "/etc/shadow"):
+        model.metadata_["data"]["interactions"]["source"] = source
+        p = Predictor(model)
+        out = p.predict([model.metadata_["genes"][0]], None)
+        assert p.known_codes is None and set(out.table.known_interaction) == {"unknown"}
+        assert any("does not carry its training interactions" in n for n in out.notes)
+        assert "SECRET" not in " ".join(out.report_lines())
+    assert opened == []
+    # A model saved with a pairs record reads it back, and damaged records are refused.
+    saved = PairCNN.load(model_dir)
+    assert saved.pairs_ is not None and saved.pairs_["known"].size == len(planted_pairs(folder))
 
 
 def test_limits_refuse_large_queries(predictor):

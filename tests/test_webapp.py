@@ -38,7 +38,7 @@ def home(tmp_path, monkeypatch, model_dir):
 
 @pytest.fixture()
 def cache(home):
-    return logic.PredictorCache()
+    return logic.PredictorCache(logic.model_choices())
 
 
 def genes(cache) -> list[str]:
@@ -63,16 +63,87 @@ def test_read_upload_reads_ids_and_caps_the_size(tmp_path):
     f = tmp_path / "0.txt"
     f.write_text("AT1G01010\nAT1G01020, AT1G01030\n", encoding="utf-8")
     info = [{"name": "regs.txt", "size": f.stat().st_size, "datapath": str(f)}]
-    assert logic.read_upload(info, 1_000, "regulator") == ["AT1G01010", "AT1G01020", "AT1G01030"]
-    assert logic.read_upload(None, 1_000, "regulator") == []
+    root = tmp_path
+    assert logic.read_upload(info, 1_000, "regulator", root) == [
+        "AT1G01010",
+        "AT1G01020",
+        "AT1G01030",
+    ]
+    assert logic.read_upload(None, 1_000, "regulator", root) == []
     with pytest.raises(TfcnnInputError, match=r"'regs.txt' is 0.0 MB; files of at most"):
-        logic.read_upload(info, 10, "regulator")
+        logic.read_upload(info, 10, "regulator", root)
     lying = [{"name": "regs.txt", "size": 1, "datapath": str(f)}]  # size checked on disk too
     with pytest.raises(TfcnnInputError, match="files of at most 0.0 MB"):
-        logic.read_upload(lying, 10, "regulator")
+        logic.read_upload(lying, 10, "regulator", root)
     gone = [{"name": "x.txt", "size": 1, "datapath": str(tmp_path / "gone")}]
     with pytest.raises(TfcnnInputError, match="did not arrive"):
-        logic.read_upload(gone, 10, "regulator")
+        logic.read_upload(gone, 10, "regulator", root)
+
+
+def test_read_upload_reads_only_files_inside_the_sessions_upload_folder(tmp_path):
+    """A client can set a file input's datapath to anything: only Shiny's own are read."""
+    root = tmp_path / "fileupload-abc"
+    (root / "job").mkdir(parents=True)
+    inside = root / "job" / "0.txt"
+    inside.write_text("AT1G01010\n")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("AT5G99999\n")
+    secret.chmod(0o600)
+    link = root / "job" / "1.txt"
+    link.symlink_to(secret)
+    assert logic.read_upload([{"name": "a", "datapath": str(inside)}], 100, "target", root) == [
+        "AT1G01010"
+    ]
+    for datapath in (
+        "/etc/passwd",
+        str(secret),
+        str(root / "job" / ".." / ".." / "secret.txt"),
+        str(link),  # a symlink inside the folder pointing out of it
+        "job/0.txt",  # relative: resolved against the server's working directory
+        str(root),  # the folder itself
+        str(inside) + "\x00",
+        None,
+        12,
+    ):
+        with pytest.raises(TfcnnInputError, match="did not arrive; upload it again") as err:
+            logic.read_upload([{"name": "x", "datapath": datapath}], 100, "target", root)
+        assert "AT5G99999" not in str(err.value)
+    # Without a known upload folder nothing is read at all.
+    with pytest.raises(TfcnnInputError, match="did not arrive"):
+        logic.read_upload([{"name": "a", "datapath": str(inside)}], 100, "target", None)
+    for bad in ("not a list", [["a"]]):
+        with pytest.raises(TfcnnInputError, match="did not arrive"):
+            logic.read_upload(bad, 100, "target", root)
+
+
+def test_the_cache_loads_only_offered_models_and_shares_one_entry_per_real_path(
+    home, model_dir, tmp_path
+):
+    choices = logic.model_choices(str(model_dir))
+    cache = logic.PredictorCache(choices, max_models=1)
+    assert set(cache.keys) == {c.key for c in choices}
+    # Unlisted values get one message whatever exists on the server (no existence oracle).
+    messages = set()
+    for key in (
+        str(tmp_path),  # a folder
+        str(model_dir / "model.json"),  # a file
+        str(tmp_path / "missing"),
+        "../../../../etc",
+        str(model_dir) + "/",  # another spelling of an offered directory
+        None,
+        ["synthetic-agi"],
+    ):
+        with pytest.raises(TfcnnInputError) as err:
+            cache.get(key)
+        messages.add(str(err.value))
+    assert messages == {"unknown model: choose one of the models listed in the 'Model' selector."}
+    out = logic.run_query(cache, "../../../../etc", ["AT1G01010"], None, QueryLimits())
+    assert out.error.startswith("unknown model")
+    # The same model under two offered keys (the directory and its registered name).
+    a = cache.get(str(model_dir))
+    assert cache.get(str(model_dir)) is a and len(cache) == 1
+    cache.get("synthetic-agi")
+    assert len(cache) == 1  # bounded: the least recently used entry was dropped
 
 
 def test_gather_ids_combines_typed_and_uploaded_ids_and_refuses_huge_lists():
@@ -106,7 +177,9 @@ def test_run_query_returns_a_prediction_or_a_message(cache, monkeypatch):
         "none of the 1 regulator"
         in logic.run_query(cache, "synthetic-agi", ["x"], None, QueryLimits()).error
     )
-    assert "no-such" in logic.run_query(cache, "no-such", g[:1], None, QueryLimits()).error
+    assert logic.run_query(cache, "no-such", g[:1], None, QueryLimits()).error.startswith(
+        "unknown model"
+    )
     assert "no model selected" in logic.run_query(cache, "", g[:1], None, QueryLimits()).error
     assert (
         "at least one regulator"
@@ -215,6 +288,7 @@ def test_upload_guard_refuses_large_bodies_before_the_app_sees_them():
 
 # -- bad inputs, logic level -----------------------------------------------------------------
 def _upload(tmp_path: Path, name: str, content: bytes) -> list[dict]:
+    """A file as Shiny stores an upload; ``tmp_path`` stands for the upload folder."""
     f = tmp_path / f"upload_{len(list(tmp_path.iterdir()))}"
     f.write_bytes(content)
     return [{"name": name, "size": len(content), "datapath": str(f)}]
@@ -241,19 +315,19 @@ def _xlsx_bytes() -> bytes:
 def test_read_upload_refuses_files_that_hold_no_ids_with_the_file_name(tmp_path, content, message):
     info = _upload(tmp_path, "ids.txt", content)
     with pytest.raises(TfcnnInputError) as err:
-        logic.read_upload(info, 1_000_000, "target")
+        logic.read_upload(info, 1_000_000, "target", tmp_path)
     assert message in str(err.value)
     assert str(err.value).startswith("target file 'ids.txt'")
 
 
 def test_read_upload_reads_latin1_and_utf16_text(tmp_path):
     latin1 = "# liste de g\xe8nes\nAT1G01010\nAT1G01020\n".encode("latin-1")
-    assert logic.read_upload(_upload(tmp_path, "a.txt", latin1), 10_000, "regulator") == [
+    assert logic.read_upload(_upload(tmp_path, "a.txt", latin1), 10_000, "regulator", tmp_path) == [
         "AT1G01010",
         "AT1G01020",
     ]
     utf16 = "AT1G01010\tAT1G01020\r\n".encode("utf-16")  # what Excel's 'Unicode text' writes
-    assert logic.read_upload(_upload(tmp_path, "b.txt", utf16), 10_000, "regulator") == [
+    assert logic.read_upload(_upload(tmp_path, "b.txt", utf16), 10_000, "regulator", tmp_path) == [
         "AT1G01010",
         "AT1G01020",
     ]
@@ -317,7 +391,8 @@ def test_models_without_a_matrix_are_marked_and_not_preselected(home):
     assert logic.default_choice(choices, "published-2019") == "published-2019"
     assert logic.default_choice([]) is None
     # Chosen anyway: a message for the page, not the CLI's '--expression' advice alone.
-    out = logic.run_query(logic.PredictorCache(), "published-2019", ["AT1G1"], None, QueryLimits())
+    cache = logic.PredictorCache(choices)
+    out = logic.run_query(cache, "published-2019", ["AT1G1"], None, QueryLimits())
     assert "published-2019 carries no expression matrix, so the web app cannot score" in out.error
 
 
@@ -356,7 +431,8 @@ def server(tmp_path_factory, model_dir):
             assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
             time.sleep(0.05)
         try:
-            yield f"http://127.0.0.1:{port}/", logic.PredictorCache().get("synthetic-agi").genes
+            cache = logic.PredictorCache(logic.model_choices())
+            yield f"http://127.0.0.1:{port}/", cache.get("synthetic-agi").genes
         finally:
             srv.should_exit = True
             thread.join(timeout=10)
@@ -493,3 +569,91 @@ def test_closed_sessions_are_freed(server):
     gc.collect()
     alive = [o for o in gc.get_objects() if type(o) is Prediction]
     assert alive == []
+
+
+# -- security, against the live server (issue: the app reads only what it offered) ---------
+def test_server_never_reads_a_datapath_the_client_names(server, tmp_path):
+    """Setting a file input's value by hand (not through Shiny's upload) reads nothing."""
+    from tfcnn.webapp.wsclient import ShinySession
+
+    url, g = server
+    secret = tmp_path / "secret.txt"
+    secret.write_text(f"{g[7]}\nAT5G99999\nTOPSECRET\n")
+    secret.chmod(0o600)
+
+    async def go():
+        out = {}
+        async with ShinySession(url) as s:
+            for name, path in (("passwd", "/etc/passwd"), ("secret", str(secret))):
+                fake = [{"name": "ids.txt", "size": 10, "type": "text/plain", "datapath": path}]
+                await s.set_inputs(targets_file=fake)
+                out[name] = await s.query(g[0], "")
+                out[name + "_csv"] = await s.download("download_csv") if out[name].ok else None
+            # A real upload still works in the same session.
+            assert await s.upload("targets_file", "ok.txt", "\n".join(g[3:5]).encode()) == 200
+            out["ok"] = await s.query(g[0], "")
+        return out
+
+    out = _run(go())
+    for name in ("passwd", "secret"):
+        res = out[name]
+        assert (
+            not res.ok and res.message == "target file 'ids.txt' did not arrive; upload it again."
+        )
+        assert out[name + "_csv"] is None
+        assert "root" not in (res.unused_html or "") and "TOPSECRET" not in (res.unused_html or "")
+    assert out["ok"].ok and out["ok"].message.startswith("2 pairs scored")
+
+
+def test_server_loads_only_the_models_it_offered(server, tmp_path, model_dir):
+    """A client setting 'model' to a server path gets one message, whatever the path is."""
+    from tfcnn.webapp.wsclient import ShinySession
+
+    url, g = server
+    probes = {
+        "existing_dir": str(tmp_path),
+        "model_dir_unlisted": str(model_dir),
+        "file": str(model_dir / "model.json"),
+        "missing": str(tmp_path / "nope"),
+        "traversal": "../../../../etc",
+    }
+
+    async def go():
+        out = {}
+        async with ShinySession(url) as s:
+            for name, value in probes.items():
+                await s.set_inputs(model=value)
+                out[name] = await s.query(g[0], g[1])
+            await s.set_inputs(model="synthetic-agi")
+            out["offered"] = await s.query(g[0], g[1])
+        return out
+
+    out = _run(go())
+    messages = {out[name].message for name in probes}
+    assert messages == {"unknown model: choose one of the models listed in the 'Model' selector."}
+    assert out["offered"].ok
+
+
+def test_serve_refuses_remote_binds_unless_asked_and_then_warns(home, monkeypatch):
+    """The app has no login: an address other machines can reach needs --allow-remote."""
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from tfcnn.cli import app
+    from tfcnn.commands.serve import is_loopback
+
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5")
+    assert not is_loopback("no-such-host.invalid")
+    started = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: started.append(kw))
+    runner = CliRunner()
+    refused = runner.invoke(app, ["serve", "--host", "0.0.0.0"])
+    assert refused.exit_code == 2 and started == []
+    assert "has no login" in refused.output and "--allow-remote" in refused.output
+    allowed = runner.invoke(app, ["serve", "--host", "0.0.0.0", "--allow-remote"])
+    assert allowed.exit_code == 0, allowed.output
+    assert started == [{"host": "0.0.0.0", "port": 8000, "log_level": "warning"}]
+    assert "warning:" in allowed.output and "no login" in allowed.output
+    local = runner.invoke(app, ["serve"])
+    assert local.exit_code == 0 and "warning" not in local.output

@@ -11,6 +11,8 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from .baselines import pearson_scores, target_frequency_scores
 from .datasets import resolve_path
 from .errors import TfcnnInputError
@@ -133,9 +135,23 @@ def train(
         ),
     }
     model.zscores_ = data.zscores
+    model.pairs_ = training_pairs(data)
     if output is not None:
         model.save(output, force=force)
     return model
+
+
+def training_pairs(data: PairSet) -> dict[str, Any]:
+    """What a model records of its pair set: gene rows, labels, splits and known pairs."""
+    from .model import pair_arrays
+    from .pairs import SPLITS
+
+    split = data.table["split"].map({s: i for i, s in enumerate(SPLITS)}).to_numpy()
+    positives = (
+        data.tf_rows[data.labels == 1] * len(data.genes) + data.target_rows[data.labels == 1]
+    )
+    known = positives if data.known is None else np.union1d(data.known, positives)
+    return pair_arrays(data.tf_rows, data.target_rows, data.labels, split, known)
 
 
 def evaluate(

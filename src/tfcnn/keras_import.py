@@ -99,11 +99,82 @@ def _decode(value: Any) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
+#: Largest weight tensor read from a Keras file (values); checked before reading.
+MAX_WEIGHT_VALUES = 50_000_000
+#: Largest model_config / training_config attribute (characters) and layer count.
+MAX_CONFIG_CHARS = 1_000_000
+MAX_LAYERS = 64
+
+
+def _member(path: Path, group: h5py.Group, name: str, where: str) -> h5py.Group | h5py.Dataset:
+    """``group[name]`` through hard links only, each step checked before it is followed.
+
+    Soft and external links (and, for datasets, external or virtual storage) would make
+    the weights come from another place or another file than the one imported (and
+    hashed): they are refused.
+    """
+    node: h5py.Group | h5py.Dataset = group
+    for part in [p for p in name.split("/") if p]:
+        if not isinstance(node, h5py.Group) or part not in node:
+            raise _fail(path, where, f"{name!r} is missing")
+        link = node.get(part, getlink=True)
+        if not isinstance(link, h5py.HardLink):
+            kind = "an external link" if isinstance(link, h5py.ExternalLink) else "a link"
+            raise _fail(
+                path, where, f"{name!r} is {kind}; tfcnn reads only data stored in the file itself"
+            )
+        node = node[part]
+    return node
+
+
+def _read_weight(path: Path, group: h5py.Group, name: str, where: str) -> np.ndarray:
+    """One weight tensor, after checking its storage, type and size."""
+    ds = _member(path, group, name, where)
+    if not isinstance(ds, h5py.Dataset):
+        raise _fail(path, where, f"weight {name!r} is not a dataset")
+    if ds.external or ds.is_virtual:
+        raise _fail(
+            path,
+            where,
+            f"weight {name!r} is stored in other files (external or virtual storage); tfcnn "
+            "reads only data stored in the file itself",
+        )
+    if ds.dtype.kind != "f":
+        raise _fail(path, where, f"weight {name!r} holds {ds.dtype} values, not numbers")
+    if ds.size > MAX_WEIGHT_VALUES:
+        raise _fail(
+            path,
+            where,
+            f"weight {name!r} declares {ds.size:,} values (at most {MAX_WEIGHT_VALUES:,})",
+        )
+    try:
+        return np.asarray(ds[()], dtype=np.float32)
+    except (OSError, ValueError) as exc:
+        raise _fail(path, where, f"weight {name!r} cannot be read ({exc})") from exc
+
+
+def _json_attr(path: Path, f: h5py.File, key: str) -> Any:
+    raw = f.attrs[key]
+    if not isinstance(raw, bytes | str | np.bytes_ | np.str_):
+        raise TfcnnInputError(f"{path}: {key} is not text, so not a Keras model description.")
+    text = _decode(raw)
+    if len(text) > MAX_CONFIG_CHARS:
+        raise TfcnnInputError(
+            f"{path}: {key} holds {len(text):,} characters; a pair CNN's is a few thousand."
+        )
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise TfcnnInputError(f"{path}: {key} is not valid JSON ({exc}).") from exc
+
+
 def read_keras_hdf5(
     path: str | os.PathLike[str],
 ) -> tuple[list[dict[str, Any]], dict[str, dict[str, np.ndarray]], dict[str, Any]]:
     """Layers (class_name + config), weights per layer name (short name -> array), file attrs."""
     path = Path(path)
+    if not path.is_file():
+        raise TfcnnInputError(f"{path} is not a regular file; give the Keras .h5/.hdf5 file.")
     try:
         f = h5py.File(path, "r")
     except (OSError, ValueError) as exc:
@@ -114,41 +185,47 @@ def read_keras_hdf5(
                 f"{path} has no 'model_config' attribute: it is not a Keras model.save() file "
                 "(a save_weights() file holds no architecture and cannot be imported)."
             )
-        try:
-            config = json.loads(_decode(f.attrs["model_config"]))
-        except json.JSONDecodeError as exc:
-            raise TfcnnInputError(f"{path}: model_config is not valid JSON ({exc}).") from exc
+        config = _json_attr(path, f, "model_config")
         if not isinstance(config, dict) or config.get("class_name") != "Sequential":
-            kind = config.get("class_name") if isinstance(config, dict) else type(config)
+            kind = config.get("class_name") if isinstance(config, dict) else type(config).__name__
             raise _fail(path, "model", f"is a {kind!r}, not a Sequential model")
         layers = config.get("config")
         if isinstance(layers, dict):  # Keras >= 2.2.3: {"name": ..., "layers": [...]}
             layers = layers.get("layers")
-        if not isinstance(layers, list) or not all(isinstance(x, dict) for x in layers):
+        if not isinstance(layers, list) or not all(
+            isinstance(x, dict) and isinstance(x.get("config", {}), dict) for x in layers
+        ):
             raise _fail(path, "model_config", "has no list of layers")
-        group = f["model_weights"] if "model_weights" in f else None
-        if group is None:
+        if len(layers) > MAX_LAYERS:
+            raise _fail(path, "model_config", f"has {len(layers)} layers")
+        if "model_weights" not in f:
             raise TfcnnInputError(f"{path} has no 'model_weights' group; no weights to import.")
+        group = _member(path, f, "model_weights", "model_weights")
+        if not isinstance(group, h5py.Group):
+            raise TfcnnInputError(f"{path}: 'model_weights' is not a group; no weights to import.")
         weights: dict[str, dict[str, np.ndarray]] = {}
         for layer in layers:
             name = str((layer.get("config") or {}).get("name", ""))
-            if name not in group:
+            if not name or name not in group:
                 weights[name] = {}
                 continue
-            g = group[name]
-            names = [_decode(n) for n in g.attrs.get("weight_names", [])]
+            g = _member(path, group, name, f"layer {name!r}")
+            if not isinstance(g, h5py.Group):
+                raise _fail(path, f"layer {name!r}", "its weights are not a group")
+            raw_names = g.attrs.get("weight_names", [])
+            names = [_decode(n) for n in np.asarray(raw_names).ravel()]
             tensors = {}
             for wname in names:
-                if wname not in g:
-                    raise _fail(path, f"layer {name!r}", f"weight {wname!r} is missing")
                 short = wname.split("/")[-1].split(":")[0]
-                tensors[short] = np.asarray(g[wname][()], dtype=np.float32)
+                tensors[short] = _read_weight(path, g, wname, f"layer {name!r}")
             weights[name] = tensors
-        attrs = {k: _decode(f.attrs[k]) for k in ("keras_version", "backend") if k in f.attrs}
+        attrs: dict[str, Any] = {
+            k: _decode(f.attrs[k]) for k in ("keras_version", "backend") if k in f.attrs
+        }
         if "training_config" in f.attrs:
             try:
-                attrs["training_config"] = json.loads(_decode(f.attrs["training_config"]))
-            except json.JSONDecodeError:
+                attrs["training_config"] = _json_attr(path, f, "training_config")
+            except TfcnnInputError:
                 attrs["training_config"] = None
     return layers, weights, attrs
 
@@ -212,6 +289,11 @@ class _Layers:
         return layer
 
 
+def _is_count(value: object) -> bool:
+    """A positive whole number as JSON gives it (not a bool, not 5.5)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
 def _name(layer: dict[str, Any]) -> str:
     return str((layer.get("config") or {}).get("name", "?"))
 
@@ -230,10 +312,15 @@ def _sep_conv(path: Path, layer: dict[str, Any]) -> tuple[int, int, int]:
     ):
         _check(path, layer, key, allowed)
     kernel = cfg.get("kernel_size")
-    if not (isinstance(kernel, list) and len(kernel) == 2 and kernel[0] in (1, 2)):
+    if not (
+        isinstance(kernel, list)
+        and len(kernel) == 2
+        and all(_is_count(k) for k in kernel)
+        and kernel[0] in (1, 2)
+    ):
         raise _fail(path, f"layer {_name(layer)!r}", f"kernel_size {kernel!r}: need [1 or 2, k]")
     filters = cfg.get("filters")
-    if not isinstance(filters, int) or filters < 1:
+    if not _is_count(filters):
         raise _fail(path, f"layer {_name(layer)!r}", f"filters {filters!r} is not a count")
     return filters, int(kernel[0]), int(kernel[1])
 
@@ -258,9 +345,9 @@ def _input_width(path: Path, layer: dict[str, Any]) -> int:
     if not (
         isinstance(shape, list)
         and len(shape) == 4
+        and all(_is_count(v) for v in shape[1:])
         and shape[1] == 2
         and shape[3] == 1
-        and isinstance(shape[2], int)
     ):
         raise _fail(
             path,
@@ -328,7 +415,7 @@ def convert_keras(path: str | os.PathLike[str]) -> PairCNN:
             f"{extra.get('class_name')} after the output Dense(1, sigmoid) is not supported",
         )
     units = (dense.get("config") or {}).get("units")
-    if not isinstance(units, int) or units < 1:
+    if not _is_count(units):
         raise _fail(path, f"layer {_name(dense)!r}", f"units {units!r} is not a count")
 
     try:

@@ -13,7 +13,13 @@ A saved model is a directory with two files, and nothing else is ever read:
   per-epoch history and the held-out metrics;
 * ``expression.safetensors`` (optional): the z-scored training matrix (genes x samples,
   rows in the order of ``genes`` in model.json), so the model can score any pair of its
-  own genes without the original expression file.
+  own genes without the original expression file;
+* ``pairs.safetensors`` (optional): the pair set the model learned from, as gene rows
+  (``tf``, ``target``, ``label``, ``split``: 0 train, 1 validation, 2 test) and the codes
+  of every known pair (``known``: ``tf_row * n_genes + target_row``), so a query can say
+  which pairs were known or trained on without reading any other file.
+
+A model file is data only: no path written in model.json is ever opened.
 """
 
 from __future__ import annotations
@@ -44,6 +50,8 @@ MODEL_FORMAT_VERSION = 1
 WEIGHTS_FILE = "weights.safetensors"
 META_FILE = "model.json"
 EXPRESSION_FILE = "expression.safetensors"
+PAIRS_FILE = "pairs.safetensors"
+PAIR_ARRAYS = ("tf", "target", "label", "split")
 
 EpochCallback = Callable[[int, dict[str, Any]], None]
 
@@ -108,6 +116,8 @@ class PairCNN:
         self.history_: list[dict[str, Any]] = []
         self.metadata_: dict[str, Any] = {}
         self.zscores_: np.ndarray | None = None  # genes x samples, genes in metadata_
+        #: training pairs as gene rows (PAIR_ARRAYS) plus "known" pair codes, or None
+        self.pairs_: dict[str, np.ndarray] | None = None
 
     # -- scikit-learn protocol -------------------------------------------------------
     def get_params(self, deep: bool = True) -> dict[str, Any]:
@@ -260,6 +270,10 @@ class PairCNN:
             if self.zscores_ is not None:
                 z = np.ascontiguousarray(self.zscores_, dtype=np.float32)
                 save_numpy({"zscores": z}, str(tmp / EXPRESSION_FILE))
+            if self.pairs_ is not None:
+                _check_pairs(self.pairs_, len(meta.get("genes") or []), "pairs_")
+                arrays = {k: np.ascontiguousarray(v) for k, v in self.pairs_.items()}
+                save_numpy(arrays, str(tmp / PAIRS_FILE))
             (tmp / META_FILE).write_text(json.dumps(json_safe(meta), indent=2) + "\n")
         return Path(path)
 
@@ -343,6 +357,8 @@ class PairCNN:
         est.metadata_ = {k: v for k, v in meta.items() if k not in _RESERVED_META}
         if (path / EXPRESSION_FILE).exists():
             est.zscores_ = _load_zscores(path / EXPRESSION_FILE, est.metadata_, config)
+        if (path / PAIRS_FILE).exists():
+            est.pairs_ = _load_pairs(path / PAIRS_FILE, est.metadata_)
         return est
 
     @property
@@ -367,6 +383,51 @@ def _load_zscores(path: Path, meta: dict[str, Any], config: CNNConfig) -> np.nda
     if z.dtype != np.float32 or not np.isfinite(z).all():
         raise ModelFormatError(f"{path}: z-scores must be finite float32.")
     return z
+
+
+def pair_arrays(
+    tf: np.ndarray, target: np.ndarray, label: np.ndarray, split: np.ndarray, known: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The ``pairs_`` record of a model, with the dtypes its file stores."""
+    return {
+        "tf": np.asarray(tf, dtype=np.int32),
+        "target": np.asarray(target, dtype=np.int32),
+        "label": np.asarray(label, dtype=np.int8),
+        "split": np.asarray(split, dtype=np.int8),
+        "known": np.asarray(known, dtype=np.int64),
+    }
+
+
+def _check_pairs(arrays: dict[str, np.ndarray], n_genes: int, where: str) -> None:
+    """Refuse a pairs record whose arrays disagree or name rows outside the gene list."""
+    want = {"tf": "i", "target": "i", "label": "i", "split": "i", "known": "i"}
+    if set(arrays) != set(want):
+        raise ModelFormatError(
+            f"{where} holds arrays {sorted(arrays)}; expected {sorted(want)}. The file is "
+            "damaged: re-save the model."
+        )
+    n = arrays["tf"].shape
+    for k, v in arrays.items():
+        if v.ndim != 1 or v.dtype.kind != want[k] or (k in PAIR_ARRAYS and v.shape != n):
+            raise ModelFormatError(f"{where}: array {k!r} has the wrong type or length.")
+    for k, hi in (("tf", n_genes), ("target", n_genes), ("label", 2), ("split", 3)):
+        v = arrays[k]
+        if v.size and (int(v.min()) < 0 or int(v.max()) >= hi):
+            raise ModelFormatError(f"{where}: array {k!r} holds values outside [0, {hi}).")
+    known = arrays["known"]
+    if known.size and (int(known.min()) < 0 or int(known.max()) >= n_genes * n_genes):
+        raise ModelFormatError(f"{where}: known pair codes lie outside the gene list.")
+
+
+def _load_pairs(path: Path, meta: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The model's training pairs, checked against its gene list."""
+    try:
+        arrays = load_numpy(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelFormatError(f"{path} is not a readable pairs file ({exc}).") from exc
+    genes = meta.get("genes")
+    _check_pairs(arrays, len(genes) if isinstance(genes, list) else 0, str(path))
+    return arrays
 
 
 _RESERVED_META = {

@@ -28,14 +28,28 @@ convolutions; the parameters keep their Keras shapes so gradients flow to them d
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 KERAS_BN_EPS = 1e-3
 KERAS_BN_MOMENTUM = 0.99
+
+#: Size caps, checked before any tensor is made (a model file or option could ask for more).
+MAX_SAMPLES = 100_000
+MAX_FILTERS = 1_024
+MAX_UNITS = 4_096
+MAX_KERNEL_WIDTH = 1_024
+MAX_PARAMETERS = 50_000_000
+
+
+def _is_count(value: object) -> bool:
+    """A whole number (Python or numpy), not a bool nor a float that happens to be whole."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
 
 
 @dataclass(frozen=True)
@@ -51,23 +65,52 @@ class CNNConfig:
     kernel_height: int = 2
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "filters", tuple(int(f) for f in self.filters))
+        # Strict types and sizes before anything is allocated: a model.json is user data.
+        if not isinstance(self.filters, list | tuple) or len(self.filters) != 2:
+            raise ValueError(f"filters must be two positive integers (got {self.filters!r}).")
+        if not isinstance(self.batch_norm, list | tuple) or len(self.batch_norm) != 2:
+            raise ValueError(f"batch_norm must be two booleans (got {self.batch_norm!r}).")
+        object.__setattr__(self, "filters", tuple(self.filters))
+        object.__setattr__(self, "batch_norm", tuple(self.batch_norm))
+        if not all(isinstance(b, bool | np.bool_) for b in self.batch_norm):
+            raise ValueError(f"batch_norm must be two booleans (got {self.batch_norm!r}).")
         object.__setattr__(self, "batch_norm", tuple(bool(b) for b in self.batch_norm))
+        for name, value, hi in (
+            ("n_samples", self.n_samples, MAX_SAMPLES),
+            ("filters[0]", self.filters[0], MAX_FILTERS),
+            ("filters[1]", self.filters[1], MAX_FILTERS),
+            ("units", self.units, MAX_UNITS),
+            ("kernel_width", self.kernel_width, MAX_KERNEL_WIDTH),
+            ("kernel_height", self.kernel_height, 2),
+        ):
+            if not _is_count(value) or not 1 <= value <= hi:
+                raise ValueError(f"{name} must be a whole number from 1 to {hi} (got {value!r}).")
+        for name in ("n_samples", "units", "kernel_width", "kernel_height"):
+            object.__setattr__(self, name, int(getattr(self, name)))
+        object.__setattr__(self, "filters", tuple(int(f) for f in self.filters))
         if self.n_samples < 2:
             raise ValueError(f"n_samples must be at least 2 (got {self.n_samples}).")
-        if len(self.filters) != 2 or min(self.filters) < 1:
-            raise ValueError(f"filters must be two positive integers (got {self.filters}).")
-        if len(self.batch_norm) != 2:
-            raise ValueError(f"batch_norm must be two booleans (got {self.batch_norm}).")
-        if self.units < 1:
-            raise ValueError(f"units must be positive (got {self.units}).")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1) (got {self.dropout}).")
-        if self.kernel_width < 1 or self.kernel_height not in (1, 2):
+        if (
+            isinstance(self.dropout, bool)
+            or not isinstance(self.dropout, int | float)
+            or not 0.0 <= self.dropout < 1.0
+        ):
+            raise ValueError(f"dropout must be in [0, 1) (got {self.dropout!r}).")
+        object.__setattr__(self, "dropout", float(self.dropout))
+        if self.n_parameters > MAX_PARAMETERS:
             raise ValueError(
-                f"kernel must be 1-2 rows x >=1 columns (got {self.kernel_height}x"
-                f"{self.kernel_width})."
+                f"this architecture has {self.n_parameters:,} weights, more than tfcnn "
+                f"accepts ({MAX_PARAMETERS:,}); use fewer filters or units."
             )
+
+    @property
+    def n_parameters(self) -> int:
+        """Trainable weights (without batch-norm statistics): sizes are capped by this."""
+        f1, f2 = self.filters
+        k = self.kernel_height * self.kernel_width
+        conv = (k + f1 + f1) + (f1 * k + f1 * f2 + f2)
+        norm = 2 * f1 * self.batch_norm[0] + 2 * f2 * self.batch_norm[1]
+        return conv + norm + self.flat_features * self.units + self.units + self.units + 1
 
     @property
     def pooled_width(self) -> int:

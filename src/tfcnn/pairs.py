@@ -65,7 +65,10 @@ class PairSet:
     """Labelled pairs (``table``: tf, target, label, split, kind) over a z-scored matrix.
 
     ``zscores`` (genes x samples, float32) holds every gene's z-scored profile once;
-    the examples ``x`` (N, 2, S) are gathered from it on first use.
+    the examples ``x`` (N, 2, S) are gathered from it on first use. ``known`` holds the
+    codes (``tf_row * n_genes + target_row``) of every known pair that was kept out of
+    the negatives (all input interactions and exclusions on the matrix's genes), or
+    None when not recorded (pair sets written before it was).
     """
 
     table: pd.DataFrame
@@ -73,6 +76,7 @@ class PairSet:
     genes: tuple[str, ...]
     samples: tuple[str, ...]
     meta: dict[str, Any] = field(default_factory=dict)
+    known: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.genes = tuple(self.genes)
@@ -95,6 +99,26 @@ class PairSet:
         self._tf_index = tf.to_numpy(np.int64)
         self._target_index = target.to_numpy(np.int64)
         self._x: np.ndarray | None = None
+        if self.known is not None:
+            known = np.asarray(self.known)
+            n = len(self.genes)
+            if (
+                known.ndim != 1
+                or known.dtype.kind not in "iu"
+                or (known.size and (known.min() < 0 or known.max() >= n * n))
+            ):
+                raise ValueError("known pair codes must be integers in [0, n_genes ** 2)")
+            self.known = np.unique(known.astype(np.int64))
+
+    @property
+    def tf_rows(self) -> np.ndarray:
+        """Row of each example's TF in ``zscores`` / ``genes``."""
+        return self._tf_index
+
+    @property
+    def target_rows(self) -> np.ndarray:
+        """Row of each example's target in ``zscores`` / ``genes``."""
+        return self._target_index
 
     @property
     def x(self) -> np.ndarray:
@@ -112,6 +136,7 @@ class PairSet:
             genes=self.genes,
             samples=self.samples,
             meta=dict(self.meta),
+            known=self.known,
         )
 
     def __len__(self) -> int:
@@ -163,12 +188,12 @@ class PairSet:
             "samples": list(self.samples),
             "genes": list(self.genes),
         }
+        tensors = {"zscores": np.ascontiguousarray(self.zscores, dtype=np.float32)}
+        if self.known is not None:
+            tensors["known"] = np.ascontiguousarray(self.known, dtype=np.int64)
         with atomic_dir(path, force=force) as tmp:
             self.table.to_csv(tmp / TABLE_FILE, sep="\t", index=False)
-            save_file(
-                {"zscores": np.ascontiguousarray(self.zscores, dtype=np.float32)},
-                str(tmp / EXAMPLES_FILE),
-            )
+            save_file(tensors, str(tmp / EXAMPLES_FILE))
             (tmp / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         return Path(path)
 
@@ -201,7 +226,8 @@ class PairSet:
         if version > PAIRS_FORMAT_VERSION:
             raise TfcnnInputError(f"{path} was written by a newer tfcnn; upgrade tfcnn.")
         try:
-            zscores = load_file(str(path / EXAMPLES_FILE))["zscores"]
+            tensors = load_file(str(path / EXAMPLES_FILE))
+            zscores = tensors["zscores"]
         except (SafetensorError, OSError, KeyError) as exc:
             raise TfcnnInputError(
                 f"{path / EXAMPLES_FILE} is unreadable ({exc}); rebuild the pair set."
@@ -212,7 +238,14 @@ class PairSet:
         meta.pop("format", None)
         meta.pop("format_version", None)
         try:
-            return cls(table=table, zscores=zscores, genes=genes, samples=samples, meta=meta)
+            return cls(
+                table=table,
+                zscores=zscores,
+                genes=genes,
+                samples=samples,
+                meta=meta,
+                known=tensors.get("known"),
+            )
         except ValueError as exc:
             raise TfcnnInputError(f"pair set {path} is inconsistent: {exc}.") from exc
 
@@ -479,6 +512,7 @@ def tf_group_folds(
             genes=pairs.genes,
             samples=pairs.samples,
             meta={**pairs.meta, "split": "tf-kfold", "fold": k, "n_folds": n_folds},
+            known=pairs.known,
         )
         _check_splits(ps)
         out.append(ps)
@@ -688,6 +722,7 @@ def build_pair_set(
         genes=tuple(genes),
         samples=tuple(expression.samples),
         meta=meta,
+        known=np.fromiter(known, dtype=np.int64, count=len(known)),
     )
     _check_splits(result)
     return result

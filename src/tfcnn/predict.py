@@ -23,7 +23,6 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -36,6 +35,7 @@ from .expression import ExpressionMatrix, decode_text
 from .fileio import atomic_path
 from .idmap import IdMap, read_id_map
 from .ids import id_namespace, is_agi, is_probeset, normalize_id
+from .interactions import Interactions
 from .metrics import percentile_in
 from .model import PairCNN
 
@@ -135,32 +135,73 @@ def default_id_map() -> IdMap:
 
 
 # -- known interactions -----------------------------------------------------------------
-def _resolve_recorded_file(source: str) -> Path | None:
-    """A file recorded in model metadata: a bundled dataset (any install) or a local file."""
+def _bundled_file(source: str) -> Path | None:
+    """The bundled dataset a model's metadata names, or None.
+
+    Model files are data: a path written in model.json is never opened. A recorded
+    source is only matched, by its tail, against tfcnn's own bundled datasets.
+    """
     norm = source.replace("\\", "/")
     for ds in DATASETS.values():
-        if norm.endswith("/" + ds.relpath) or norm == ds.relpath:
+        if norm.endswith("/" + ds.relpath) or norm == ds.relpath or norm == ds.name:
             return ds.path if ds.path.is_file() else None
-    path = Path(source)
-    return path if path.is_file() else None
+    return None
 
 
 def _known_pairs(
-    meta: dict[str, Any], genes: Sequence[str], id_map: IdMap | None
+    model: PairCNN, genes: Sequence[str], id_map: IdMap | None
 ) -> tuple[np.ndarray | None, str]:
-    """Codes (tf_row * n_genes + target_row) of the training interactions, or None + why."""
-    from .interactions import read_interactions
+    """Codes (tf_row * n_genes + target_row) of the training interactions, or None + why.
+
+    Read from the model's own ``pairs.safetensors`` (gene names moved onto ``genes``);
+    for older models, from a bundled dataset the metadata names. Never from a path.
+    """
+    from .interactions import from_pairs, read_interactions
     from .pairs import align_interactions
 
-    info = (meta.get("data") or {}).get("interactions") or {}
-    source = info.get("source")
-    if not source:
+    meta = model.metadata_
+    model_genes = list(meta.get("genes") or [])
+    index = {g: i for i, g in enumerate(genes)}
+
+    def codes_of(known: Interactions) -> np.ndarray | str:
+        try:
+            frame, _ = align_interactions(known, genes, id_map, "the scoring matrix")
+        except TfcnnInputError as exc:
+            return str(exc)
+        tf = frame["tf"].map(index)
+        target = frame["target"].map(index)
+        ok = tf.notna() & target.notna()
+        return np.unique(tf[ok].to_numpy(np.int64) * len(genes) + target[ok].to_numpy(np.int64))
+
+    if model.pairs_ is not None and model_genes:
+        codes = model.pairs_["known"].astype(np.int64)
+        names = np.array(model_genes, dtype=object)
+        n_model = len(model_genes)
+        record = from_pairs(
+            zip(names[codes // n_model].tolist(), names[codes % n_model].tolist(), strict=True),
+            source="the model's training interactions",
+        )
+        found = codes_of(record)
+        if isinstance(found, str):
+            return None, found
+        return found, f"the model's training interactions ({codes.size:,} pairs)"
+
+    data = meta.get("data")
+    info = data.get("interactions") if isinstance(data, dict) else None
+    source = info.get("source") if isinstance(info, dict) else None
+    if not source or not isinstance(info, dict):
         return None, "the model does not record the interactions it was trained with"
-    path = _resolve_recorded_file(str(source))
+    path = _bundled_file(str(source))
     if path is None:
-        return None, f"the model's training interactions ({source}) are not available here"
+        return None, (
+            "the model does not carry its training interactions (it was saved by an older "
+            "tfcnn) and they are not a bundled dataset; retrain it to record them"
+        )
     evidence = info.get("evidence")
+    evidence = [str(v) for v in evidence] if isinstance(evidence, list) else None
     expected = info.get("n_pairs")
+    if isinstance(expected, bool) or not isinstance(expected, int):
+        expected = None
     try:
         known = read_interactions(path)
         if evidence and expected is not None and len(known) != int(expected):
@@ -179,21 +220,13 @@ def _known_pairs(
         )
     recorded_map = info.get("id_map")
     if recorded_map:
-        map_path = _resolve_recorded_file(str(recorded_map))
-        if map_path is None:
-            return None, f"the ID map the model was trained with ({recorded_map}) is not here"
-        id_map = default_id_map() if map_path == resolve_path("ath1-map") else None
-        id_map = id_map or read_id_map(map_path)
-    try:
-        frame, _ = align_interactions(known, genes, id_map, "the scoring matrix")
-    except TfcnnInputError as exc:
-        return None, str(exc)
-    index = {g: i for i, g in enumerate(genes)}
-    tf = frame["tf"].map(index)
-    target = frame["target"].map(index)
-    ok = tf.notna() & target.notna()
-    codes = tf[ok].to_numpy(np.int64) * len(genes) + target[ok].to_numpy(np.int64)
-    return np.unique(codes), f"{path.name} ({len(known):,} pairs)"
+        if _bundled_file(str(recorded_map)) != resolve_path("ath1-map"):
+            return None, f"the ID map the model was trained with ({recorded_map}) is not bundled"
+        id_map = default_id_map()
+    found = codes_of(known)
+    if isinstance(found, str):
+        return None, found
+    return found, f"{path.name} ({len(known):,} pairs)"
 
 
 # -- the query --------------------------------------------------------------------------
@@ -307,7 +340,7 @@ class Predictor:
         else:
             self.id_map = api.load_id_map(id_map)
         self.agi, self.probeset = self._both_forms()
-        known, why = _known_pairs(meta, self.genes, self.id_map)
+        known, why = _known_pairs(self.model, self.genes, self.id_map)
         self.known_codes = known
         self.known_source = why if known is not None else None
         if known is None:

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from ..cli import console, user_errors
+from ..cli import console, err_console, user_errors
 from ..errors import TfcnnInputError
 
 
@@ -34,6 +34,14 @@ def serve_cmd(
     max_pairs: Annotated[
         int, typer.Option("--max-pairs", help="Most (regulator, target) pairs per query.")
     ] = 1_000_000,
+    allow_remote: Annotated[
+        bool,
+        typer.Option(
+            "--allow-remote",
+            help="Listen on an address other machines can reach. The app has no login: "
+            "anyone who reaches the port can query its models.",
+        ),
+    ] = False,
 ) -> None:
     """Run the web app: paste or upload gene IDs, get predictions, download them."""
     import uvicorn
@@ -42,6 +50,14 @@ def serve_cmd(
 
     if not 0 < port < 65536:
         raise TfcnnInputError(f"--port must be between 1 and 65535 (got {port}).")
+    remote = not is_loopback(host)
+    if remote and not allow_remote:
+        raise TfcnnInputError(
+            f"--host {host} can be reached from other machines, and the web app has no login: "
+            "anyone who reaches the port can use it. Keep the default 127.0.0.1 (put a "
+            "reverse proxy with authentication in front to share it), or pass --allow-remote "
+            "if that is what you want."
+        )
     if min(max_regulators, max_targets, max_pairs) < 1 or max_upload_mb <= 0:
         raise TfcnnInputError(
             "--max-regulators, --max-targets, --max-pairs and --max-upload-mb must be > 0."
@@ -54,10 +70,37 @@ def serve_cmd(
         max_pairs=max_pairs,
     )
     app = create_app(settings)
+    if remote:
+        err_console.print(
+            f"[bold yellow]warning:[/] listening on {escape(host)}, reachable from other "
+            "machines; the app has no login.",
+            highlight=False,
+            soft_wrap=True,
+        )
     console.print(
         f"tfcnn web app on [bold]http://{escape(host)}:{port}[/] (Ctrl+C to stop)", highlight=False
     )
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def is_loopback(host: str) -> bool:
+    """True when every address ``host`` names is this machine's loopback."""
+    import ipaddress
+    import socket
+
+    name = host.strip().strip("[]")
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(name, None)
+    except OSError:
+        return False
+    addresses = {info[4][0] for info in infos}
+    return bool(addresses) and all(
+        ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -22,6 +22,7 @@ from .logic import (
     MAX_TEXT_CHARS,
     XLSX_WEB_MAX_ROWS,
     AppSettings,
+    ModelChoice,
     PredictorCache,
     QueryOutcome,
     csv_bytes,
@@ -144,8 +145,20 @@ def build_ui(settings: AppSettings, choices: dict[str, str], selected: str | Non
     )
 
 
-def make_server(settings: AppSettings, cache: PredictorCache):
-    """The server function for ``settings``."""
+def upload_root(session: Session) -> str | None:
+    """The folder where Shiny stores this session's uploads (None: uploads are refused).
+
+    Shiny keeps it in a private attribute (``FileUploadManager._basedir``, shiny 1.8);
+    the live-server tests fail if a Shiny upgrade moves it, and until then every upload
+    is refused rather than read from an unchecked path.
+    """
+    manager = getattr(session, "_file_upload_manager", None)
+    root = getattr(manager, "_basedir", None)
+    return root if isinstance(root, str) and root else None
+
+
+def make_server(settings: AppSettings, cache: PredictorCache, choices: list[ModelChoice]):
+    """The server function for ``settings``, offering ``choices`` (the cache's models)."""
 
     def server(input: Inputs, output: Outputs, session: Session) -> None:
         current: reactive.Value[QueryOutcome | None] = reactive.value(None)
@@ -161,15 +174,18 @@ def make_server(settings: AppSettings, cache: PredictorCache):
         @reactive.event(input.run)
         def _start() -> None:
             try:
+                root = upload_root(session)
                 regs = gather_ids(
                     input.regulators(),
-                    read_upload(input.regulators_file(), settings.max_upload_bytes, "regulator"),
+                    read_upload(
+                        input.regulators_file(), settings.max_upload_bytes, "regulator", root
+                    ),
                     settings.max_regulators,
                     "regulator",
                 )
                 tgts = gather_ids(
                     input.targets(),
-                    read_upload(input.targets_file(), settings.max_upload_bytes, "target"),
+                    read_upload(input.targets_file(), settings.max_upload_bytes, "target", root),
                     settings.max_targets,
                     "target",
                 )
@@ -218,7 +234,13 @@ def make_server(settings: AppSettings, cache: PredictorCache):
             key = input.model()
             choice = next((c for c in choices if c.key == key), None)
             if choice is None:
-                return tags.p("No model registered yet.", class_="tfcnn-error")
+                text = (
+                    "Unknown model: choose one of the models listed."
+                    if choices
+                    else "No model registered yet: train one (tfcnn train) and register it "
+                    "(tfcnn models add), or start the server with 'tfcnn serve --model DIR'."
+                )
+                return tags.p(text, class_="tfcnn-error")
             auroc = "n/a" if choice.test_auroc is None else f"{choice.test_auroc:.3f}"
             unusable = None
             if not choice.usable:
@@ -393,8 +415,7 @@ def make_server(settings: AppSettings, cache: PredictorCache):
 
         session.on_ended(lambda: release_data_frame(results_table))
 
-    choices = model_choices(settings.default_model)
-    return server, choices
+    return server
 
 
 def release_data_frame(renderer: Any) -> int:
@@ -424,8 +445,9 @@ def release_data_frame(renderer: Any) -> int:
 def create_app(settings: AppSettings | None = None) -> Any:
     """The ASGI app: the Shiny app wrapped in an upload-size guard."""
     settings = settings or AppSettings()
-    cache = PredictorCache()
-    server, choices = make_server(settings, cache)
+    choices = model_choices(settings.default_model)
+    cache = PredictorCache(choices, settings.max_models)
+    server = make_server(settings, cache, choices)
     labels = {c.key: c.label for c in choices}
     selected = default_choice(choices, settings.default_model)
     shiny_app = App(build_ui(settings, labels, selected), server)

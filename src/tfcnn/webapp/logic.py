@@ -10,7 +10,9 @@ from __future__ import annotations
 import io
 import logging
 import os
+import stat
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,8 @@ from ..predict import (
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_UPLOAD_BYTES = 5_000_000
+#: Models kept loaded at once by the server (each holds its matrix and engine).
+DEFAULT_MAX_MODELS = 4
 #: Most (regulator, target) pairs per web query: the table of a query is held in the
 #: server's memory for its downloads (about 100 MB per million pairs).
 DEFAULT_MAX_PAIRS = 1_000_000
@@ -59,6 +63,7 @@ class AppSettings:
     max_targets: int = DEFAULT_MAX_TARGETS
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     max_pairs: int = DEFAULT_MAX_PAIRS
+    max_models: int = DEFAULT_MAX_MODELS
 
     @property
     def limits(self) -> QueryLimits:
@@ -71,6 +76,7 @@ class ModelChoice:
     """One entry of the model selector."""
 
     key: str  # what the selector returns: a registry name or a directory
+    path: Path  # the model directory, resolved when the server started
     label: str
     origin: str
     description: str
@@ -93,7 +99,9 @@ def model_choices(default_model: str | None = None) -> list[ModelChoice]:
     out = []
     for e in list_models():
         has_matrix = (Path(e.path) / EXPRESSION_FILE).is_file()
-        out.append(_choice(e.name, e.origin, e.description, e.test_auroc, e.metadata, has_matrix))
+        out.append(
+            _choice(e.name, e.path, e.origin, e.description, e.test_auroc, e.metadata, has_matrix)
+        )
     if default_model and default_model not in {c.key for c in out}:
         path = Path(default_model)
         if not path.is_dir():
@@ -107,7 +115,9 @@ def model_choices(default_model: str | None = None) -> list[ModelChoice]:
         auroc = ((meta.get("metrics") or {}).get("test") or {}).get("auroc")
         prov = (meta.get("provenance") or {}).get("description")
         has_matrix = model.zscores_ is not None
-        out.insert(0, _choice(str(path), "directory", prov or str(path), auroc, meta, has_matrix))
+        out.insert(
+            0, _choice(str(path), path, "directory", prov or str(path), auroc, meta, has_matrix)
+        )
     return out
 
 
@@ -121,6 +131,7 @@ def default_choice(choices: list[ModelChoice], requested: str | None = None) -> 
 
 def _choice(
     key: str,
+    path: Path,
     origin: str,
     description: str,
     auroc: float | None,
@@ -132,6 +143,7 @@ def _choice(
     missing = "" if has_matrix and genes else "; no expression matrix"
     return ModelChoice(
         key=key,
+        path=Path(os.path.realpath(path)),
         label=f"{Path(key).name or key} ({origin}; {auroc_text}{missing})",
         origin=origin,
         description=description,
@@ -143,27 +155,52 @@ def _choice(
 
 
 class PredictorCache:
-    """One :class:`Predictor` per model, built on first use (thread-safe)."""
+    """One :class:`Predictor` per *offered* model, built on first use (thread-safe).
 
-    def __init__(self) -> None:
+    Only the keys in ``choices`` (what the page's selector offered) can be loaded: any
+    other value is refused with one message, whatever exists on the server, so a client
+    can neither load an unlisted model nor probe which paths exist. Entries are keyed by
+    the model's real path (two keys for one model share one entry) and the least
+    recently used is dropped beyond ``max_models``.
+    """
+
+    def __init__(self, choices: list[ModelChoice], max_models: int = DEFAULT_MAX_MODELS) -> None:
         self._lock = threading.Lock()
-        self._items: dict[str, Predictor] = {}
+        self._paths = {c.key: c.path for c in choices}
+        self._usable = {c.key: c.usable for c in choices}
+        self._items: OrderedDict[Path, Predictor] = OrderedDict()
+        self.max_models = max(1, int(max_models))
+
+    @property
+    def keys(self) -> list[str]:
+        """The model keys this cache accepts (those the page offers)."""
+        return list(self._paths)
 
     def get(self, key: str) -> Predictor:
-        from ..model import EXPRESSION_FILE
-        from ..registry import resolve_model
-
+        """The predictor of an offered model; TfcnnInputError for anything else."""
+        path = self._paths.get(key) if isinstance(key, str) else None
+        if path is None:
+            raise TfcnnInputError(
+                "unknown model: choose one of the models listed in the 'Model' selector."
+            )
+        if not self._usable[key]:
+            raise TfcnnInputError(
+                f"model {key} carries no expression matrix, so the web app cannot "
+                "score with it: choose another model, or use 'tfcnn predict --model "
+                f"{key} --expression FILE' with a matrix of the model's samples."
+            )
         with self._lock:
-            if key not in self._items:
-                path = resolve_model(key)
-                if path.is_dir() and not (path / EXPRESSION_FILE).is_file():
-                    raise TfcnnInputError(
-                        f"model {key} carries no expression matrix, so the web app cannot "
-                        "score with it: choose another model, or use 'tfcnn predict --model "
-                        f"{key} --expression FILE' with a matrix of the model's samples."
-                    )
-                self._items[key] = Predictor(path, name=key)
-            return self._items[key]
+            predictor = self._items.get(path)
+            if predictor is None:
+                predictor = Predictor(path, name=key)
+                self._items[path] = predictor
+                while len(self._items) > self.max_models:
+                    self._items.popitem(last=False)
+            self._items.move_to_end(path)
+            return predictor
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 # -- inputs --------------------------------------------------------------------------------
@@ -176,29 +213,40 @@ _NOT_TEXT = (
 _CONTROL = set(range(32)) - {9, 10, 11, 12, 13}
 
 
-def read_upload(file_info: list[dict[str, Any]] | None, max_bytes: int, what: str) -> list[str]:
+def read_upload(
+    file_info: list[dict[str, Any]] | None,
+    max_bytes: int,
+    what: str,
+    upload_root: str | os.PathLike[str] | None,
+) -> list[str]:
     """IDs from a Shiny file input value.
 
-    Refuses, with a message naming the file: files over ``max_bytes``, empty files or
-    files without any ID, and files that are not text (Excel, zip, gzip, PDF, binary).
-    Text may be UTF-8 (with or without BOM), UTF-16 with a BOM, or else Latin-1.
+    Only files that Shiny itself stored for this session are read: a ``datapath`` must
+    be a regular file inside ``upload_root`` (the session's upload folder). A client can
+    set the input's value to anything, so any other path is refused without being
+    opened or even tested for existence. Refuses, with a message naming the file:
+    files over ``max_bytes``, empty files or files without any ID, and files that are
+    not text (Excel, zip, gzip, PDF, binary). Text may be UTF-8 (with or without BOM),
+    UTF-16 with a BOM, or else Latin-1.
     """
     if not file_info:
         return []
+    if not isinstance(file_info, list | tuple):
+        raise TfcnnInputError(f"the {what} file did not arrive; upload it again.")
     tokens: list[str] = []
     for fi in file_info:
-        name = str(fi.get("name", "file"))
-        size = int(fi.get("size") or 0)
-        path = Path(str(fi.get("datapath", "")))
-        if path.is_file():
-            size = max(size, path.stat().st_size)  # the size on disk, whatever was claimed
+        if not isinstance(fi, dict):
+            raise TfcnnInputError(f"the {what} file did not arrive; upload it again.")
+        name = str(fi.get("name", "file"))[:200]
+        path = _uploaded_path(fi.get("datapath"), upload_root)
+        if path is None:
+            raise TfcnnInputError(f"{what} file {name!r} did not arrive; upload it again.")
+        size = path.stat().st_size  # the size on disk, whatever was claimed
         if size > max_bytes:
             raise TfcnnInputError(
                 f"{what} file {name!r} is {size / 1e6:.1f} MB; files of at most "
                 f"{max_bytes / 1e6:.1f} MB are accepted. Upload a shorter list."
             )
-        if not path.is_file():
-            raise TfcnnInputError(f"{what} file {name!r} did not arrive; upload it again.")
         found = split_ids(decode_id_file(path.read_bytes(), name, what))
         if not found:
             raise TfcnnInputError(
@@ -208,6 +256,29 @@ def read_upload(file_info: list[dict[str, Any]] | None, max_bytes: int, what: st
             )
         tokens += found
     return tokens
+
+
+def _uploaded_path(datapath: Any, upload_root: str | os.PathLike[str] | None) -> Path | None:
+    """``datapath`` when it is a regular file Shiny stored under ``upload_root``, else None."""
+    if upload_root is None or not isinstance(datapath, str) or not datapath:
+        return None
+    root_text = Path(os.path.normpath(upload_root))
+    root = Path(os.path.realpath(upload_root))
+    raw = Path(datapath)
+    if not raw.is_absolute() or ".." in raw.parts or "\x00" in datapath:
+        return None
+    # Decide from the text alone first: nothing outside the folder is ever touched.
+    text = Path(os.path.normpath(raw))
+    if not (text.is_relative_to(root_text) or text.is_relative_to(root)):
+        return None
+    real = Path(os.path.realpath(raw))
+    if not real.is_relative_to(root) or raw.is_symlink():
+        return None
+    try:
+        mode = real.lstat().st_mode
+    except OSError:
+        return None
+    return real if stat.S_ISREG(mode) else None
 
 
 def decode_id_file(raw: bytes, name: str, what: str) -> str:
@@ -286,7 +357,10 @@ def run_query(
     """Resolve, check limits, score; every failure becomes a short message."""
     try:
         if not model_key:
-            raise TfcnnInputError("no model selected; register one with 'tfcnn models add'.")
+            raise TfcnnInputError(
+                "no model selected; train one (tfcnn train) and register it (tfcnn models add), "
+                "or start the server with 'tfcnn serve --model DIR'."
+            )
         if not regulators:
             raise TfcnnInputError("give at least one regulator ID (type, paste or upload).")
         predictor = cache.get(model_key)
