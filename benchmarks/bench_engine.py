@@ -1,10 +1,10 @@
-"""Scan benchmark (`make bench`): tfcnn.scan vs scoring materialised pairs, same run.
+"""Scan benchmark (`make bench`): tfcnn.inference.scan vs scoring materialised pairs, same run.
 
 Measures, each in its own fresh process (so the peak RSS is its own), on a SYNTHETIC
 z-scored matrix (genes x 232 samples, fixed seed) and a random published-architecture
 network:
 
-* ``scan``: :func:`tfcnn.scan.scan`, every TF of a block x every gene, to Parquet,
+* ``scan``: :func:`tfcnn.inference.scan.scan`, every TF of a block x every gene, to Parquet,
   (engine: per-gene first-layer terms, streamed pair chunks), 2 blocks at a time with one
   torch thread each; run at two sizes, to show its memory does not grow with the pairs;
 * ``reference``: the same pairs gathered into an (N, 2, 232) tensor and scored with
@@ -49,7 +49,7 @@ def _peak_rss() -> int:
 
 def _setup(n_genes: int):
     """Synthetic matrix and a random published network (same seed in every process)."""
-    from tfcnn.network import CNNConfig, PairCNNNetwork
+    from tfcnn.model.network import CNNConfig, PairCNNNetwork
 
     rng = np.random.default_rng(SEED)
     z = rng.standard_normal((n_genes, WIDTH), dtype=np.float32)
@@ -71,7 +71,7 @@ def _worker(kind: str, n_genes: int, n_tfs: int, sample_out: str) -> dict:
     if kind == "scan":
         import pyarrow.parquet as pq
 
-        from tfcnn.scan import scan
+        from tfcnn.inference.scan import scan
 
         with tempfile.TemporaryDirectory(prefix="tfcnn-bench-scan-") as tmp:
             scan(net, z, genes, Path(tmp) / "warm.parquet", tfs=genes[:2], workers=THREADS)

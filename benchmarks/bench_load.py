@@ -14,7 +14,7 @@ test stops by itself within 2 minutes.
 
 Each session goes through the real server path a browser uses: it loads the page and its
 assets over HTTP, then speaks Shiny's websocket protocol message for message as chromium
-does (`tfcnn.webapp.wsclient`, captured from the real page): typed IDs, the Predict
+does (`tests/wsclient.py`, captured from the real page): typed IDs, the Predict
 click, the data grid's view of the rows and the plots' client data. A query is done when
 the page is complete: the summary, the table (5,000 rows) and the distribution plot.
 Chromium itself is not used: measured on this machine, a chromium page used 0.46
@@ -143,7 +143,7 @@ def _free_port() -> int:
 
 def _tfcnn() -> list[str]:
     script = Path(sys.executable).with_name("tfcnn")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "tfcnn.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "tfcnn"]
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -163,10 +163,10 @@ def train_model(home: Path, epochs: int, quick: bool) -> Path:
     import numpy as np
 
     from tfcnn import api
-    from tfcnn.demo import DEMO_EVIDENCE
-    from tfcnn.metrics import probability_distribution
-    from tfcnn.model import PairCNN
-    from tfcnn.registry import register_model
+    from tfcnn.evaluation.metrics import probability_distribution
+    from tfcnn.model.estimator import PairCNN
+    from tfcnn.model.registry import register_model
+    from tfcnn.study.demo import DEMO_EVIDENCE
 
     edges = api.load_interactions("nitrogen-edges")  # read once: positives and exclusions
     pairs = api.build_pairs(
@@ -202,7 +202,7 @@ def regulator_pool(genes: list[str]) -> list[str]:
     """The compendium's TFs (bundled 'nitrogen-tfs') that are genes of the model."""
     import pandas as pd
 
-    from tfcnn.datasets import resolve_path
+    from tfcnn.io.datasets import resolve_path
 
     tfs = pd.read_csv(resolve_path("nitrogen-tfs"), sep="\t", header=None)[0]
     return sorted({str(t).strip().strip('"').upper() for t in tfs} & set(genes))
@@ -265,7 +265,8 @@ class Server:
 
 async def run_sessions(args, url: str, queries: list[list[tuple[str, str]]], expect) -> dict:
     """All sessions concurrently; returns the records and timing marks."""
-    from tfcnn.webapp.wsclient import ShinySession
+    sys.path.insert(0, str(ROOT))  # the websocket client lives with the tests
+    from tests.wsclient import ShinySession
 
     records: list[QueryRecord] = []
     downloads: list[dict] = []
@@ -362,7 +363,8 @@ async def run_sessions(args, url: str, queries: list[list[tuple[str, str]]], exp
 
 async def warm_up(url: str, regs: str, tgts: str) -> float:
     """One query (loads the model into the server) before the measured load."""
-    from tfcnn.webapp.wsclient import ShinySession
+    sys.path.insert(0, str(ROOT))  # the websocket client lives with the tests
+    from tests.wsclient import ShinySession
 
     async with ShinySession(url, timeout=120) as s:
         res = await s.query(regs, tgts)
@@ -614,7 +616,7 @@ def main(argv: list[str] | None = None) -> int:
             "ramp_s": args.ramp,
             "duration_s": args.duration,
             "model": f"{MODEL_NAME} (bundled nitrogen compendium, {args.epochs} epochs)",
-            "client": "tfcnn.webapp.wsclient (Shiny websocket protocol, as chromium speaks it)",
+            "client": "tests/wsclient.py (Shiny websocket protocol, as chromium speaks it)",
             "cpus": os.cpu_count(),
             "load_average_start": load_before[0],
             "load_average_end": load_after[0],

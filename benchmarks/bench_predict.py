@@ -1,7 +1,7 @@
 """Query latency (`make bench`): a 100 x 1,000 query through the web app's own function.
 
-Measures :func:`tfcnn.webapp.logic.run_query` (what the page's Predict button calls, and
-the same :class:`tfcnn.predict.Predictor` that `tfcnn predict` uses) on a model with the
+Measures :func:`tfcnn.apps.webapp.logic.run_query` (what the page's Predict button calls, and
+the same :class:`tfcnn.inference.predict.Predictor` that `tfcnn predict` uses) on a model with the
 published architecture at the published width (232 samples) over 5,000 genes. Goal: under
 2 s on 2 cores, with the model already loaded (the app keeps it); the first query, which
 also loads the model, is reported separately.
@@ -39,9 +39,9 @@ REPEATS = 3
 
 def _make_model(folder: Path) -> Path:
     """A fitted published-architecture model over synthetic genes, saved and registered."""
-    from tfcnn.metrics import probability_distribution
-    from tfcnn.model import PairCNN
-    from tfcnn.registry import register_model
+    from tfcnn.evaluation.metrics import probability_distribution
+    from tfcnn.model.estimator import PairCNN
+    from tfcnn.model.registry import register_model
 
     rng = np.random.default_rng(SEED)
     z = rng.standard_normal((N_GENES, N_SAMPLES)).astype(np.float32)
@@ -76,9 +76,9 @@ def main() -> int:
     busy0, cpu0, wall0 = busy_cpu_seconds(), time.process_time(), time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["TFCNN_HOME"] = str(Path(tmp) / "home")
-        from tfcnn.model import PairCNN
-        from tfcnn.predict import QueryLimits
-        from tfcnn.webapp.logic import PredictorCache, model_choices, run_query
+        from tfcnn.apps.webapp.logic import PredictorCache, model_choices, run_query
+        from tfcnn.inference.predict import QueryLimits
+        from tfcnn.model.estimator import PairCNN
 
         model_dir = _make_model(Path(tmp))
         genes = PairCNN.load(model_dir).metadata_["genes"]

@@ -1,6 +1,6 @@
 """The pair CNN written the plain way, as the benchmark's slow reference.
 
-Same layers and Keras semantics as ``tfcnn.network.PairCNNNetwork``, but each separable
+Same layers and Keras semantics as ``tfcnn.model.network.PairCNNNetwork``, but each separable
 conv is an ``nn.Conv2d`` with ``groups=C`` (depthwise, no bias) followed by a 1x1
 ``nn.Conv2d`` (pointwise, with bias), and Keras 'same' padding is an explicit ``F.pad``
 (the extra row/column of an even kernel goes bottom/right). Nothing here imports tfcnn:

@@ -43,8 +43,8 @@ from machine import busy_cpu_seconds
 from rich.console import Console
 from rich.table import Table
 
-from tfcnn.model import PairCNN
-from tfcnn.network import PairCNNNetwork
+from tfcnn.model.estimator import PairCNN
+from tfcnn.model.network import PairCNNNetwork
 
 THREADS = 2
 SEED = 20190101

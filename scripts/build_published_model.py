@@ -5,7 +5,7 @@ Usage (from the repository root):
     .venv/bin/python scripts/build_published_model.py [--force]
 
 Reads src/tfcnn/data/published_model/convnet_model.hdf5 (the study's file, unchanged),
-converts it with tfcnn.keras_import, records the provenance (with the top validation
+converts it with tfcnn.model.keras_import, records the provenance (with the top validation
 accuracy read from the study's tuning log, tuning_runs.csv) and writes
 src/tfcnn/data/models/published-2019/ (model.json + weights.safetensors).
 """
@@ -16,7 +16,7 @@ import argparse
 import csv
 from pathlib import Path
 
-from tfcnn.keras_import import PUBLISHED_2019_PROVENANCE, import_keras
+from tfcnn.model.keras_import import PUBLISHED_2019_PROVENANCE, import_keras
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "src" / "tfcnn" / "data" / "published_model"

@@ -12,9 +12,9 @@ from pathlib import Path
 
 from tests.synthetic import planted_dataset, write_pairs, write_tsv
 from tfcnn import api
-from tfcnn.datasets import resolve_path
-from tfcnn.idmap import read_id_map
-from tfcnn.interactions import from_pairs
+from tfcnn.io.datasets import resolve_path
+from tfcnn.io.idmap import read_id_map
+from tfcnn.io.interactions import from_pairs
 
 
 def train_synthetic_model(folder: Path, agi: bool = False, seed: int = 0) -> Path:

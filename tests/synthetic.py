@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from tfcnn.expression import ExpressionMatrix, from_dataframe
-from tfcnn.interactions import Interactions, from_pairs
+from tfcnn.io.expression import ExpressionMatrix, from_dataframe
+from tfcnn.io.interactions import Interactions, from_pairs
 
 #: The columns of AGRIS's AtRegNet table, in its order (for synthetic AtRegNet files).
 ATREGNET_HEADER = [

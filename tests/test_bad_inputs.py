@@ -38,13 +38,13 @@ from click.testing import CliRunner, Result
 from safetensors.numpy import save_file as save_numpy
 
 from tests.synthetic import ATREGNET_HEADER, planted_dataset, write_pairs, write_tsv
-from tfcnn import cli
-from tfcnn.cli import app
-from tfcnn.datasets import resolve_path
+from tfcnn.apps import cli
+from tfcnn.apps.cli import app
 from tfcnn.errors import ModelFormatError
-from tfcnn.idmap import read_id_map
-from tfcnn.interactions import from_pairs
-from tfcnn.model import PairCNN
+from tfcnn.io.datasets import resolve_path
+from tfcnn.io.idmap import read_id_map
+from tfcnn.io.interactions import from_pairs
+from tfcnn.model.estimator import PairCNN
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -1450,7 +1450,7 @@ def _spawn(args: list[object]) -> subprocess.Popen:
         "COLUMNS": "200",
     }
     return subprocess.Popen(
-        [sys.executable, "-c", "from tfcnn.cli import main; main()", *map(str, args)],
+        [sys.executable, "-c", "from tfcnn.apps.cli import main; main()", *map(str, args)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env=env,
@@ -1563,7 +1563,7 @@ def test_killed_tuning_scan_resumes_without_redoing_finished_runs(training_set, 
 def test_temporaries_of_killed_writers_are_removed_by_the_next_write(tmp_path) -> None:
     """A SIGKILLed writer leaves its temporary sibling; the next write of that output on this
     host removes it, but never one of a live process or of another host."""
-    from tfcnn import fileio
+    from tfcnn.io import atomic as fileio
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()

@@ -56,7 +56,7 @@ def _free_port() -> int:
 
 def _tfcnn() -> list[str]:
     script = Path(sys.executable).with_name("tfcnn")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "tfcnn.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "tfcnn"]
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +93,7 @@ def served(tmp_path_factory):
             if time.monotonic() > deadline:
                 pytest.fail(f"tfcnn serve did not answer: {(root / 'serve.log').read_text()}")
             time.sleep(0.3)
-        from tfcnn.model import PairCNN
+        from tfcnn.model.estimator import PairCNN
 
         yield url, env, PairCNN.load(model_dir).metadata_["genes"]
     finally:
@@ -123,7 +123,7 @@ def _cli_predict(env, regulators: str, targets: str) -> pd.DataFrame:
     """`tfcnn predict` for the same query (in-process, with the server's TFCNN_HOME)."""
     from typer.testing import CliRunner
 
-    from tfcnn.cli import app
+    from tfcnn.apps.cli import app
 
     args = ["predict", "--model", MODEL, "--regulators", regulators, "--targets", targets]
     res = CliRunner().invoke(app, args, env={"TFCNN_HOME": env["TFCNN_HOME"]})

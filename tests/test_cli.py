@@ -24,9 +24,10 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from tests.synthetic import planted_dataset, write_pairs, write_tsv
-from tfcnn import __version__, cli
-from tfcnn.cli import app
-from tfcnn.datasets import list_datasets
+from tfcnn import __version__
+from tfcnn.apps import cli
+from tfcnn.apps.cli import app
+from tfcnn.io.datasets import list_datasets
 
 N_SAMPLES = 12
 COMMANDS = ("datasets", "build-pairs", "train", "evaluate", "demo")

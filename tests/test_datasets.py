@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tfcnn.datasets import DATASETS, Dataset, dataset_path, list_datasets, resolve_path
 from tfcnn.errors import TfcnnInputError
+from tfcnn.io.datasets import DATASETS, Dataset, dataset_path, list_datasets, resolve_path
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "src" / "tfcnn" / "data"
 
@@ -30,7 +30,7 @@ def test_every_bundled_file_is_registered_and_documented() -> None:
         if p.is_file()
         and p.name != "PROVENANCE.md"
         and "__pycache__" not in p.parts
-        and p.relative_to(DATA_DIR).parts[0] != "models"  # bundled models: tfcnn.registry
+        and p.relative_to(DATA_DIR).parts[0] != "models"  # bundled models: tfcnn.model.registry
     }
     assert on_disk == {ds.relpath for ds in DATASETS.values()}
     provenance = (DATA_DIR / "PROVENANCE.md").read_text(encoding="utf-8")
@@ -77,7 +77,7 @@ def test_resolve_path_prefers_local_file(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "tf-list").write_text("mine\n")
-    with caplog.at_level(logging.WARNING, logger="tfcnn.datasets"):
+    with caplog.at_level(logging.WARNING, logger="tfcnn.io.datasets"):
         assert resolve_path("tf-list") == Path("tf-list")
     assert "bundled:tf-list" in caplog.text
     assert resolve_path("bundled:tf-list") == dataset_path("tf-list")

@@ -7,9 +7,9 @@ import json
 import pytest
 from rich.console import Console
 
-from tfcnn.demo import default_output, run_demo
 from tfcnn.errors import OutputExistsError
-from tfcnn.model import PairCNN
+from tfcnn.model.estimator import PairCNN
+from tfcnn.study.demo import default_output, run_demo
 
 
 @pytest.fixture(scope="module")

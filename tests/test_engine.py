@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from tests.test_network import _randomise, _torch_grouped_reference
-from tfcnn.engine import PairScorer, map_in_order, torch_threads
-from tfcnn.network import CNNConfig, PairCNNNetwork
+from tfcnn.inference.engine import PairScorer, map_in_order, torch_threads
+from tfcnn.model.network import CNNConfig, PairCNNNetwork
 
 TOL = 1e-5
 

@@ -16,10 +16,10 @@ import torch
 from typer.testing import CliRunner
 
 from tfcnn import explain as xp
-from tfcnn.cli import app
-from tfcnn.expression import zscore_rows
-from tfcnn.model import PairCNN
-from tfcnn.network import CNNConfig, PairCNNNetwork
+from tfcnn.apps.cli import app
+from tfcnn.io.expression import zscore_rows
+from tfcnn.model.estimator import PairCNN
+from tfcnn.model.network import CNNConfig, PairCNNNetwork
 from tfcnn.pairs import PairSet
 
 S = 32

@@ -1,4 +1,4 @@
-"""Tests for tfcnn.expression: loading, validation errors, z-scores.
+"""Tests for tfcnn.io.expression: loading, validation errors, z-scores.
 
 All matrices except the bundled nitrogen compendium are synthetic, generated here.
 """
@@ -18,13 +18,13 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from tfcnn.errors import TfcnnInputError
-from tfcnn.expression import (
+from tfcnn.io.expression import (
     ExpressionMatrix,
     from_dataframe,
     read_expression,
     zscore_rows,
 )
-from tfcnn.ids import is_agi
+from tfcnn.io.ids import is_agi
 
 REAL_EXPRESSION = (
     Path(__file__).resolve().parents[1]

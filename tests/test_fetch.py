@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from tfcnn.cli import app
+from tfcnn.apps.cli import app
 from tfcnn.errors import TfcnnInputError
-from tfcnn.fetch import (
+from tfcnn.io.fetch import (
     Download,
     atgenexpress_downloads,
     download_all,

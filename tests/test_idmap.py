@@ -1,4 +1,4 @@
-"""Tests for tfcnn.idmap: the bundled two-column map and a synthetic TAIR-format file."""
+"""Tests for tfcnn.io.idmap: the bundled two-column map and a synthetic TAIR-format file."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tfcnn.errors import TfcnnInputError
-from tfcnn.idmap import IdMap, read_id_map
+from tfcnn.io.idmap import IdMap, read_id_map
 
 REAL_MAP = (
     Path(__file__).resolve().parents[1]

@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.synthetic import ATREGNET_HEADER
-from tfcnn.datasets import dataset_path
 from tfcnn.errors import TfcnnInputError
-from tfcnn.ids import is_agi
-from tfcnn.interactions import (
+from tfcnn.io.datasets import dataset_path
+from tfcnn.io.ids import is_agi
+from tfcnn.io.interactions import (
     Interactions,
     SkippedRow,
     from_pairs,
@@ -123,7 +123,7 @@ def test_atregnet_line_column_matches_physical_lines(
 
 
 def test_atregnet_warning_summarises_skips(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="tfcnn.interactions"):
+    with caplog.at_level(logging.WARNING, logger="tfcnn.io.interactions"):
         read_atregnet(dataset_path("atregnet"))
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1

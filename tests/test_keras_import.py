@@ -17,11 +17,11 @@ import pytest
 from typer.testing import CliRunner
 
 from tests import reference_keras
-from tfcnn.cli import app
+from tfcnn.apps.cli import app
 from tfcnn.errors import TfcnnInputError
-from tfcnn.keras_import import convert_keras, import_keras, published_caveat
-from tfcnn.model import PairCNN
-from tfcnn.registry import list_models, resolve_model
+from tfcnn.model.estimator import PairCNN
+from tfcnn.model.keras_import import convert_keras, import_keras, published_caveat
+from tfcnn.model.registry import list_models, resolve_model
 
 ROOT = Path(__file__).resolve().parents[1]
 PUBLISHED = ROOT / "src" / "tfcnn" / "data" / "published_model" / "convnet_model.hdf5"

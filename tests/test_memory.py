@@ -1,4 +1,4 @@
-"""tfcnn.memory: the glibc malloc settings are applied once, and can be turned off."""
+"""tfcnn.runtime: the glibc malloc settings are applied once, and can be turned off."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 CHECK = """
 import sys
-from tfcnn import memory
+from tfcnn import runtime as memory
 first = memory.keep_freed_memory()
 again = memory.keep_freed_memory()
 print(first, again)

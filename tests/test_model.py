@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from tfcnn.errors import ModelFormatError, OutputExistsError
-from tfcnn.model import PairCNN
+from tfcnn.model.estimator import PairCNN
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +149,7 @@ def test_own_expression_roundtrip_and_validation(toy, fitted, tmp_path) -> None:
 
 
 def test_probability_distribution_and_percentiles() -> None:
-    from tfcnn.metrics import percentile_in, probability_distribution
+    from tfcnn.evaluation.metrics import percentile_in, probability_distribution
 
     y = np.array([0] * 100 + [1] * 100)
     p = np.concatenate([np.linspace(0, 0.5, 100), np.linspace(0.5, 1, 100)])

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from tests import reference_keras
-from tfcnn.network import CNNConfig, PairCNNNetwork, same_padding
+from tfcnn.model.network import CNNConfig, PairCNNNetwork, same_padding
 
 
 def _randomise(net: PairCNNNetwork, seed: int) -> None:

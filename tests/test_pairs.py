@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 
 from tests.synthetic import planted_dataset
-from tfcnn.datasets import dataset_path
 from tfcnn.errors import OutputExistsError, TfcnnInputError
-from tfcnn.expression import from_dataframe
-from tfcnn.idmap import read_id_map
-from tfcnn.interactions import from_pairs
+from tfcnn.io.datasets import dataset_path
+from tfcnn.io.expression import from_dataframe
+from tfcnn.io.idmap import read_id_map
+from tfcnn.io.interactions import from_pairs
 from tfcnn.pairs import PairSet, build_pair_set
 
 

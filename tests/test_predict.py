@@ -1,4 +1,4 @@
-"""`tfcnn predict` and tfcnn.predict: parsing, ID mapping, tables, writers, errors.
+"""`tfcnn predict` and tfcnn.inference.predict: parsing, ID mapping, tables, writers, errors.
 
 Models are tiny and trained here on synthetic planted data (tests/predict_helpers.py).
 """
@@ -14,12 +14,10 @@ from typer.testing import CliRunner
 
 from tests.predict_helpers import planted_pairs, train_synthetic_model
 from tests.synthetic import write_tsv
-from tfcnn.cli import app
+from tfcnn.apps.cli import app
 from tfcnn.errors import OutputExistsError, TfcnnInputError
-from tfcnn.expression import read_expression
-from tfcnn.metrics import percentile_in
-from tfcnn.model import PairCNN
-from tfcnn.predict import (
+from tfcnn.evaluation.metrics import percentile_in
+from tfcnn.inference.predict import (
     COLUMNS,
     Predictor,
     QueryLimits,
@@ -29,6 +27,8 @@ from tfcnn.predict import (
     table_format,
     write_table,
 )
+from tfcnn.io.expression import read_expression
+from tfcnn.model.estimator import PairCNN
 
 runner = CliRunner()
 
@@ -185,7 +185,7 @@ def test_models_carry_their_training_pairs_and_never_open_a_recorded_path(
     tmp_path, agi_model, monkeypatch
 ):
     """Model files are data: known pairs come from the model itself, never from a path."""
-    import tfcnn.interactions
+    import tfcnn.io.interactions
 
     model_dir, folder = agi_model
     moved = tmp_path / "data"
@@ -199,9 +199,11 @@ def test_models_carry_their_training_pairs_and_never_open_a_recorded_path(
     # A model without its pairs record (saved by an older tfcnn) whose model.json names
     # readable files: none is opened, and the column says why it cannot tell.
     opened = []
-    real = tfcnn.interactions.read_interactions
+    real = tfcnn.io.interactions.read_interactions
     monkeypatch.setattr(
-        tfcnn.interactions, "read_interactions", lambda *a, **k: opened.append(a) or real(*a, **k)
+        tfcnn.io.interactions,
+        "read_interactions",
+        lambda *a, **k: opened.append(a) or real(*a, **k),
     )
     secret = tmp_path / "shadow"
     secret.write_text("tf\ttarget\nSECRET1\tSECRET2\n")
@@ -317,8 +319,8 @@ def test_published_model_on_a_rebuilt_matrix_carries_the_caveat() -> None:
     import numpy as np
     import pandas as pd
 
-    from tfcnn.expression import from_dataframe
-    from tfcnn.predict import Predictor
+    from tfcnn.inference.predict import Predictor
+    from tfcnn.io.expression import from_dataframe
 
     rng = np.random.default_rng(0)
     genes = ["AT1G01010", "AT1G01020", "AT5G61850"]

@@ -30,10 +30,10 @@ from hypothesis.extra.numpy import arrays
 
 from tests.synthetic import ATREGNET_HEADER
 from tfcnn.errors import TfcnnInputError
-from tfcnn.expression import ExpressionMatrix, from_dataframe, read_expression, zscore_rows
-from tfcnn.idmap import read_id_map
-from tfcnn.ids import id_namespace, is_agi, is_probeset, looks_like_agi, normalize_id
-from tfcnn.interactions import read_atregnet, read_interactions, read_pairs_table
+from tfcnn.io.expression import ExpressionMatrix, from_dataframe, read_expression, zscore_rows
+from tfcnn.io.idmap import read_id_map
+from tfcnn.io.ids import id_namespace, is_agi, is_probeset, looks_like_agi, normalize_id
+from tfcnn.io.interactions import read_atregnet, read_interactions, read_pairs_table
 
 PROPERTY = settings(
     derandomize=True,

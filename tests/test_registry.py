@@ -7,8 +7,8 @@ import pytest
 
 from tfcnn import api
 from tfcnn.errors import TfcnnInputError
-from tfcnn.model import PairCNN
-from tfcnn.registry import list_models, register_model, resolve_model
+from tfcnn.model.estimator import PairCNN
+from tfcnn.model.registry import list_models, register_model, resolve_model
 
 
 @pytest.fixture

@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from tfcnn.cli import app
+from tfcnn.apps.cli import app
 from tfcnn.errors import TfcnnInputError
-from tfcnn.expression import read_expression
-from tfcnn.rma import (
+from tfcnn.io.expression import read_expression
+from tfcnn.io.rma import (
     SERIES_MATRIX_NOTE,
     cel_files_in_sheet_order,
     median_polish,

@@ -18,11 +18,11 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from tfcnn.engine import torch_threads
 from tfcnn.errors import OutputExistsError, TfcnnInputError
-from tfcnn.model import PairCNN
-from tfcnn.network import CNNConfig, PairCNNNetwork
-from tfcnn.scan import scan, work_dir_for
+from tfcnn.inference.engine import torch_threads
+from tfcnn.inference.scan import scan, work_dir_for
+from tfcnn.model.estimator import PairCNN
+from tfcnn.model.network import CNNConfig, PairCNNNetwork
 
 ROOT = Path(__file__).resolve().parent.parent
 WIDTH, N_GENES = 24, 30
@@ -124,7 +124,7 @@ import os, signal, sys
 import numpy as np, torch
 sys.path.insert(0, {root!r})
 from tests.test_scan import GENES, _net, _z
-from tfcnn.scan import scan
+from tfcnn.inference.scan import scan
 seen = []
 def on_block(pairs, resumed):
     seen.append(pairs)
@@ -191,7 +191,7 @@ def _saved_model(path: Path) -> Path:
 
 
 def test_cli_scan(tmp_path: Path) -> None:
-    from tfcnn.cli import app
+    from tfcnn.apps.cli import app
 
     model = _saved_model(tmp_path / "model")
     tfs = tmp_path / "tfs.txt"

@@ -15,9 +15,9 @@ from scipy.stats import spearmanr
 from typer.testing import CliRunner
 
 from tests.synthetic import planted_dataset, write_pairs, write_tsv
-from tfcnn import baselines
-from tfcnn.cli import app
-from tfcnn.metrics import auroc
+from tfcnn.apps.cli import app
+from tfcnn.evaluation import baselines
+from tfcnn.evaluation.metrics import auroc
 from tfcnn.study import runner, study, tuning
 from tfcnn.study.protocols import data_spec
 

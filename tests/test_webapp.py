@@ -1,4 +1,4 @@
-"""The web app's server logic, without a browser (tfcnn.webapp.logic and the ASGI guard)."""
+"""The web app's server logic, without a browser (tfcnn.apps.webapp.logic and the ASGI guard)."""
 
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ import pandas as pd
 import pytest
 
 from tests.predict_helpers import train_synthetic_model
+from tfcnn.apps.webapp import logic
+from tfcnn.apps.webapp.app import UploadLimit, build_ui, create_app
 from tfcnn.errors import TfcnnInputError
-from tfcnn.predict import COLUMNS, Prediction, QueryLimits, to_text
-from tfcnn.registry import register_model
-from tfcnn.webapp import logic
-from tfcnn.webapp.app import UploadLimit, build_ui, create_app
+from tfcnn.inference.predict import COLUMNS, Prediction, QueryLimits, to_text
+from tfcnn.model.registry import register_model
 
 
 @pytest.fixture(scope="module")
@@ -443,7 +443,7 @@ def _run(coro):
 
 
 def test_server_refuses_100000_pasted_ids_and_the_session_goes_on(server):
-    from tfcnn.webapp.wsclient import ShinySession
+    from tests.wsclient import ShinySession
 
     url, g = server
     pasted = "\n".join(f"AT{1 + i % 5}G{i:05d}" for i in range(100_000))
@@ -467,7 +467,7 @@ def test_server_refuses_100000_pasted_ids_and_the_session_goes_on(server):
 
 
 def test_server_escapes_markup_and_never_evaluates_ids(server, tmp_path):
-    from tfcnn.webapp.wsclient import ShinySession
+    from tests.wsclient import ShinySession
 
     url, g = server
     marker = tmp_path / "evaluated"
@@ -495,7 +495,7 @@ def test_server_escapes_markup_and_never_evaluates_ids(server, tmp_path):
 
 
 def test_server_refuses_bad_uploads_with_messages(server):
-    from tfcnn.webapp.wsclient import ShinySession
+    from tests.wsclient import ShinySession
 
     url, g = server
 
@@ -519,7 +519,7 @@ def test_server_refuses_bad_uploads_with_messages(server):
 
 
 def test_server_downloads_only_the_sessions_own_results(server):
-    from tfcnn.webapp.wsclient import ShinySession
+    from tests.wsclient import ShinySession
 
     url, g = server
 
@@ -555,7 +555,7 @@ def test_server_downloads_only_the_sessions_own_results(server):
 
 def test_closed_sessions_are_freed(server):
     """shiny 1.8's data frame cache kept every closed session alive (see release_data_frame)."""
-    from tfcnn.webapp.wsclient import ShinySession
+    from tests.wsclient import ShinySession
 
     url, g = server
 
@@ -574,7 +574,7 @@ def test_closed_sessions_are_freed(server):
 # -- security, against the live server (issue: the app reads only what it offered) ---------
 def test_server_never_reads_a_datapath_the_client_names(server, tmp_path):
     """Setting a file input's value by hand (not through Shiny's upload) reads nothing."""
-    from tfcnn.webapp.wsclient import ShinySession
+    from tests.wsclient import ShinySession
 
     url, g = server
     secret = tmp_path / "secret.txt"
@@ -607,7 +607,7 @@ def test_server_never_reads_a_datapath_the_client_names(server, tmp_path):
 
 def test_server_loads_only_the_models_it_offered(server, tmp_path, model_dir):
     """A client setting 'model' to a server path gets one message, whatever the path is."""
-    from tfcnn.webapp.wsclient import ShinySession
+    from tests.wsclient import ShinySession
 
     url, g = server
     probes = {
@@ -639,8 +639,8 @@ def test_serve_refuses_remote_binds_unless_asked_and_then_warns(home, monkeypatc
     import uvicorn
     from typer.testing import CliRunner
 
-    from tfcnn.cli import app
-    from tfcnn.commands.serve import is_loopback
+    from tfcnn.apps.cli import app
+    from tfcnn.apps.commands.serve import is_loopback
 
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5")

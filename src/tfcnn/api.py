@@ -13,17 +13,17 @@ from typing import Any
 
 import numpy as np
 
-from .baselines import pearson_scores, target_frequency_scores
-from .datasets import resolve_path
+from .apps.progress import epoch_progress
 from .errors import TfcnnInputError
-from .expression import ExpressionMatrix, read_expression
-from .fileio import check_writable
-from .idmap import IdMap, read_id_map
-from .interactions import Interactions, read_interactions
-from .metrics import binary_metrics, probability_distribution
-from .model import PairCNN
+from .evaluation.baselines import pearson_scores, target_frequency_scores
+from .evaluation.metrics import binary_metrics, probability_distribution
+from .io.atomic import check_writable
+from .io.datasets import resolve_path
+from .io.expression import ExpressionMatrix, read_expression
+from .io.idmap import IdMap, read_id_map
+from .io.interactions import Interactions, read_interactions
+from .model.estimator import PairCNN
 from .pairs import PairSet, build_pair_set
-from .progress import epoch_progress
 
 PathLike = str | os.PathLike[str]
 
@@ -94,7 +94,7 @@ def load_model(model: PathLike | PairCNN) -> PairCNN:
     """A fitted model from a model directory or registered name, or the object itself."""
     if isinstance(model, PairCNN):
         return model
-    from .registry import resolve_model
+    from .model.registry import resolve_model
 
     return PairCNN.load(resolve_model(model))
 
@@ -143,7 +143,7 @@ def train(
 
 def training_pairs(data: PairSet) -> dict[str, Any]:
     """What a model records of its pair set: gene rows, labels, splits and known pairs."""
-    from .model import pair_arrays
+    from .model.estimator import pair_arrays
     from .pairs import SPLITS
 
     split = data.table["split"].map({s: i for i, s in enumerate(SPLITS)}).to_numpy()

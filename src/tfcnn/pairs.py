@@ -44,11 +44,11 @@ from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 from .errors import TfcnnInputError
-from .expression import ExpressionMatrix
-from .fileio import atomic_dir
-from .idmap import IdMap
-from .ids import id_namespace
-from .interactions import Interactions
+from .io.atomic import atomic_dir
+from .io.expression import ExpressionMatrix
+from .io.idmap import IdMap
+from .io.ids import id_namespace
+from .io.interactions import Interactions
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ with ``seed + replicate``.
 
 On each replicate's test pairs, beside the CNN: Pearson r, Spearman rho, |Pearson r|,
 logistic regression on those correlations (fit on the training pairs), a GENIE3-style
-tree-ensemble score (see :func:`tfcnn.baselines.genie3_importances`; computed once per
+tree-ensemble score (see :func:`tfcnn.evaluation.baselines.genie3_importances`; computed once per
 dataset, added when results are collected), and three controls that cannot read the
 TF/target relation: TF-only and target-only MLPs on one profile, and the target's
 frequency among training positives.
@@ -32,11 +32,11 @@ import numpy as np
 import pandas as pd
 from safetensors.numpy import save_file
 
-from .. import baselines
 from ..api import load_expression, load_id_map, load_interactions
 from ..errors import TfcnnInputError
-from ..metrics import auprc, auroc, binary_metrics, probability_distribution
-from ..model import PairCNN
+from ..evaluation import baselines
+from ..evaluation.metrics import auprc, auroc, binary_metrics, probability_distribution
+from ..model.estimator import PairCNN
 from ..pairs import PairSet, build_pair_set, tf_group_folds
 
 SPLITS = ("random", "tf-holdout", "pair-disjoint")

@@ -12,7 +12,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import TfcnnInputError
-from ..fileio import write_text
+from ..io.atomic import write_text
 from . import figures, runner
 from .protocols import CONTROLS, METHODS
 from .study import CONTROL_MARGIN, collect

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TfcnnInputError
-from ..fileio import atomic_dir, json_safe
+from ..io.atomic import atomic_dir, json_safe
 
 RUNS_DIR = "runs"
 CONFIG_FILE = "config.json"

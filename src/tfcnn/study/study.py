@@ -19,8 +19,8 @@ import pandas as pd
 
 from .. import __version__
 from ..errors import TfcnnInputError
-from ..fileio import write_text
-from ..metrics import auprc, auroc
+from ..evaluation.metrics import auprc, auroc
+from ..io.atomic import write_text
 from . import protocols, runner, tuning
 
 SETTINGS_FILE = "study-config.json"

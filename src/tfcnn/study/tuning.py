@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..model import PairCNN
+from ..model.estimator import PairCNN
 from .protocols import build
 
 GRID_VALUES = (8, 16, 32, 64)

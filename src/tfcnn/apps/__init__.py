@@ -1,0 +1,1 @@
+"""The entry points over the library: the command line and the web app."""

@@ -1,0 +1,117 @@
+"""`tfcnn predict`: score regulators against targets with a trained model."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from ...errors import TfcnnInputError
+from ..cli import ForceOpt, IdMapOpt, Log2Opt, err_console, user_errors
+
+_MAX_LISTED = 20
+
+
+def predict_cmd(
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model", "-m", help="Model directory or registered name (see 'tfcnn models')."
+        ),
+    ],
+    regulators: Annotated[
+        str,
+        typer.Option(
+            "--regulators",
+            "-r",
+            help="Regulator IDs, inline (separated by commas, spaces, tabs or newlines) or a "
+            "file of IDs. AGI codes (any case) and ATH1 probesets, mixed.",
+        ),
+    ],
+    targets: Annotated[
+        str | None,
+        typer.Option(
+            "--targets",
+            "-t",
+            help="Target IDs, inline or a file. Default: every gene of the scoring matrix.",
+        ),
+    ] = None,
+    expression: Annotated[
+        str | None,
+        typer.Option(
+            "--expression",
+            "-x",
+            help="Score on this matrix instead of the model's own (same samples, same order); "
+            "a file or a bundled dataset name.",
+        ),
+    ] = None,
+    log2: Log2Opt = False,
+    id_map: IdMapOpt = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write the table here: .csv, .tsv or .xlsx by extension. Default: CSV on "
+            "standard output.",
+        ),
+    ] = None,
+    force: ForceOpt = False,
+) -> None:
+    """Score regulators against targets: probability, rank, known pair, percentiles."""
+    from ...api import load_expression
+    from ...inference.predict import Predictor, read_id_list, table_format, to_text, write_table
+    from ...io.atomic import check_writable
+    from ...model.registry import resolve_model
+
+    if log2 and expression is None:
+        raise TfcnnInputError(
+            "--log2 applies to --expression; the model's own matrix is already z-scored."
+        )
+    if output is not None:
+        table_format(output)
+        check_writable(output, force)
+    reg_ids, reg_from = read_id_list(regulators)
+    tgt_ids = None
+    if targets is not None:
+        tgt_ids, _ = read_id_list(targets)
+        if not tgt_ids:
+            raise TfcnnInputError(
+                f"--targets {targets!r} holds no ID; give target IDs or leave --targets out "
+                "to score against every gene."
+            )
+    if not reg_ids:
+        raise TfcnnInputError(f"--regulators: no ID found in {reg_from}.")
+    model_dir = resolve_model(model)
+    matrix = None if expression is None else load_expression(expression, log2=log2)
+    predictor = Predictor(model_dir, expression=matrix, id_map=id_map, name=model)
+    result = predictor.predict(reg_ids, tgt_ids, workers=None)  # all cores
+    for line in result.report_lines()[:_MAX_LISTED]:
+        err_console.print(f"[yellow]note:[/] {escape(line)}", highlight=False, soft_wrap=True)
+    extra = len(result.report_lines()) - _MAX_LISTED
+    if extra > 0:
+        err_console.print(f"[yellow]note:[/] ... and {extra} more", highlight=False)
+    if output is None:
+        sys.stdout.write(to_text(result.table, "csv"))
+        sys.stdout.flush()
+    else:
+        write_table(result, output, force=force)
+    counts: dict[str, int] = {}
+    for issue in result.issues:
+        counts[issue.problem] = counts.get(issue.problem, 0) + 1
+    unused = ", ".join(f"{n} {p}" for p, n in sorted(counts.items())) or "none"
+    where = f" -> {escape(str(output))}" if output is not None else ""
+    err_console.print(
+        f"{len(result.table):,} pairs scored ({result.n_regulators:,} regulators x "
+        f"{result.n_targets:,} targets){where}; IDs not used as typed: {unused}.",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add `tfcnn predict` to the CLI."""
+    app.command("predict")(user_errors(predict_cmd))

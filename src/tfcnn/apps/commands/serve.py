@@ -1,0 +1,108 @@
+"""`tfcnn serve`: the web app (Shiny for Python) on a local address."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from ...errors import TfcnnInputError
+from ..cli import console, err_console, user_errors
+
+
+def serve_cmd(
+    host: Annotated[
+        str, typer.Option("--host", help="Address to listen on (127.0.0.1: this machine only).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model", "-m", help="Model selected when the page opens (name or directory)."
+        ),
+    ] = None,
+    max_regulators: Annotated[
+        int, typer.Option("--max-regulators", help="Most regulators per query.")
+    ] = 2_000,
+    max_targets: Annotated[int, typer.Option("--max-targets", help="Most targets per query.")] = (
+        25_000
+    ),
+    max_upload_mb: Annotated[
+        float, typer.Option("--max-upload-mb", help="Largest ID file accepted, in MB.")
+    ] = 5.0,
+    max_pairs: Annotated[
+        int, typer.Option("--max-pairs", help="Most (regulator, target) pairs per query.")
+    ] = 1_000_000,
+    allow_remote: Annotated[
+        bool,
+        typer.Option(
+            "--allow-remote",
+            help="Listen on an address other machines can reach. The app has no login: "
+            "anyone who reaches the port can query its models.",
+        ),
+    ] = False,
+) -> None:
+    """Run the web app: paste or upload gene IDs, get predictions, download them."""
+    import uvicorn
+
+    from ..webapp.app import AppSettings, create_app
+
+    if not 0 < port < 65536:
+        raise TfcnnInputError(f"--port must be between 1 and 65535 (got {port}).")
+    remote = not is_loopback(host)
+    if remote and not allow_remote:
+        raise TfcnnInputError(
+            f"--host {host} can be reached from other machines, and the web app has no login: "
+            "anyone who reaches the port can use it. Keep the default 127.0.0.1 (put a "
+            "reverse proxy with authentication in front to share it), or pass --allow-remote "
+            "if that is what you want."
+        )
+    if min(max_regulators, max_targets, max_pairs) < 1 or max_upload_mb <= 0:
+        raise TfcnnInputError(
+            "--max-regulators, --max-targets, --max-pairs and --max-upload-mb must be > 0."
+        )
+    settings = AppSettings(
+        default_model=model,
+        max_regulators=max_regulators,
+        max_targets=max_targets,
+        max_upload_bytes=int(max_upload_mb * 1_000_000),
+        max_pairs=max_pairs,
+    )
+    app = create_app(settings)
+    if remote:
+        err_console.print(
+            f"[bold yellow]warning:[/] listening on {escape(host)}, reachable from other "
+            "machines; the app has no login.",
+            highlight=False,
+            soft_wrap=True,
+        )
+    console.print(
+        f"tfcnn web app on [bold]http://{escape(host)}:{port}[/] (Ctrl+C to stop)", highlight=False
+    )
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def is_loopback(host: str) -> bool:
+    """True when every address ``host`` names is this machine's loopback."""
+    import ipaddress
+    import socket
+
+    name = host.strip().strip("[]")
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(name, None)
+    except OSError:
+        return False
+    addresses = {info[4][0] for info in infos}
+    return bool(addresses) and all(
+        ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add `tfcnn serve` to the CLI."""
+    app.command("serve")(user_errors(serve_cmd))

@@ -1,5 +1,0 @@
-"""CLI commands of individual features, each module exposing ``register(app)``.
-
-``tfcnn.cli.COMMAND_MODULES`` lists the modules to load; shared options, consoles and
-the ``user_errors`` decorator come from :mod:`tfcnn.cli`.
-"""

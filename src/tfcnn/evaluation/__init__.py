@@ -1,0 +1,1 @@
+"""Metrics, baselines and node-identity controls for pair predictions."""

@@ -1,0 +1,1 @@
+"""Using trained models: the fast engine, queries (predict) and genome-wide scans."""

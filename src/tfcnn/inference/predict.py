@@ -1,0 +1,682 @@
+"""Query a model: score regulators against targets, with every unusable ID reported.
+
+This is what ``tfcnn predict`` and the web app (``tfcnn serve``) call. A query is two ID
+lists (regulators, targets) as typed or read from files: separated by commas, spaces,
+tabs or newlines; AGI codes in any case and ATH1 probesets, mixed. Each ID is moved into
+the scoring matrix's ID space through the bundled ``ath1-map`` when needed. IDs that are
+unknown, duplicated or have no one-to-one mapping are listed in the report, never
+dropped silently; a query with no usable ID is a :class:`~tfcnn.errors.TfcnnInputError`.
+
+The result table has one row per (regulator, target) pair, self-pairs excluded: both ID
+forms where known, the probability, its rank within the query, whether the model's
+training interactions list the pair (``yes`` / ``no`` / ``unknown`` when they cannot be
+read back exactly), and the probability's percentile within the model's training
+distribution of positives and of negatives.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from ..errors import TfcnnInputError
+from ..evaluation.metrics import percentile_in
+from ..io.atomic import atomic_path
+from ..io.datasets import DATASETS, resolve_path
+from ..io.expression import ExpressionMatrix, decode_text
+from ..io.idmap import IdMap, read_id_map
+from ..io.ids import id_namespace, is_agi, is_probeset, normalize_id
+from ..io.interactions import Interactions
+from ..model.estimator import PairCNN
+from .engine import GeneTerms, PairScorer, map_in_order, torch_threads
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_REGULATORS = 2_000
+DEFAULT_MAX_TARGETS = 25_000
+XLSX_MAX_ROWS = 1_048_575  # Excel's sheet limit, less the header row
+_STR_DTYPE = pd.Series([""]).dtype  # pandas' default string dtype
+_BLOCK_PAIRS = 16_384  # pairs per engine call (a block of regulators x all targets)
+_MIN_BLOCK_REGULATORS = 8  # each block re-reads its targets' terms: not too few regulators
+_GATHER_CHUNK = 8_192  # pairs gathered at once by score() (15 MB at 232 samples)
+_TOKEN_SPLIT = re.compile(r"[,\s;]+")
+_QUOTES = "\"'"
+
+COLUMNS = (
+    "regulator",
+    "regulator_agi",
+    "regulator_probeset",
+    "target",
+    "target_agi",
+    "target_probeset",
+    "probability",
+    "rank",
+    "known_interaction",
+    "percentile_vs_train_positives",
+    "percentile_vs_train_negatives",
+)
+
+
+# -- parsing --------------------------------------------------------------------------
+def split_ids(text: str) -> list[str]:
+    """Tokens of an ID list: separated by commas, semicolons, spaces, tabs or newlines.
+
+    Lines starting with ``#`` are comments; surrounding quotes are removed.
+    """
+    lines = [ln for ln in str(text).splitlines() if not ln.lstrip().startswith("#")]
+    tokens = (t.strip(_QUOTES) for t in _TOKEN_SPLIT.split("\n".join(lines)))
+    return [t for t in tokens if t]
+
+
+def read_id_list(value: str | os.PathLike[str]) -> tuple[list[str], str]:
+    """IDs from an inline list or a file; returns (tokens, where they came from).
+
+    A value naming an existing file is read as text (UTF-16 with a BOM, UTF-8, else
+    Latin-1; spreadsheets and other binary files are refused). A value that looks
+    like a file name (a path separator or a .txt/.csv/.tsv/.lst ending) but does not
+    exist is an error rather than an unknown ID.
+    """
+    text = os.fspath(value)
+    path = Path(text)
+    looks_like_file = (
+        "/" in text or os.sep in text or path.suffix.lower() in {".txt", ".csv", ".tsv", ".lst"}
+    ) and not any(c in text for c in ",\n\t ")
+    try:
+        is_file = path.is_file()
+    except OSError:  # e.g. a name too long for the file system: it is an inline list
+        is_file = False
+    if is_file:
+        return split_ids(decode_text(path, path.read_bytes())), str(path)
+    if looks_like_file:
+        raise TfcnnInputError(
+            f"{text}: file not found. Give an existing file of IDs, or the IDs themselves "
+            "separated by commas or spaces."
+        )
+    return split_ids(text), "the command line"
+
+
+# -- ID resolution ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class IdIssue:
+    """One query ID that was not used as typed: why, and what happened to it."""
+
+    role: str  # "regulator" or "target"
+    query_id: str
+    problem: str  # "unknown", "unmappable" or "duplicate"
+    detail: str
+
+
+@dataclass
+class ResolvedIds:
+    """Query IDs moved into the scoring matrix's ID space, in query order, no repeats."""
+
+    rows: np.ndarray  # row numbers in the scoring matrix
+    issues: list[IdIssue]
+    n_given: int
+
+
+@functools.lru_cache(maxsize=4)
+def _bundled_id_map() -> IdMap:
+    return read_id_map(resolve_path("ath1-map"))
+
+
+def default_id_map() -> IdMap:
+    """The bundled AGI <-> ATH1 map (read once per process)."""
+    return _bundled_id_map()
+
+
+# -- known interactions -----------------------------------------------------------------
+def _bundled_file(source: str) -> Path | None:
+    """The bundled dataset a model's metadata names, or None.
+
+    Model files are data: a path written in model.json is never opened. A recorded
+    source is only matched, by its tail, against tfcnn's own bundled datasets.
+    """
+    norm = source.replace("\\", "/")
+    for ds in DATASETS.values():
+        if norm.endswith("/" + ds.relpath) or norm == ds.relpath or norm == ds.name:
+            return ds.path if ds.path.is_file() else None
+    return None
+
+
+def _known_pairs(
+    model: PairCNN, genes: Sequence[str], id_map: IdMap | None
+) -> tuple[np.ndarray | None, str]:
+    """Codes (tf_row * n_genes + target_row) of the training interactions, or None + why.
+
+    Read from the model's own ``pairs.safetensors`` (gene names moved onto ``genes``);
+    for older models, from a bundled dataset the metadata names. Never from a path.
+    """
+    from ..io.interactions import from_pairs, read_interactions
+    from ..pairs import align_interactions
+
+    meta = model.metadata_
+    model_genes = list(meta.get("genes") or [])
+    index = {g: i for i, g in enumerate(genes)}
+
+    def codes_of(known: Interactions) -> np.ndarray | str:
+        try:
+            frame, _ = align_interactions(known, genes, id_map, "the scoring matrix")
+        except TfcnnInputError as exc:
+            return str(exc)
+        tf = frame["tf"].map(index)
+        target = frame["target"].map(index)
+        ok = tf.notna() & target.notna()
+        return np.unique(tf[ok].to_numpy(np.int64) * len(genes) + target[ok].to_numpy(np.int64))
+
+    if model.pairs_ is not None and model_genes:
+        codes = model.pairs_["known"].astype(np.int64)
+        names = np.array(model_genes, dtype=object)
+        n_model = len(model_genes)
+        record = from_pairs(
+            zip(names[codes // n_model].tolist(), names[codes % n_model].tolist(), strict=True),
+            source="the model's training interactions",
+        )
+        found = codes_of(record)
+        if isinstance(found, str):
+            return None, found
+        return found, f"the model's training interactions ({codes.size:,} pairs)"
+
+    data = meta.get("data")
+    info = data.get("interactions") if isinstance(data, dict) else None
+    source = info.get("source") if isinstance(info, dict) else None
+    if not source or not isinstance(info, dict):
+        return None, "the model does not record the interactions it was trained with"
+    path = _bundled_file(str(source))
+    if path is None:
+        return None, (
+            "the model does not carry its training interactions (it was saved by an older "
+            "tfcnn) and they are not a bundled dataset; retrain it to record them"
+        )
+    evidence = info.get("evidence")
+    evidence = [str(v) for v in evidence] if isinstance(evidence, list) else None
+    expected = info.get("n_pairs")
+    if isinstance(expected, bool) or not isinstance(expected, int):
+        expected = None
+    try:
+        known = read_interactions(path)
+        if evidence and expected is not None and len(known) != int(expected):
+            known = known.filter_evidence(list(evidence))
+    except TfcnnInputError as exc:
+        return None, f"the training interactions ({path.name}) could not be read: {exc}"
+    if expected is not None and int(expected) != len(known):
+        why = (
+            "the model does not record which evidence values it used"
+            if known.has_evidence and not evidence
+            else "the file differs from the one the model was trained with"
+        )
+        return None, (
+            f"{path.name} now gives {len(known):,} pairs but the model was trained with "
+            f"{int(expected):,} ({why}), so which pairs were known cannot be told"
+        )
+    recorded_map = info.get("id_map")
+    if recorded_map:
+        if _bundled_file(str(recorded_map)) != resolve_path("ath1-map"):
+            return None, f"the ID map the model was trained with ({recorded_map}) is not bundled"
+        id_map = default_id_map()
+    found = codes_of(known)
+    if isinstance(found, str):
+        return None, found
+    return found, f"{path.name} ({len(known):,} pairs)"
+
+
+# -- the query --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class QueryLimits:
+    """Largest query accepted (the web app's guard; None = no limit)."""
+
+    max_regulators: int | None = DEFAULT_MAX_REGULATORS
+    max_targets: int | None = DEFAULT_MAX_TARGETS
+
+
+NO_LIMITS = QueryLimits(None, None)
+
+
+@dataclass
+class Prediction:
+    """A scored query: the table, the IDs that could not be used, and notes."""
+
+    table: pd.DataFrame
+    issues: list[IdIssue]
+    notes: list[str]
+    n_regulators: int
+    n_targets: int
+    n_self_pairs_skipped: int
+    known_source: str | None  # what 'known_interaction' was read from, or None
+    model_name: str = ""
+
+    def issues_frame(self) -> pd.DataFrame:
+        """The unusable / duplicated IDs as a table (role, query_id, problem, detail)."""
+        return pd.DataFrame(
+            [(i.role, i.query_id, i.problem, i.detail) for i in self.issues],
+            columns=["role", "query_id", "problem", "detail"],
+        )
+
+    def report_lines(self) -> list[str]:
+        """One line per unusable ID and per note, for the CLI and the page."""
+        lines = [f"{i.role} {i.query_id!r}: {i.problem} ({i.detail})" for i in self.issues]
+        return lines + list(self.notes)
+
+
+class Predictor:
+    """A model and its scoring matrix, ready to answer many queries (the app keeps one).
+
+    ``expression`` (optional) scores on another matrix than the model's own; it must have
+    the model's number of samples. ``id_map`` defaults to the bundled ATH1 map.
+    """
+
+    def __init__(
+        self,
+        model: PairCNN | str | os.PathLike[str],
+        expression: ExpressionMatrix | str | os.PathLike[str] | None = None,
+        id_map: IdMap | str | os.PathLike[str] | None = None,
+        name: str = "",
+    ) -> None:
+        from .. import api
+
+        self.model = api.load_model(model)
+        self._compiled: tuple[PairScorer, GeneTerms] | None = None
+        self._id_columns: tuple[pa.Array, pa.Array, pa.Array] | None = None
+        self.name = name or (str(model) if not isinstance(model, PairCNN) else "model")
+        self.notes: list[str] = []
+        meta = self.model.metadata_
+        if expression is not None:
+            expr = api.load_expression(expression)
+            if expr.n_samples != self.model.n_samples:
+                raise TfcnnInputError(
+                    f"{expr.source} has {expr.n_samples} samples but the model takes "
+                    f"{self.model.n_samples}; score on a matrix with the model's samples, "
+                    "in the model's order."
+                )
+            trained = list(meta.get("samples") or [])
+            if trained and trained != list(expr.samples):
+                diff = [
+                    (i, a, b)
+                    for i, (a, b) in enumerate(zip(trained, expr.samples, strict=True))
+                    if a != b
+                ]
+                i, a, b = diff[0]
+                note = (
+                    f"WARNING: {len(diff)} of {expr.n_samples} sample names of {expr.source} "
+                    f"differ from the model's (first: column {i + 1} is '{b}', the model was "
+                    f"trained with '{a}'). The model reads columns by position: check that "
+                    "they are the same conditions in the same order, or the scores are "
+                    "meaningless."
+                )
+                log.warning(note)
+                self.notes.append(note)
+            from ..model.keras_import import published_caveat
+
+            caveat = published_caveat(meta)
+            if caveat:
+                note = f"CAVEAT ({self.name}): {caveat}"
+                log.warning(note)
+                self.notes.append(note)
+            self.genes: list[str] = list(expr.genes)
+            self.zscores = np.ascontiguousarray(expr.zscored(), dtype=np.float32)
+            self.matrix_source = expr.source
+        else:
+            if self.model.zscores_ is None:
+                raise TfcnnInputError(
+                    f"model {self.name} carries no expression matrix; pass --expression with "
+                    f"a matrix of its {self.model.n_samples} samples."
+                )
+            self.genes = list(meta.get("genes") or [])
+            self.zscores = np.ascontiguousarray(self.model.zscores_, dtype=np.float32)
+            self.matrix_source = "the model's own matrix"
+        self.index = {g: i for i, g in enumerate(self.genes)}
+        self.namespace = id_namespace(self.genes)
+        if id_map is None:
+            self.id_map = default_id_map() if self.namespace in ("agi", "probeset") else None
+        else:
+            self.id_map = api.load_id_map(id_map)
+        self.agi, self.probeset = self._both_forms()
+        known, why = _known_pairs(self.model, self.genes, self.id_map)
+        self.known_codes = known
+        self.known_source = why if known is not None else None
+        if known is None:
+            self.notes.append(f"known_interaction is 'unknown': {why}.")
+        self.distribution = meta.get("training_distribution")
+        if not self.distribution:
+            self.notes.append(
+                "the model stores no training distribution: the percentile columns are empty."
+            )
+
+    def _both_forms(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per matrix gene, its AGI code and ATH1 probeset ('' where not known)."""
+        n = len(self.genes)
+        genes = np.array(self.genes, dtype=object)
+        empty = np.full(n, "", dtype=object)
+        m = self.id_map
+        if self.namespace == "agi":
+            other = [m.agi_to_probeset.get(g, "") for g in self.genes] if m else [""] * n
+            return genes, np.array(other, dtype=object)
+        if self.namespace == "probeset":
+            other = [m.probeset_to_agi.get(g, "") for g in self.genes] if m else [""] * n
+            return np.array(other, dtype=object), genes
+        return empty, empty
+
+    def example_ids(self, n_regulators: int = 3, n_targets: int = 5) -> tuple[list[str], list[str]]:
+        """A few regulators and targets to try: TFs with known targets when available."""
+        genes = self.genes
+        if self.known_codes is not None and self.known_codes.size:
+            tf_rows, counts = np.unique(self.known_codes // len(genes), return_counts=True)
+            order = tf_rows[np.argsort(-counts, kind="stable")][:n_regulators]
+            regs = [genes[int(r)] for r in order]
+            first = int(order[0])
+            tgt_rows = self.known_codes[self.known_codes // len(genes) == first] % len(genes)
+            known_t = [genes[int(r)] for r in tgt_rows[: max(1, n_targets - 2)]]
+            rest = [g for g in genes if g not in regs and g not in known_t]
+            return regs, (known_t + rest[: n_targets - len(known_t)])
+        return list(genes[:n_regulators]), list(genes[n_regulators : n_regulators + n_targets])
+
+    # -- IDs ----------------------------------------------------------------------------
+    def resolve(self, tokens: Iterable[str], role: str) -> ResolvedIds:
+        """Move query IDs into the matrix's ID space, listing every one not used as typed."""
+        rows: list[int] = []
+        seen: dict[int, str] = {}
+        issues: list[IdIssue] = []
+        n_given = 0
+        for raw in tokens:
+            n_given += 1
+            key = normalize_id(raw)
+            row = self.index.get(key)
+            if row is None:
+                problem, detail, row = self._translate(key)
+                if row is None:
+                    issues.append(IdIssue(role, raw, problem, detail))
+                    continue
+            if row in seen:
+                issues.append(
+                    IdIssue(
+                        role,
+                        raw,
+                        "duplicate",
+                        f"same gene as {seen[row]!r} ({self.genes[row]}); scored once",
+                    )
+                )
+                continue
+            seen[row] = raw
+            rows.append(row)
+        return ResolvedIds(np.asarray(rows, dtype=np.int64), issues, n_given)
+
+    def _translate(self, key: str) -> tuple[str, str, int | None]:
+        """(problem, detail, row) for an ID not in the matrix as typed."""
+        where = f"not in {self.matrix_source}"
+        own = "agi" if is_agi(key) else "probeset" if is_probeset(key) else None
+        if own is None:
+            shape = "not an AGI code or ATH1 probeset; " if self.namespace != "other" else ""
+            return "unknown", shape + where, None
+        m = self.id_map
+        if own == self.namespace or self.namespace == "other" or m is None:
+            return "unknown", where, None
+        table = m.probeset_to_agi if own == "probeset" else m.agi_to_probeset
+        mapped = table.get(key)
+        if mapped is None:
+            return "unmappable", f"no one-to-one {self.namespace} ID: {m.why_unmapped(key)}", None
+        row = self.index.get(mapped)
+        if row is None:
+            return "unknown", f"maps to {mapped}, which is {where}", None
+        return "", "", row
+
+    # -- scoring ------------------------------------------------------------------------
+    def _engine(self) -> tuple[PairScorer, GeneTerms]:
+        """The model compiled for fast inference and every gene's terms, built on first use."""
+        if self._compiled is None:
+            net = self.model._check_fitted()
+            net.eval()
+            scorer = PairScorer.from_network(net)
+            self._compiled = (scorer, scorer.gene_terms(self.zscores))
+        return self._compiled
+
+    def score_grid(
+        self,
+        reg_rows: np.ndarray,
+        target_rows: np.ndarray,
+        on_progress: Callable[[int, int], None] | None = None,
+        workers: int | None = 1,
+    ) -> np.ndarray:
+        """Probabilities of every regulator x target pair, shape (regulators, targets).
+
+        Scored by :mod:`tfcnn.inference.engine` (no pair tensor), a block of regulators at a time,
+        each block on one torch thread; ``workers`` blocks at once (None: one per CPU).
+        One worker suits a server, where concurrent queries are the parallelism. The
+        result does not depend on ``workers``. ``on_progress(pairs_done, pairs_total)``
+        is called after each block.
+        """
+        scorer, terms = self._engine()
+        reg_rows = np.asarray(reg_rows, dtype=np.int64)
+        target_rows = np.asarray(target_rows, dtype=np.int64)
+        out = np.empty((reg_rows.size, target_rows.size), dtype=np.float64)
+        # Blocks do not depend on ``workers``: a block's shape can change float rounding.
+        step = max(_MIN_BLOCK_REGULATORS, _BLOCK_PAIRS // max(1, target_rows.size))
+        blocks = [(lo, min(reg_rows.size, lo + step)) for lo in range(0, reg_rows.size, step)]
+        results = map_in_order(
+            lambda b: scorer.score_block(terms, reg_rows[b[0] : b[1]], target_rows),
+            blocks,
+            workers or os.cpu_count() or 1,
+        )
+        for (lo, hi), proba in zip(blocks, results, strict=True):
+            out[lo:hi] = proba
+            if on_progress is not None:
+                on_progress(hi * target_rows.size, out.size)
+        return out
+
+    def score(self, tf_rows: np.ndarray, target_rows: np.ndarray) -> np.ndarray:
+        """Probabilities of the pairs (tf_rows[i], target_rows[i]), in chunks."""
+        scorer, _ = self._engine()
+        n = np.asarray(tf_rows).size
+        out = np.empty(n, dtype=np.float64)
+        z = self.zscores
+        with torch_threads(1):
+            for start in range(0, n, _GATHER_CHUNK):
+                stop = min(n, start + _GATHER_CHUNK)
+                x = np.stack([z[tf_rows[start:stop]], z[target_rows[start:stop]]], axis=1)
+                out[start:stop] = scorer.predict_pairs(x)
+        return out
+
+    def predict(
+        self,
+        regulators: str | Sequence[str],
+        targets: str | Sequence[str] | None = None,
+        limits: QueryLimits = NO_LIMITS,
+        on_progress: Callable[[int, int], None] | None = None,
+        workers: int | None = 1,
+    ) -> Prediction:
+        """Score every regulator against every target (all matrix genes when None).
+
+        ``regulators`` / ``targets``: text as typed (any separators) or a list of IDs.
+        ``workers``: see :meth:`score_grid` (1 by default: right for a server).
+        """
+        reg_tokens = split_ids(regulators) if isinstance(regulators, str) else list(regulators)
+        regs = self.resolve(reg_tokens, "regulator")
+        issues = list(regs.issues)
+        if targets is None or (isinstance(targets, str) and not targets.strip()):
+            tgts = ResolvedIds(np.arange(len(self.genes), dtype=np.int64), [], len(self.genes))
+            all_targets = True
+        else:
+            tgt_tokens = split_ids(targets) if isinstance(targets, str) else list(targets)
+            tgts = self.resolve(tgt_tokens, "target")
+            issues += tgts.issues
+            all_targets = False
+        if regs.rows.size == 0:
+            raise TfcnnInputError(
+                _no_usable("regulator", regs, issues, self.matrix_source, self.genes)
+            )
+        if tgts.rows.size == 0:
+            raise TfcnnInputError(
+                _no_usable("target", tgts, issues, self.matrix_source, self.genes)
+            )
+        for what, count, cap in (
+            ("regulators", regs.rows.size, limits.max_regulators),
+            ("targets", tgts.rows.size, limits.max_targets),
+        ):
+            if cap is not None and count > cap:
+                raise TfcnnInputError(
+                    f"{count:,} {what} in this query; at most {cap:,} are allowed per query. "
+                    "Split the query into smaller ones, or use 'tfcnn predict' for large runs."
+                )
+        n_r, n_t = regs.rows.size, tgts.rows.size
+        tf_rows = np.repeat(regs.rows, n_t)
+        target_rows = np.tile(tgts.rows, n_r)
+        keep = tf_rows != target_rows
+        n_self = int((~keep).sum())
+        tf_rows, target_rows = tf_rows[keep], target_rows[keep]
+        if tf_rows.size == 0:
+            raise TfcnnInputError(
+                "every pair of this query has the same gene as regulator and target; "
+                "give other targets."
+            )
+        prob = self.score_grid(regs.rows, tgts.rows, on_progress, workers).ravel()[keep]
+        table = self._table(tf_rows, target_rows, prob)
+        notes = list(self.notes)
+        if all_targets:
+            notes.append(f"no targets given: scored against all {n_t:,} genes of the matrix.")
+        if n_self:
+            notes.append(f"{n_self:,} self-pair(s) (regulator = target) not scored.")
+        return Prediction(
+            table=table,
+            issues=issues,
+            notes=notes,
+            n_regulators=n_r,
+            n_targets=n_t,
+            n_self_pairs_skipped=n_self,
+            known_source=self.known_source,
+            model_name=self.name,
+        )
+
+    def _table(self, tf_rows: np.ndarray, target_rows: np.ndarray, prob: np.ndarray):
+        """The result table, sorted by probability (rank 1 = highest)."""
+        order = np.argsort(-prob, kind="stable")
+        tf_rows, target_rows, prob = tf_rows[order], target_rows[order], prob[order]
+        if self._id_columns is None:  # Arrow string arrays, built once: fast to take from
+            self._id_columns = tuple(
+                pa.array([str(v) for v in values], pa.large_string())
+                for values in (self.genes, self.agi, self.probeset)
+            )
+        genes, agi, probeset = self._id_columns
+        rank = pd.Series(prob).rank(method="min", ascending=False).to_numpy(np.int64)
+        if self.known_codes is None:
+            known = _strings(pa.array(["unknown"]), np.zeros(prob.size, np.int64))
+        else:
+            codes = tf_rows * len(self.genes) + target_rows
+            known = _strings(pa.array(["no", "yes"]), np.isin(codes, self.known_codes))
+        if self.distribution:
+            pct_pos = percentile_in(self.distribution, "positive", prob)
+            pct_neg = percentile_in(self.distribution, "negative", prob)
+        else:
+            pct_pos = pct_neg = np.full(prob.size, np.nan)
+        return pd.DataFrame(
+            {
+                "regulator": _strings(genes, tf_rows),
+                "regulator_agi": _strings(agi, tf_rows),
+                "regulator_probeset": _strings(probeset, tf_rows),
+                "target": _strings(genes, target_rows),
+                "target_agi": _strings(agi, target_rows),
+                "target_probeset": _strings(probeset, target_rows),
+                "probability": prob,
+                "rank": rank,
+                "known_interaction": known,
+                "percentile_vs_train_positives": np.round(pct_pos, 2),
+                "percentile_vs_train_negatives": np.round(pct_neg, 2),
+            },
+            columns=list(COLUMNS),
+        )
+
+    def pair_profiles(self, regulator: str, target: str) -> np.ndarray:
+        """The (2, n_samples) z-scored input of one pair (for plots and explanations)."""
+        return np.stack([self.zscores[self.index[regulator]], self.zscores[self.index[target]]])
+
+    @property
+    def samples(self) -> list[str]:
+        """Sample names of the scoring matrix (the model's, when it uses its own)."""
+        return list(self.model.metadata_.get("samples") or [])
+
+
+def _strings(values: pa.Array, rows: np.ndarray) -> pd.Series:
+    """``values[rows]`` as a pandas string column (taken in Arrow: ~8x faster than objects)."""
+    taken = values.take(pa.array(np.asarray(rows, dtype=np.int64)))
+    return pd.Series(pd.array(taken, dtype=_STR_DTYPE))
+
+
+def _no_usable(
+    role: str, ids: ResolvedIds, issues: list[IdIssue], source: str, genes: Sequence[str]
+) -> str:
+    mine = [i for i in issues if i.role == role]
+    if ids.n_given == 0:
+        return f"no {role} ID given; give at least one {role} (AGI code or ATH1 probeset)."
+    listed = "; ".join(f"{i.query_id!r}: {i.problem} ({i.detail})" for i in mine[:5])
+    more = f" and {len(mine) - 5} more" if len(mine) > 5 else ""
+    example = ", ".join(genes[:2])
+    return (
+        f"none of the {ids.n_given} {role} ID(s) can be scored: {listed}{more}. IDs must be "
+        f"genes of {source} (e.g. {example})."
+    )
+
+
+def predict(
+    model: PairCNN | str | os.PathLike[str],
+    regulators: str | Sequence[str],
+    targets: str | Sequence[str] | None = None,
+    *,
+    expression: ExpressionMatrix | str | os.PathLike[str] | None = None,
+    id_map: IdMap | str | os.PathLike[str] | None = None,
+    limits: QueryLimits = NO_LIMITS,
+) -> Prediction:
+    """One-off query: load ``model`` (path or registered name) and score the pairs."""
+    return Predictor(model, expression=expression, id_map=id_map).predict(
+        regulators, targets, limits=limits
+    )
+
+
+# -- writing -----------------------------------------------------------------------------
+TABLE_FORMATS = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".tab": "tsv", ".xlsx": "xlsx"}
+
+
+def table_format(path: str | os.PathLike[str]) -> str:
+    """csv, tsv or xlsx from a file name's extension."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in TABLE_FORMATS:
+        raise TfcnnInputError(
+            f"{path}: unknown table format {suffix or '(no extension)'!r}; end the file name "
+            "in .csv, .tsv or .xlsx."
+        )
+    return TABLE_FORMATS[suffix]
+
+
+def to_text(table: pd.DataFrame, fmt: str = "csv") -> str:
+    """The table as CSV or TSV text (probabilities at full precision)."""
+    return table.to_csv(sep="\t" if fmt == "tsv" else ",", index=False, lineterminator="\n")
+
+
+def write_xlsx(table: pd.DataFrame, path: str | os.PathLike[str], issues=None) -> None:
+    """Write the table (and, when given, the unusable IDs) to an .xlsx file via openpyxl."""
+    if len(table) > XLSX_MAX_ROWS:
+        raise TfcnnInputError(
+            f"{len(table):,} rows do not fit in one Excel sheet (at most {XLSX_MAX_ROWS:,}); "
+            "write .csv or .tsv instead."
+        )
+    with pd.ExcelWriter(path, engine="openpyxl") as writer:
+        table.to_excel(writer, sheet_name="predictions", index=False)
+        if issues is not None and len(issues):
+            issues.to_excel(writer, sheet_name="unused IDs", index=False)
+
+
+def write_table(prediction: Prediction, path: str | os.PathLike[str], force: bool = False) -> Path:
+    """Write the result table by extension (.csv, .tsv, .xlsx), atomically."""
+    fmt = table_format(path)
+    with atomic_path(path, force=force) as tmp:
+        if fmt == "xlsx":
+            write_xlsx(prediction.table, tmp, prediction.issues_frame())
+        else:
+            tmp.write_text(to_text(prediction.table, fmt), encoding="utf-8")
+    return Path(path)

@@ -1,0 +1,392 @@
+"""Genome-wide scoring: every TF x target pair to a Parquet file, resumable, optionally on dask.
+
+The scan walks the TF list in blocks of ``block_tfs`` TFs. Each block is scored by
+:class:`tfcnn.inference.engine.PairScorer` against every target (the pairs are never materialised),
+filtered (``min_prob``, ``top_k`` per TF), and written to ``<output>.work/`` as its own
+Parquet file, atomically (temporary file + rename). A run that is killed and restarted
+with the same arguments finds the finished blocks there (the work directory's
+``manifest.json`` records a fingerprint of the model, the matrix and every option) and
+scores only the rest. When all blocks exist, they are copied in block order into the
+output, one row group per block, and the work directory is removed: the output is the
+same file whether the run was interrupted or not, and whether it ran locally or on a
+dask cluster.
+
+Each block is computed with one torch thread, whatever the machine, so its bytes do not
+depend on the thread count; parallelism comes from scoring several blocks at once
+(threads locally, tasks on a dask cluster).
+
+Self pairs (a gene with itself) are left out: their two rows are the same profile.
+Rows of the output: ``tf``, ``target`` (strings), ``probability`` (float32). Within a TF,
+rows follow the target order, or decreasing probability (ties: target order) with
+``top_k``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+from ..errors import TfcnnInputError
+from ..io.atomic import atomic_path, check_writable
+from ..model.network import CNNConfig, PairCNNNetwork
+from .engine import GeneTerms, PairScorer, map_in_order, torch_threads
+
+SCAN_FORMAT_VERSION = 2  # 2: engine v2 (other float rounding), dictionary-encoded IDs only
+DEFAULT_BLOCK_TFS = 32
+MANIFEST = "manifest.json"
+SCHEMA = pa.schema([("tf", pa.string()), ("target", pa.string()), ("probability", pa.float32())])
+#: Parquet options for blocks and output: dictionary-encode the ID columns only (trying it on
+#: the probabilities costs time and saves nothing), snappy.
+WRITE_OPTIONS: dict[str, Any] = {"compression": "snappy", "use_dictionary": ["tf", "target"]}
+
+#: Called once per block with the number of pairs it holds, and whether the block was
+#: found finished on disk (resumed, called before any scoring) or scored now.
+ProgressCallback = Callable[[int, bool], None]
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """What a scan did: pairs scored, rows written, blocks computed vs found on disk."""
+
+    output: Path
+    pairs: int
+    rows: int
+    blocks: int
+    blocks_resumed: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class _Payload:
+    """Everything a worker needs to score blocks: sent once (broadcast) per scan."""
+
+    config: dict[str, Any]
+    state: dict[str, np.ndarray]
+    zscores: np.ndarray
+    token: str
+
+
+def work_dir_for(output: str | os.PathLike[str]) -> Path:
+    """The work directory of a scan writing ``output``: ``<output>.work``."""
+    output = Path(output)
+    return output.with_name(output.name + ".work")
+
+
+def _fingerprint(payload_parts: Sequence[bytes], options: dict[str, Any]) -> str:
+    h = hashlib.sha256()
+    for part in payload_parts:
+        h.update(hashlib.sha256(part).digest())
+    h.update(json.dumps(options, sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def _network_state(net: PairCNNNetwork) -> dict[str, np.ndarray]:
+    return {
+        k: v.detach().cpu().numpy().copy()
+        for k, v in net.state_dict().items()
+        if not k.endswith("num_batches_tracked")
+    }
+
+
+# -- per-block work (runs locally or on a dask worker) ---------------------------------------
+_WORKER_CACHE: dict[str, tuple[PairScorer, GeneTerms]] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def _scorer_for(payload: _Payload) -> tuple[PairScorer, GeneTerms]:
+    """The compiled scorer and gene terms of a payload, built once per process."""
+    with _CACHE_LOCK:
+        hit = _WORKER_CACHE.get(payload.token)
+        if hit is None:
+            _WORKER_CACHE.clear()
+            net = PairCNNNetwork(CNNConfig.from_dict(payload.config))
+            net.load_state_dict(
+                {k: torch.from_numpy(v) for k, v in payload.state.items()}, strict=False
+            )
+            net.eval()
+            scorer = PairScorer.from_network(net)
+            hit = (scorer, scorer.gene_terms(payload.zscores))
+            _WORKER_CACHE[payload.token] = hit
+        return hit
+
+
+def score_tf_block(
+    payload: _Payload,
+    tf_rows: np.ndarray,
+    target_rows: np.ndarray,
+    min_prob: float | None,
+    top_k: int | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Score one TF block: (tf positions, target positions, probabilities, pairs scored).
+
+    Positions index ``tf_rows`` / ``target_rows``. One torch thread, so the result does
+    not depend on the machine's thread count.
+    """
+    torch.set_num_threads(1)
+    scorer, terms = _scorer_for(payload)
+    proba = scorer.score_block(terms, tf_rows, target_rows)
+    keep = tf_rows[:, None] != target_rows[None, :]  # no self pairs
+    pairs = int(keep.sum())
+    if min_prob is not None:
+        keep &= proba >= np.float32(min_prob)
+    tf_pos: list[np.ndarray] = []
+    tg_pos: list[np.ndarray] = []
+    for i in range(len(tf_rows)):
+        cols = np.flatnonzero(keep[i])
+        if top_k is not None and len(cols) > top_k:
+            # stable sort on -p: decreasing probability, ties in target order
+            cols = cols[np.argsort(-proba[i, cols], kind="stable")[:top_k]]
+        elif top_k is not None:
+            cols = cols[np.argsort(-proba[i, cols], kind="stable")]
+        tf_pos.append(np.full(len(cols), i, dtype=np.int32))
+        tg_pos.append(cols.astype(np.int32))
+    ti = np.concatenate(tf_pos) if tf_pos else np.empty(0, np.int32)
+    gi = np.concatenate(tg_pos) if tg_pos else np.empty(0, np.int32)
+    return ti, gi, proba[ti, gi], pairs
+
+
+# -- the scan ----------------------------------------------------------------------------
+class _WorkDir:
+    """Finished blocks on disk, with a manifest that must match the current scan."""
+
+    def __init__(self, path: Path, fingerprint: str, n_blocks: int, force: bool) -> None:
+        self.path = path
+        manifest = {
+            "format": "tfcnn-scan-work",
+            "version": SCAN_FORMAT_VERSION,
+            "fingerprint": fingerprint,
+            "blocks": n_blocks,
+        }
+        existing = path / MANIFEST
+        if path.exists():
+            try:
+                found = json.loads(existing.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                found = None
+            if found != manifest:
+                if not force:
+                    raise TfcnnInputError(
+                        f"{path} holds the unfinished blocks of a different scan (other model, "
+                        "matrix or options). Rerun with the same arguments to resume it, or "
+                        "pass --force to discard it."
+                    )
+                shutil.rmtree(path)
+        path.mkdir(parents=True, exist_ok=True)
+        if not existing.exists():
+            tmp = path / (MANIFEST + ".tmp")
+            tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+            os.replace(tmp, existing)
+
+    def block_path(self, i: int) -> Path:
+        return self.path / f"block-{i:06d}.parquet"
+
+    def done(self, i: int) -> bool:
+        return self.block_path(i).is_file()
+
+    def write(self, i: int, table: pa.Table) -> None:
+        final = self.block_path(i)
+        tmp = final.with_name(final.name + f".{os.getpid()}.tmp")
+        pq.write_table(table, tmp, **WRITE_OPTIONS)
+        os.replace(tmp, final)
+
+
+def _block_table(
+    names_tf: pa.Array, names_tg: pa.Array, result: tuple[np.ndarray, np.ndarray, np.ndarray, int]
+) -> pa.Table:
+    ti, gi, p, _ = result
+    return pa.Table.from_arrays(
+        [names_tf.take(pa.array(ti)), names_tg.take(pa.array(gi)), pa.array(p, pa.float32())],
+        schema=SCHEMA,
+    )
+
+
+def scan(
+    net: PairCNNNetwork,
+    zscores: np.ndarray,
+    genes: Sequence[str],
+    output: str | os.PathLike[str],
+    tfs: Sequence[str] | None = None,
+    targets: Sequence[str] | None = None,
+    min_prob: float | None = None,
+    top_k: int | None = None,
+    block_tfs: int = DEFAULT_BLOCK_TFS,
+    scheduler: Any = None,
+    workers: int | None = None,
+    force: bool = False,
+    on_block: ProgressCallback | None = None,
+) -> ScanResult:
+    """Score every TF x target pair of ``genes`` and write ``output`` (Parquet).
+
+    ``zscores`` is the genes x samples z-scored matrix (rows in ``genes`` order); ``tfs``
+    and ``targets`` default to all genes. ``scheduler``: None (this process, ``workers``
+    threads, default the CPU count), ``"local"`` (a dask LocalCluster) or a dask scheduler
+    address. See the module docstring for resumption and the output layout.
+    """
+    start = time.perf_counter()
+    output = check_writable(output, force)
+    genes = list(genes)
+    index = {g: i for i, g in enumerate(genes)}
+    if len(index) != len(genes):
+        raise TfcnnInputError("the gene list has duplicate IDs; IDs must be unique.")
+    z = np.ascontiguousarray(zscores, dtype=np.float32)
+    if z.shape != (len(genes), net.config.n_samples):
+        raise TfcnnInputError(
+            f"the expression matrix is {z.shape[0]} genes x {z.shape[1]} samples but the "
+            f"model takes {net.config.n_samples} samples (and {len(genes)} gene IDs were given)."
+        )
+    tf_list = _resolve(tfs, index, "TF")
+    tg_list = _resolve(targets, index, "target")
+    if min_prob is not None and not 0.0 <= min_prob <= 1.0:
+        raise TfcnnInputError(f"--min-prob must be between 0 and 1 (got {min_prob}).")
+    if top_k is not None and top_k < 1:
+        raise TfcnnInputError(f"--top-k must be a positive integer (got {top_k}).")
+    if block_tfs < 1:
+        raise TfcnnInputError(f"the TF block size must be positive (got {block_tfs}).")
+
+    state = _network_state(net)
+    options = {
+        "tfcnn_scan": SCAN_FORMAT_VERSION,
+        "config": net.config.to_dict(),
+        "genes": genes,
+        "tfs": tf_list,
+        "targets": tg_list,
+        "min_prob": min_prob,
+        "top_k": top_k,
+        "block_tfs": block_tfs,
+    }
+    token = _fingerprint([state[k].tobytes() for k in sorted(state)] + [z.tobytes()], options)
+    payload = _Payload(config=net.config.to_dict(), state=state, zscores=z, token=token)
+    tf_rows = np.array([index[g] for g in tf_list], dtype=np.int64)
+    tg_rows = np.array([index[g] for g in tg_list], dtype=np.int64)
+    blocks = [tf_rows[i : i + block_tfs] for i in range(0, len(tf_rows), block_tfs)]
+    work = _WorkDir(work_dir_for(output), token, len(blocks), force)
+    todo = [i for i in range(len(blocks)) if not work.done(i)]
+    names_tg = pa.array(tg_list, pa.string())
+    pairs_per_block = [int(len(b) * len(tg_rows) - np.isin(b, tg_rows).sum()) for b in blocks]
+    if on_block is not None:
+        pending = set(todo)
+        for i in range(len(blocks)):
+            if i not in pending:
+                on_block(pairs_per_block[i], True)
+
+    def finish(i: int, result: tuple[np.ndarray, np.ndarray, np.ndarray, int]) -> None:
+        names_tf = pa.array([genes[r] for r in blocks[i]], pa.string())
+        work.write(i, _block_table(names_tf, names_tg, result))
+        if on_block is not None:
+            on_block(result[3], False)
+
+    if todo:
+        if scheduler is None:
+            _run_threads(payload, blocks, todo, tg_rows, min_prob, top_k, workers, finish)
+        else:
+            _run_dask(payload, blocks, todo, tg_rows, min_prob, top_k, scheduler, workers, finish)
+
+    rows = 0
+    with atomic_path(output, force=force) as tmp:
+        with pq.ParquetWriter(tmp, SCHEMA, **WRITE_OPTIONS) as writer:
+            for i in range(len(blocks)):
+                table = pq.read_table(work.block_path(i), schema=SCHEMA)
+                rows += table.num_rows
+                writer.write_table(table, row_group_size=max(1, table.num_rows))
+    shutil.rmtree(work.path, ignore_errors=True)
+    return ScanResult(
+        output=output,
+        pairs=sum(pairs_per_block),
+        rows=rows,
+        blocks=len(blocks),
+        blocks_resumed=len(blocks) - len(todo),
+        seconds=time.perf_counter() - start,
+    )
+
+
+def _resolve(ids: Sequence[str] | None, index: dict[str, int], what: str) -> list[str]:
+    """IDs in the matrix, deduplicated in order; missing ones are an error naming them."""
+    if ids is None:
+        return list(index)
+    wanted = list(dict.fromkeys(str(i) for i in ids))
+    missing = [i for i in wanted if i not in index]
+    if missing:
+        shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
+        raise TfcnnInputError(
+            f"{len(missing)} {what} ID(s) are not genes of the expression matrix: {shown}. "
+            "Check the IDs (AGI codes vs probesets) or remove them from the list."
+        )
+    if not wanted:
+        raise TfcnnInputError(f"the {what} list is empty.")
+    return wanted
+
+
+def _run_threads(payload, blocks, todo, tg_rows, min_prob, top_k, workers, finish) -> None:
+    """Score blocks in this process, ``workers`` blocks at a time (one torch thread each)."""
+    with torch_threads(1):
+        _scorer_for(payload)  # compile once, before the threads start
+    results = map_in_order(
+        lambda i: score_tf_block(payload, blocks[i], tg_rows, min_prob, top_k),
+        todo,
+        workers or os.cpu_count() or 1,
+    )
+    for i, result in zip(todo, results, strict=True):  # finished in block order
+        finish(i, result)
+
+
+def _run_dask(payload, blocks, todo, tg_rows, min_prob, top_k, scheduler, workers, finish) -> None:
+    """Score blocks as tasks on a dask.distributed cluster; the payload is broadcast once."""
+    try:
+        from dask.distributed import Client, LocalCluster, as_completed
+    except ImportError as exc:
+        raise TfcnnInputError(
+            "--scheduler needs dask.distributed, an optional extra: "
+            "pip install 'tfcnn[dask]' (or pip install 'dask[distributed]')."
+        ) from exc
+    with contextlib.ExitStack() as stack:
+        if scheduler == "local":
+            cluster = stack.enter_context(
+                LocalCluster(
+                    n_workers=workers or os.cpu_count() or 1,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                )
+            )
+            client = stack.enter_context(Client(cluster))
+        elif isinstance(scheduler, str):
+            try:
+                client = stack.enter_context(Client(scheduler, timeout=30))
+            except (OSError, TimeoutError, ValueError) as exc:
+                raise TfcnnInputError(
+                    f"cannot reach the dask scheduler at {scheduler!r} ({exc}). Give its "
+                    "address (tcp://host:8786) or 'local'."
+                ) from exc
+        else:  # an existing Client or cluster object (used by tests and notebooks)
+            client = scheduler
+        [shared] = client.scatter([payload], broadcast=True)
+        tg_future = client.scatter(tg_rows, broadcast=True)
+        futures = {
+            client.submit(
+                score_tf_block,
+                shared,
+                blocks[i],
+                tg_future,
+                min_prob,
+                top_k,
+                key=f"tfcnn-scan-{payload.token[:12]}-{i}",
+                pure=False,
+            ): i
+            for i in todo
+        }
+        for fut in as_completed(futures):
+            finish(futures[fut], fut.result())

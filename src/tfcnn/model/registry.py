@@ -1,0 +1,113 @@
+"""Named models: bundled with tfcnn, or registered by the user.
+
+Wherever a command takes ``--model``, it accepts a model directory or a name from
+this registry. Bundled models live in the package (``tfcnn/data/models/NAME``); user
+models are copied into ``$TFCNN_HOME/models/NAME`` (default ``~/.tfcnn``) by
+:func:`register_model`, after they load and validate.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from ..errors import TfcnnInputError
+from ..io.atomic import atomic_dir
+from .estimator import PairCNN
+
+_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_.")
+
+
+def bundled_models_dir() -> Path:
+    """Where models shipped with tfcnn live."""
+    return Path(str(files("tfcnn") / "data" / "models"))
+
+
+def user_models_dir() -> Path:
+    """Where registered models live: ``$TFCNN_HOME/models`` (default ``~/.tfcnn/models``)."""
+    home = os.environ.get("TFCNN_HOME")
+    return (Path(home) if home else Path.home() / ".tfcnn") / "models"
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One named model, where it lives, and what its model.json says about it."""
+
+    name: str
+    path: Path
+    origin: str  # "bundled" or "user"
+    metadata: dict[str, Any]
+    n_samples: int  # input width (sample names may be unrecorded, as for published-2019)
+
+    @property
+    def description(self) -> str:
+        """One line: provenance when recorded, else the training data."""
+        prov = self.metadata.get("provenance") or {}
+        if prov.get("description"):
+            return str(prov["description"])
+        data = self.metadata.get("data") or {}
+        expr = (data.get("expression") or {}).get("source", "?")
+        return (
+            f"trained on {Path(str(expr)).name}; negatives {data.get('negatives', '?')}, "
+            f"split {data.get('split', '?')}"
+        )
+
+    @property
+    def test_auroc(self) -> float | None:
+        return ((self.metadata.get("metrics") or {}).get("test") or {}).get("auroc")
+
+
+def _entries(folder: Path, origin: str) -> list[ModelEntry]:
+    if not folder.is_dir():
+        return []
+    out = []
+    for path in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        try:
+            model = PairCNN.load(path)
+        except TfcnnInputError:
+            continue  # a broken user entry is skipped here; resolve_model reports it
+        out.append(ModelEntry(path.name, path, origin, model.metadata_, model.n_samples))
+    return out
+
+
+def list_models() -> list[ModelEntry]:
+    """Bundled models first, then user-registered ones."""
+    return _entries(bundled_models_dir(), "bundled") + _entries(user_models_dir(), "user")
+
+
+def resolve_model(value: str | os.PathLike[str]) -> Path:
+    """A model directory from a path, or from a bundled / registered name."""
+    path = Path(value)
+    if path.exists():
+        return path
+    name = str(value)
+    for folder in (user_models_dir(), bundled_models_dir()):
+        candidate = folder / name
+        if name and "/" not in name and candidate.is_dir():
+            return candidate
+    known = ", ".join(e.name for e in list_models()) or "none"
+    raise TfcnnInputError(
+        f"model {name!r} does not exist: it is neither a model directory nor a registered "
+        f"model name (known models: {known}); see 'tfcnn models'."
+    )
+
+
+def register_model(path: str | os.PathLike[str], name: str, force: bool = False) -> Path:
+    """Validate a model directory and copy it into the user registry under ``name``."""
+    if not name or set(name.lower()) - _NAME_CHARS or name.startswith("."):
+        raise TfcnnInputError(
+            f"model name {name!r} may only use letters, digits, '-', '_' and '.'."
+        )
+    if (bundled_models_dir() / name).exists():
+        raise TfcnnInputError(f"{name!r} is a bundled model's name; choose another.")
+    PairCNN.load(path)  # refuses anything that is not a valid model
+    dest = user_models_dir() / name
+    with atomic_dir(dest, force=force) as tmp:
+        for item in Path(path).iterdir():
+            if item.is_file():
+                shutil.copy2(item, tmp / item.name)
+    return dest
