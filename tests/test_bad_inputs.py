@@ -38,7 +38,7 @@ from click.testing import CliRunner, Result
 from safetensors.numpy import save_file as save_numpy
 
 from tests.synthetic import ATREGNET_HEADER, planted_dataset, write_pairs, write_tsv
-from tfcnn.apps import cli
+from tfcnn.apps import console as cli_console
 from tfcnn.apps.cli import app
 from tfcnn.errors import ModelFormatError
 from tfcnn.io.datasets import resolve_path
@@ -65,7 +65,7 @@ def _command() -> click.Command:
 
 def run(*args: object, home: Path) -> Result:
     """Invoke the app in-process, consoles 200 wide, the model registry under ``home``."""
-    consoles = (cli.console, cli.err_console)
+    consoles = (cli_console.console, cli_console.err_console)
     saved = [(c._width, c._height) for c in consoles]
     for c in consoles:
         c._width, c._height = 200, 50

@@ -25,7 +25,7 @@ from typer.testing import CliRunner, Result
 
 from tests.synthetic import planted_dataset, write_pairs, write_tsv
 from tfcnn import __version__
-from tfcnn.apps import cli
+from tfcnn.apps import console as cli_console
 from tfcnn.apps.cli import app
 from tfcnn.io.datasets import list_datasets
 
@@ -48,7 +48,7 @@ def run(*args: object, columns: int = 200) -> Result:
     COLUMNS and LINES are both set, and TERM=dumb means 80) and, through COLUMNS/LINES,
     for the consoles typer creates to print help.
     """
-    consoles = (cli.console, cli.err_console)
+    consoles = (cli_console.console, cli_console.err_console)
     saved = [(c._width, c._height) for c in consoles]
     for c in consoles:
         c._width, c._height = columns, 50

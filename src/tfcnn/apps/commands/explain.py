@@ -17,8 +17,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from tfcnn.apps.cli import ForceOpt, ModelOpt, SeedOpt, console, user_errors
-from tfcnn.errors import TfcnnInputError
+from ...errors import TfcnnInputError
+from ..console import console, user_errors
+from ..options import ForceOpt, ModelOpt, SeedOpt
 
 log = logging.getLogger("tfcnn.explain")
 EXPLAIN_JSON = "explain.json"

@@ -11,7 +11,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from ...errors import TfcnnInputError
-from ..cli import ForceOpt, console, err_console, user_errors
+from ..console import console, err_console, user_errors
+from ..options import ForceOpt
 
 DestOpt = Annotated[Path, typer.Option("--dest", help="Folder to download into.")]
 WorkersOpt = Annotated[int, typer.Option("--workers", help="Files downloaded at once.")]

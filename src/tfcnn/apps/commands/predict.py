@@ -10,7 +10,8 @@ import typer
 from rich.markup import escape
 
 from ...errors import TfcnnInputError
-from ..cli import ForceOpt, IdMapOpt, Log2Opt, err_console, user_errors
+from ..console import err_console, user_errors
+from ..options import ForceOpt, IdMapOpt, Log2Opt
 
 _MAX_LISTED = 20
 

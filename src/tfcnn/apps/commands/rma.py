@@ -10,7 +10,8 @@ import typer
 from rich.markup import escape
 
 from ...errors import TfcnnInputError
-from ..cli import ForceOpt, console, err_console, user_errors
+from ..console import console, err_console, user_errors
+from ..options import ForceOpt
 
 SheetOpt = Annotated[
     str | None,

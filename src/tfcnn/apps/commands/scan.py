@@ -12,7 +12,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from ...errors import TfcnnInputError
-from ..cli import ForceOpt, Log2Opt, ModelOpt, console, err_console, user_errors
+from ..console import console, err_console, user_errors
+from ..options import ForceOpt, Log2Opt, ModelOpt
 
 
 def read_id_list(path: Path, what: str) -> list[str]:
@@ -116,123 +117,123 @@ def _expression_for(model, expression: str | None, log2: bool) -> tuple[np.ndarr
     return np.asarray(expr.zscored(), dtype=np.float32), list(expr.genes)
 
 
+def scan(
+    model: ModelOpt,
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", help="Parquet file to write (tf, target, probability)."),
+    ],
+    expression: Annotated[
+        str | None,
+        typer.Option(
+            "--expression",
+            "-x",
+            help="Matrix to score (default: the model's own z-scored training matrix).",
+        ),
+    ] = None,
+    tfs: Annotated[
+        Path | None,
+        typer.Option(
+            help="File of TF IDs, one per line (default: the genes that are TFs in the "
+            "bundled tf-list when IDs are AGI codes, else all genes)."
+        ),
+    ] = None,
+    targets: Annotated[
+        Path | None, typer.Option(help="File of target IDs, one per line (default: all genes).")
+    ] = None,
+    min_prob: Annotated[
+        float | None, typer.Option("--min-prob", help="Keep only pairs with p >= this.")
+    ] = None,
+    top_k: Annotated[
+        int | None, typer.Option("--top-k", help="Keep only the k best targets of each TF.")
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="Run on dask.distributed: 'local' (a local cluster) or a scheduler "
+            "address such as tcp://host:8786. Needs the dask extra."
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Blocks scored at once (threads, or local dask workers)."),
+    ] = None,
+    block_tfs: Annotated[
+        int, typer.Option("--block-tfs", help="TFs per block (the unit of resumption).")
+    ] = 32,
+    log2: Log2Opt = False,
+    force: ForceOpt = False,
+) -> None:
+    """Score every TF x target pair; resumable: rerun the same command after a stop."""
+    from ...api import load_model
+    from ...inference.scan import DEFAULT_BLOCK_TFS, work_dir_for
+    from ...inference.scan import scan as run_scan
+    from ...io.atomic import check_writable
+
+    check_writable(output, force)
+    if min_prob is not None and not 0.0 <= min_prob <= 1.0:
+        raise TfcnnInputError(f"--min-prob must be between 0 and 1 (got {min_prob}).")
+    if top_k is not None and top_k < 1:
+        raise TfcnnInputError(f"--top-k must be a positive integer (got {top_k}).")
+    if workers is not None and workers < 1:
+        raise TfcnnInputError(f"--workers must be a positive integer (got {workers}).")
+    est = load_model(model)
+    z, genes = _expression_for(est, expression, log2)
+    where = "the model's own matrix" if expression is None else str(expression)
+    if tfs is None:
+        tf_ids, note = default_tfs(genes)
+        console.print(f"TFs: {escape(note)}", highlight=False)
+    else:
+        tf_ids = _ids_in_matrix(tfs, "--tfs", genes, where)
+    tg_ids = genes if targets is None else _ids_in_matrix(targets, "--targets", genes, where)
+    n_self = len(set(tf_ids) & set(tg_ids))
+    total = len(dict.fromkeys(tf_ids)) * len(dict.fromkeys(tg_ids)) - n_self
+    if work_dir_for(output).exists():
+        console.print(f"Resuming from {escape(str(work_dir_for(output)))}", highlight=False)
+    columns = (
+        TextColumn("[bold]scanning"),
+        BarColumn(),
+        TextColumn("{task.completed:,.0f}/{task.total:,.0f} pairs"),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    start = time.perf_counter()
+    with Progress(*columns, console=err_console) as bar:
+        task = bar.add_task("scan", total=total, rate="")
+        done = [0, 0]  # pairs done, of which scored in this run
+
+        def on_block(pairs: int, resumed: bool) -> None:
+            done[0] += pairs
+            if not resumed:
+                done[1] += pairs
+            rate = done[1] / max(time.perf_counter() - start, 1e-9)
+            bar.update(task, completed=done[0], rate=f"{rate:,.0f} pairs/s")
+
+        result = run_scan(
+            est.network_,
+            z,
+            genes,
+            output,
+            tfs=tf_ids,
+            targets=tg_ids,
+            min_prob=min_prob,
+            top_k=top_k,
+            block_tfs=block_tfs or DEFAULT_BLOCK_TFS,
+            scheduler=scheduler,
+            workers=workers,
+            force=force,
+            on_block=on_block,
+        )
+    scored = result.pairs
+    console.print(
+        f"{scored:,} pairs scored in {result.seconds:,.1f} s "
+        f"({result.blocks_resumed} of {result.blocks} blocks resumed from an earlier run); "
+        f"{result.rows:,} rows written to [bold]{escape(str(result.output))}[/]",
+        highlight=False,
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Add `tfcnn scan` to the CLI."""
-
-    @app.command()
-    @user_errors
-    def scan(
-        model: ModelOpt,
-        output: Annotated[
-            Path,
-            typer.Option("--output", "-o", help="Parquet file to write (tf, target, probability)."),
-        ],
-        expression: Annotated[
-            str | None,
-            typer.Option(
-                "--expression",
-                "-x",
-                help="Matrix to score (default: the model's own z-scored training matrix).",
-            ),
-        ] = None,
-        tfs: Annotated[
-            Path | None,
-            typer.Option(
-                help="File of TF IDs, one per line (default: the genes that are TFs in the "
-                "bundled tf-list when IDs are AGI codes, else all genes)."
-            ),
-        ] = None,
-        targets: Annotated[
-            Path | None, typer.Option(help="File of target IDs, one per line (default: all genes).")
-        ] = None,
-        min_prob: Annotated[
-            float | None, typer.Option("--min-prob", help="Keep only pairs with p >= this.")
-        ] = None,
-        top_k: Annotated[
-            int | None, typer.Option("--top-k", help="Keep only the k best targets of each TF.")
-        ] = None,
-        scheduler: Annotated[
-            str | None,
-            typer.Option(
-                help="Run on dask.distributed: 'local' (a local cluster) or a scheduler "
-                "address such as tcp://host:8786. Needs the dask extra."
-            ),
-        ] = None,
-        workers: Annotated[
-            int | None,
-            typer.Option(help="Blocks scored at once (threads, or local dask workers)."),
-        ] = None,
-        block_tfs: Annotated[
-            int, typer.Option("--block-tfs", help="TFs per block (the unit of resumption).")
-        ] = 32,
-        log2: Log2Opt = False,
-        force: ForceOpt = False,
-    ) -> None:
-        """Score every TF x target pair; resumable: rerun the same command after a stop."""
-        from ...api import load_model
-        from ...inference.scan import DEFAULT_BLOCK_TFS, work_dir_for
-        from ...inference.scan import scan as run_scan
-        from ...io.atomic import check_writable
-
-        check_writable(output, force)
-        if min_prob is not None and not 0.0 <= min_prob <= 1.0:
-            raise TfcnnInputError(f"--min-prob must be between 0 and 1 (got {min_prob}).")
-        if top_k is not None and top_k < 1:
-            raise TfcnnInputError(f"--top-k must be a positive integer (got {top_k}).")
-        if workers is not None and workers < 1:
-            raise TfcnnInputError(f"--workers must be a positive integer (got {workers}).")
-        est = load_model(model)
-        z, genes = _expression_for(est, expression, log2)
-        where = "the model's own matrix" if expression is None else str(expression)
-        if tfs is None:
-            tf_ids, note = default_tfs(genes)
-            console.print(f"TFs: {escape(note)}", highlight=False)
-        else:
-            tf_ids = _ids_in_matrix(tfs, "--tfs", genes, where)
-        tg_ids = genes if targets is None else _ids_in_matrix(targets, "--targets", genes, where)
-        n_self = len(set(tf_ids) & set(tg_ids))
-        total = len(dict.fromkeys(tf_ids)) * len(dict.fromkeys(tg_ids)) - n_self
-        if work_dir_for(output).exists():
-            console.print(f"Resuming from {escape(str(work_dir_for(output)))}", highlight=False)
-        columns = (
-            TextColumn("[bold]scanning"),
-            BarColumn(),
-            TextColumn("{task.completed:,.0f}/{task.total:,.0f} pairs"),
-            TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-        )
-        start = time.perf_counter()
-        with Progress(*columns, console=err_console) as bar:
-            task = bar.add_task("scan", total=total, rate="")
-            done = [0, 0]  # pairs done, of which scored in this run
-
-            def on_block(pairs: int, resumed: bool) -> None:
-                done[0] += pairs
-                if not resumed:
-                    done[1] += pairs
-                rate = done[1] / max(time.perf_counter() - start, 1e-9)
-                bar.update(task, completed=done[0], rate=f"{rate:,.0f} pairs/s")
-
-            result = run_scan(
-                est.network_,
-                z,
-                genes,
-                output,
-                tfs=tf_ids,
-                targets=tg_ids,
-                min_prob=min_prob,
-                top_k=top_k,
-                block_tfs=block_tfs or DEFAULT_BLOCK_TFS,
-                scheduler=scheduler,
-                workers=workers,
-                force=force,
-                on_block=on_block,
-            )
-        scored = result.pairs
-        console.print(
-            f"{scored:,} pairs scored in {result.seconds:,.1f} s "
-            f"({result.blocks_resumed} of {result.blocks} blocks resumed from an earlier run); "
-            f"{result.rows:,} rows written to [bold]{escape(str(result.output))}[/]",
-            highlight=False,
-        )
+    app.command("scan")(user_errors(scan))

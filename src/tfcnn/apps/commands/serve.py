@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 
 from ...errors import TfcnnInputError
-from ..cli import console, err_console, user_errors
+from ..console import console, err_console, user_errors
 
 
 def serve_cmd(

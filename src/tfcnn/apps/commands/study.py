@@ -13,16 +13,8 @@ import typer
 from rich.markup import escape
 
 from ...errors import TfcnnInputError
-from ..cli import (
-    EvidenceOpt,
-    ExcludeOpt,
-    ForceOpt,
-    IdMapOpt,
-    Log2Opt,
-    SeedOpt,
-    console,
-    user_errors,
-)
+from ..console import console, user_errors
+from ..options import EvidenceOpt, ExcludeOpt, ForceOpt, IdMapOpt, Log2Opt, SeedOpt
 
 OutputOpt = Annotated[
     Path, typer.Option("--output", "-o", help="Results folder (created, or resumed).")
@@ -173,205 +165,203 @@ def _run(output: Path, settings: dict[str, Any], workers, scheduler, force) -> d
     return summary
 
 
+def tune_grid(
+    output: OutputOpt,
+    expression: ExpressionStudyOpt = None,
+    interactions: InteractionsStudyOpt = None,
+    id_map: IdMapOpt = None,
+    evidence: EvidenceOpt = None,
+    exclude: ExcludeOpt = None,
+    log2: Log2Opt = False,
+    values: Annotated[
+        str, typer.Option("--values", help="Filters/units values for all three layers.")
+    ] = "8,16,32,64",
+    epochs: Annotated[int, typer.Option("--epochs", help="Epochs per config.")] = 30,
+    train_pairs: TrainPairsOpt = 6900,
+    validation_pairs: ValPairsOpt = 0,
+    seed: SeedOpt = 0,
+    workers: WorkersOpt = 2,
+    scheduler: SchedulerOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """Filters x units grid (conv 1, conv 2, dense), as the study's Figure 2."""
+    from ...study import study
+
+    _check_run(workers, train_pairs)
+    if epochs < 1:
+        raise TfcnnInputError("--epochs must be >= 1.")
+    grid_values = _ints(values, "--values")
+    settings = study.default_settings(
+        _data(expression, interactions, id_map, evidence, exclude, log2),
+        seed=seed,
+        replicates=0,
+        grid={
+            "values": grid_values,
+            "epochs": epochs,
+            "train_pairs": train_pairs,
+            "validation_pairs": validation_pairs or None,
+        },
+    )
+    settings["commands"] = [study.rerun_command(settings, output)]
+    console.print(
+        f"Grid: {len(grid_values) ** 3} configs, {epochs} epochs, "
+        f"{train_pairs:,} training pairs (seeded subsample)"
+    )
+    _run(output, settings, workers, scheduler, force)
+
+
+def tune_regularisation(
+    output: OutputOpt,
+    expression: ExpressionStudyOpt = None,
+    interactions: InteractionsStudyOpt = None,
+    id_map: IdMapOpt = None,
+    evidence: EvidenceOpt = None,
+    exclude: ExcludeOpt = None,
+    log2: Log2Opt = False,
+    dropouts: Annotated[
+        str, typer.Option("--dropouts", help="Dropout rates (0 = off).")
+    ] = "0,0.01,0.05,0.1",
+    batch_sizes: Annotated[str, typer.Option("--batch-sizes")] = "256,512",
+    epochs: Annotated[str, typer.Option("--epochs", help="Epoch counts to try.")] = "30,40",
+    train_pairs: TrainPairsOpt = 6900,
+    validation_pairs: ValPairsOpt = 0,
+    seed: SeedOpt = 0,
+    workers: WorkersOpt = 2,
+    scheduler: SchedulerOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """Batch norm 1/2 x dropout x batch size x epochs; top 5 as the study's Table 1."""
+    from ...study import study
+
+    _check_run(workers, train_pairs)
+    reg_scan = {
+        "dropouts": _floats(dropouts, "--dropouts"),
+        "batch_sizes": _ints(batch_sizes, "--batch-sizes"),
+        "epochs": _ints(epochs, "--epochs"),
+        "train_pairs": train_pairs,
+        "validation_pairs": validation_pairs or None,
+    }
+    settings = study.default_settings(
+        _data(expression, interactions, id_map, evidence, exclude, log2),
+        seed=seed,
+        replicates=0,
+        regularisation=reg_scan,
+    )
+    settings["commands"] = [study.rerun_command(settings, output)]
+    _run(output, settings, workers, scheduler, force)
+
+
+def study_cmd(
+    output: OutputOpt,
+    expression: ExpressionStudyOpt = None,
+    interactions: InteractionsStudyOpt = None,
+    id_map: IdMapOpt = None,
+    evidence: EvidenceOpt = None,
+    exclude: ExcludeOpt = None,
+    log2: Log2Opt = False,
+    split: Annotated[
+        str, typer.Option("--split", help="Comma-separated split protocols.")
+    ] = "random,tf-holdout,pair-disjoint",
+    negatives: Annotated[
+        str, typer.Option("--negatives", help="Comma-separated negative strategies.")
+    ] = "random,tf-matched,degree-matched",
+    replicates: Annotated[
+        int, typer.Option("--replicates", help="Seeds per protocol / folds for tf-holdout.")
+    ] = 5,
+    epochs: Annotated[
+        int, typer.Option("--epochs", help="CNN epochs per protocol run (the study's 30).")
+    ] = 30,
+    genie3_trees: Annotated[
+        int, typer.Option("--genie3-trees", help="Trees per target (0 = no GENIE3).")
+    ] = 50,
+    tune: Annotated[
+        bool, typer.Option("--tune/--no-tune", help="Also run both tuning scans.")
+    ] = True,
+    tune_train_pairs: Annotated[
+        int,
+        typer.Option("--tune-train-pairs", help="Training pairs per tuning config (subsample)."),
+    ] = 500,
+    tune_validation_pairs: Annotated[
+        int, typer.Option("--tune-validation-pairs", help="Validation pairs (0: all).")
+    ] = 500,
+    tune_epochs: Annotated[
+        int, typer.Option("--tune-epochs", help="Grid epochs (study: 30).")
+    ] = 10,
+    seed: SeedOpt = 0,
+    workers: WorkersOpt = 2,
+    scheduler: SchedulerOpt = None,
+    force: ForceOpt = False,
+) -> None:
+    """Everything for one dataset: protocols x baselines x controls, tuning, report."""
+    from ...study import protocols, study
+
+    _check_run(workers, tune_train_pairs)
+    if replicates < 2 or epochs < 1 or tune_epochs < 1 or genie3_trees < 0:
+        raise TfcnnInputError(
+            "--replicates must be >= 2, --epochs/--tune-epochs >= 1, --genie3-trees >= 0."
+        )
+    tuning = {
+        "train_pairs": tune_train_pairs,
+        "validation_pairs": tune_validation_pairs or None,
+    }
+    splits = tuple(_choices(split, protocols.SPLITS, "--split"))
+    negative_kinds = tuple(_choices(negatives, protocols.NEGATIVES, "--negatives"))
+    settings = study.default_settings(
+        _data(expression, interactions, id_map, evidence, exclude, log2),
+        seed=seed,
+        replicates=replicates,
+        epochs=epochs,
+        splits=splits,
+        negatives=negative_kinds,
+        genie3_trees=genie3_trees,
+        grid={"values": [8, 16, 32, 64], "epochs": tune_epochs, **tuning} if tune else None,
+        regularisation={
+            "dropouts": [0.0, 0.01, 0.05, 0.1],
+            "batch_sizes": [256, 512],
+            "epochs": [30, 40],
+            **tuning,
+        }
+        if tune
+        else None,
+    )
+    settings["commands"] = [study.rerun_command(settings, output)]
+    n_tune = 128 if tune else 0
+    p = settings["protocols"]
+    console.print(
+        f"Study: {len(p['splits']) * len(p['negatives'])}"
+        f" protocols x {replicates} replicates ({epochs} epochs each)"
+        + (
+            f"; tuning {n_tune} configs on {tune_train_pairs:,} training pairs "
+            f"(seeded subsample; the study's grid used 6,900)"
+            if tune
+            else ""
+        )
+    )
+    _run(output, settings, workers, scheduler, force)
+
+
+def report_cmd(
+    results: Annotated[Path, typer.Argument(help="Results folder of tfcnn study / tune.")],
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="HTML file (default RESULTS/report.html)."),
+    ] = None,
+    force: ForceOpt = False,
+) -> None:
+    """Write a self-contained HTML report (figures embedded) of a results folder."""
+    from ...study import report
+
+    path = report.write_report(results, force=force, output=str(output) if output else None)
+    console.print(f"Report written to [bold]{escape(str(path))}[/]")
+
+
 def register(app: typer.Typer) -> None:
     """Add `study`, `tune grid`, `tune regularisation` and `report` to the CLI."""
     tune_app = typer.Typer(
         help="The study's tuning scans (parallel, seeded, resumable).", no_args_is_help=True
     )
     app.add_typer(tune_app, name="tune")
-
-    @tune_app.command("grid")
-    @user_errors
-    def tune_grid(
-        output: OutputOpt,
-        expression: ExpressionStudyOpt = None,
-        interactions: InteractionsStudyOpt = None,
-        id_map: IdMapOpt = None,
-        evidence: EvidenceOpt = None,
-        exclude: ExcludeOpt = None,
-        log2: Log2Opt = False,
-        values: Annotated[
-            str, typer.Option("--values", help="Filters/units values for all three layers.")
-        ] = "8,16,32,64",
-        epochs: Annotated[int, typer.Option("--epochs", help="Epochs per config.")] = 30,
-        train_pairs: TrainPairsOpt = 6900,
-        validation_pairs: ValPairsOpt = 0,
-        seed: SeedOpt = 0,
-        workers: WorkersOpt = 2,
-        scheduler: SchedulerOpt = None,
-        force: ForceOpt = False,
-    ) -> None:
-        """Filters x units grid (conv 1, conv 2, dense), as the study's Figure 2."""
-        from ...study import study
-
-        _check_run(workers, train_pairs)
-        if epochs < 1:
-            raise TfcnnInputError("--epochs must be >= 1.")
-        grid_values = _ints(values, "--values")
-        settings = study.default_settings(
-            _data(expression, interactions, id_map, evidence, exclude, log2),
-            seed=seed,
-            replicates=0,
-            grid={
-                "values": grid_values,
-                "epochs": epochs,
-                "train_pairs": train_pairs,
-                "validation_pairs": validation_pairs or None,
-            },
-        )
-        settings["commands"] = [study.rerun_command(settings, output)]
-        console.print(
-            f"Grid: {len(grid_values) ** 3} configs, {epochs} epochs, "
-            f"{train_pairs:,} training pairs (seeded subsample)"
-        )
-        _run(output, settings, workers, scheduler, force)
-
-    @tune_app.command("regularisation")
-    @user_errors
-    def tune_regularisation(
-        output: OutputOpt,
-        expression: ExpressionStudyOpt = None,
-        interactions: InteractionsStudyOpt = None,
-        id_map: IdMapOpt = None,
-        evidence: EvidenceOpt = None,
-        exclude: ExcludeOpt = None,
-        log2: Log2Opt = False,
-        dropouts: Annotated[
-            str, typer.Option("--dropouts", help="Dropout rates (0 = off).")
-        ] = "0,0.01,0.05,0.1",
-        batch_sizes: Annotated[str, typer.Option("--batch-sizes")] = "256,512",
-        epochs: Annotated[str, typer.Option("--epochs", help="Epoch counts to try.")] = "30,40",
-        train_pairs: TrainPairsOpt = 6900,
-        validation_pairs: ValPairsOpt = 0,
-        seed: SeedOpt = 0,
-        workers: WorkersOpt = 2,
-        scheduler: SchedulerOpt = None,
-        force: ForceOpt = False,
-    ) -> None:
-        """Batch norm 1/2 x dropout x batch size x epochs; top 5 as the study's Table 1."""
-        from ...study import study
-
-        _check_run(workers, train_pairs)
-        reg_scan = {
-            "dropouts": _floats(dropouts, "--dropouts"),
-            "batch_sizes": _ints(batch_sizes, "--batch-sizes"),
-            "epochs": _ints(epochs, "--epochs"),
-            "train_pairs": train_pairs,
-            "validation_pairs": validation_pairs or None,
-        }
-        settings = study.default_settings(
-            _data(expression, interactions, id_map, evidence, exclude, log2),
-            seed=seed,
-            replicates=0,
-            regularisation=reg_scan,
-        )
-        settings["commands"] = [study.rerun_command(settings, output)]
-        _run(output, settings, workers, scheduler, force)
-
-    @app.command("study")
-    @user_errors
-    def study_cmd(
-        output: OutputOpt,
-        expression: ExpressionStudyOpt = None,
-        interactions: InteractionsStudyOpt = None,
-        id_map: IdMapOpt = None,
-        evidence: EvidenceOpt = None,
-        exclude: ExcludeOpt = None,
-        log2: Log2Opt = False,
-        split: Annotated[
-            str, typer.Option("--split", help="Comma-separated split protocols.")
-        ] = "random,tf-holdout,pair-disjoint",
-        negatives: Annotated[
-            str, typer.Option("--negatives", help="Comma-separated negative strategies.")
-        ] = "random,tf-matched,degree-matched",
-        replicates: Annotated[
-            int, typer.Option("--replicates", help="Seeds per protocol / folds for tf-holdout.")
-        ] = 5,
-        epochs: Annotated[
-            int, typer.Option("--epochs", help="CNN epochs per protocol run (the study's 30).")
-        ] = 30,
-        genie3_trees: Annotated[
-            int, typer.Option("--genie3-trees", help="Trees per target (0 = no GENIE3).")
-        ] = 50,
-        tune: Annotated[
-            bool, typer.Option("--tune/--no-tune", help="Also run both tuning scans.")
-        ] = True,
-        tune_train_pairs: Annotated[
-            int,
-            typer.Option(
-                "--tune-train-pairs", help="Training pairs per tuning config (subsample)."
-            ),
-        ] = 500,
-        tune_validation_pairs: Annotated[
-            int, typer.Option("--tune-validation-pairs", help="Validation pairs (0: all).")
-        ] = 500,
-        tune_epochs: Annotated[
-            int, typer.Option("--tune-epochs", help="Grid epochs (study: 30).")
-        ] = 10,
-        seed: SeedOpt = 0,
-        workers: WorkersOpt = 2,
-        scheduler: SchedulerOpt = None,
-        force: ForceOpt = False,
-    ) -> None:
-        """Everything for one dataset: protocols x baselines x controls, tuning, report."""
-        from ...study import protocols, study
-
-        _check_run(workers, tune_train_pairs)
-        if replicates < 2 or epochs < 1 or tune_epochs < 1 or genie3_trees < 0:
-            raise TfcnnInputError(
-                "--replicates must be >= 2, --epochs/--tune-epochs >= 1, --genie3-trees >= 0."
-            )
-        tuning = {
-            "train_pairs": tune_train_pairs,
-            "validation_pairs": tune_validation_pairs or None,
-        }
-        splits = tuple(_choices(split, protocols.SPLITS, "--split"))
-        negative_kinds = tuple(_choices(negatives, protocols.NEGATIVES, "--negatives"))
-        settings = study.default_settings(
-            _data(expression, interactions, id_map, evidence, exclude, log2),
-            seed=seed,
-            replicates=replicates,
-            epochs=epochs,
-            splits=splits,
-            negatives=negative_kinds,
-            genie3_trees=genie3_trees,
-            grid={"values": [8, 16, 32, 64], "epochs": tune_epochs, **tuning} if tune else None,
-            regularisation={
-                "dropouts": [0.0, 0.01, 0.05, 0.1],
-                "batch_sizes": [256, 512],
-                "epochs": [30, 40],
-                **tuning,
-            }
-            if tune
-            else None,
-        )
-        settings["commands"] = [study.rerun_command(settings, output)]
-        n_tune = 128 if tune else 0
-        p = settings["protocols"]
-        console.print(
-            f"Study: {len(p['splits']) * len(p['negatives'])}"
-            f" protocols x {replicates} replicates ({epochs} epochs each)"
-            + (
-                f"; tuning {n_tune} configs on {tune_train_pairs:,} training pairs "
-                f"(seeded subsample; the study's grid used 6,900)"
-                if tune
-                else ""
-            )
-        )
-        _run(output, settings, workers, scheduler, force)
-
-    @app.command("report")
-    @user_errors
-    def report_cmd(
-        results: Annotated[Path, typer.Argument(help="Results folder of tfcnn study / tune.")],
-        output: Annotated[
-            Path | None,
-            typer.Option("--output", "-o", help="HTML file (default RESULTS/report.html)."),
-        ] = None,
-        force: ForceOpt = False,
-    ) -> None:
-        """Write a self-contained HTML report (figures embedded) of a results folder."""
-        from ...study import report
-
-        path = report.write_report(results, force=force, output=str(output) if output else None)
-        console.print(f"Report written to [bold]{escape(str(path))}[/]")
+    tune_app.command("grid")(user_errors(tune_grid))
+    tune_app.command("regularisation")(user_errors(tune_regularisation))
+    app.command("study")(user_errors(study_cmd))
+    app.command("report")(user_errors(report_cmd))

@@ -1,4 +1,4 @@
-"""`tfcnn import-keras`: convert a Keras 2 HDF5 pair CNN into a tfcnn model directory."""
+"""Named models: `models` (list), `models add`, and `import-keras` (Keras HDF5 -> tfcnn)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,54 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
+from rich.table import Table
 
 from ...errors import TfcnnInputError
-from ..cli import ForceOpt, console, user_errors
+from ..console import console, user_errors
+from ..options import ForceOpt, ModelOpt
+
+models_app = typer.Typer(
+    help="List bundled and registered models; register your own.", no_args_is_help=False
+)
 
 
-@user_errors
+def models_list(ctx: typer.Context) -> None:
+    """List bundled and registered models with their provenance and test AUROC."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from ...model.registry import list_models, user_models_dir
+
+    entries = list_models()
+    table = Table(title="Models (use the name wherever --model is asked)")
+    for col in ("name", "origin", "samples", "test AUROC", "description"):
+        table.add_column(col, overflow="fold")
+    for e in entries:
+        auroc = e.test_auroc
+        table.add_row(
+            escape(e.name),
+            e.origin,
+            str(e.n_samples) + ("" if e.metadata.get("samples") else " (names not recorded)"),
+            "n/a" if auroc is None else f"{auroc:.3f}",
+            escape(e.description),
+        )
+    console.print(table)
+    if not entries:
+        console.print("No models yet: train one with 'tfcnn train' and register it.")
+    console.print(f"User models live in {escape(str(user_models_dir()))} (set TFCNN_HOME to move).")
+
+
+def models_add(
+    model: ModelOpt,
+    name: Annotated[str, typer.Option("--name", help="Name to register the model under.")],
+    force: ForceOpt = False,
+) -> None:
+    """Register a trained model directory under a name (it is validated and copied)."""
+    from ...model.registry import register_model
+
+    dest = register_model(model, name, force=force)
+    console.print(f"Registered [bold]{escape(name)}[/] at {escape(str(dest))}")
+
+
 def import_keras_cmd(
     keras: Annotated[
         Path, typer.Option("--keras", help="Keras 2 HDF5 file written by model.save().")
@@ -65,5 +107,8 @@ def import_keras_cmd(
 
 
 def register(app: typer.Typer) -> None:
-    """Add `import-keras` to the CLI."""
-    app.command("import-keras")(import_keras_cmd)
+    """Add `models`, `models add` and `import-keras` to the CLI."""
+    models_app.callback(invoke_without_command=True)(user_errors(models_list))
+    models_app.command("add")(user_errors(models_add))
+    app.add_typer(models_app, name="models")
+    app.command("import-keras")(user_errors(import_keras_cmd))

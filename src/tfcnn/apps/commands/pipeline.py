@@ -1,0 +1,298 @@
+"""The core pipeline: `datasets`, `build-pairs`, `train`, `evaluate`, `demo`."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from ...errors import TfcnnInputError
+from ..console import console, user_errors
+from ..options import (
+    EvidenceOpt,
+    ExcludeOpt,
+    ExpressionOpt,
+    ForceOpt,
+    IdMapOpt,
+    InteractionsOpt,
+    Log2Opt,
+    ModelOpt,
+    NegativesOpt,
+    PairsOpt,
+    SeedOpt,
+    SplitOpt,
+    check_choice,
+    csv_list,
+    int_pair,
+)
+
+
+def datasets() -> None:
+    """List the bundled real datasets with their source and size."""
+    from ...io.datasets import list_datasets
+
+    table = Table(title="Bundled datasets (use the name wherever a file is expected)")
+    # Names are typed back on the command line: never break them across lines.
+    table.add_column("name", no_wrap=True)
+    for col in ("file", "size", "description", "source"):
+        table.add_column(col, overflow="fold")
+    for ds in list_datasets():
+        table.add_row(
+            escape(ds.name),
+            escape(ds.relpath),
+            f"{ds.size_bytes / 1e6:.2f} MB",
+            escape(ds.description),
+            escape(ds.source),
+        )
+    console.print(table)
+
+
+def build_pairs_cmd(
+    expression: ExpressionOpt,
+    interactions: InteractionsOpt,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Pair set directory to write.")],
+    id_map: IdMapOpt = None,
+    evidence: EvidenceOpt = None,
+    exclude: ExcludeOpt = None,
+    negatives: NegativesOpt = "random",
+    split: SplitOpt = "random",
+    log2: Log2Opt = False,
+    seed: SeedOpt = 0,
+    force: ForceOpt = False,
+) -> None:
+    """Build labelled, split (TF, target) examples from a matrix and known pairs."""
+    pairs = _build_pairs(
+        expression,
+        interactions,
+        id_map,
+        evidence,
+        exclude,
+        negatives,
+        split,
+        seed,
+        log2,
+        output=output,
+        force=force,
+    )
+    _print_pairs_summary(pairs.summary())
+    console.print(f"Pair set written to [bold]{escape(str(output))}[/]")
+
+
+def _build_pairs(
+    expression: str,
+    interactions: str,
+    id_map: str | None,
+    evidence: str | None,
+    exclude: str | None,
+    negatives: str,
+    split: str,
+    seed: int,
+    log2: bool,
+    output: Path | None = None,
+    force: bool = False,
+):
+    """Check the pair options, then build (and, with ``output``, save) the pair set."""
+    from ...api import build_pairs
+    from ...pairs import NEGATIVE_STRATEGIES, SPLIT_STRATEGIES
+
+    check_choice(negatives, NEGATIVE_STRATEGIES, "--negatives")
+    check_choice(split, SPLIT_STRATEGIES, "--split")
+    return build_pairs(
+        expression,
+        interactions,
+        id_map=id_map,
+        evidence=csv_list(evidence),
+        exclude=exclude,
+        negatives=negatives,
+        split=split,
+        seed=seed,
+        log2=log2,
+        output=output,
+        force=force,
+    )
+
+
+def _print_pairs_summary(summary: dict[str, Any]) -> None:
+    pos = summary["positives"]
+    console.print(
+        f"{pos['input_pairs']:,} known pairs -> {pos['kept']:,} positives from "
+        f"{summary['n_regulators']} regulators; negatives: {summary['negatives']}; "
+        f"split: {summary['split']}"
+    )
+    for reason, n in pos["dropped"].items():
+        if n:
+            console.print(f"  dropped {n:,}: {escape(reason)}")
+    top = summary["top_regulator"]
+    console.print(
+        f"  largest regulator {escape(str(top['id']))}: {top['positives']:,} ({top['share']:.0%})"
+    )
+    table = Table()
+    for col in ("split", "positives", "negatives", "regulators (positives)"):
+        table.add_column(col, justify="right")
+    for name, c in summary["splits"].items():
+        table.add_row(
+            name, f"{c['positives']:,}", f"{c['negatives']:,}", str(c["regulators_in_positives"])
+        )
+    console.print(table)
+
+
+def train(
+    output: Annotated[Path, typer.Option("--output", "-o", help="Model directory to write.")],
+    pairs: Annotated[
+        Path | None,
+        typer.Option("--pairs", "-p", help="Pair set from build-pairs (or give -x and -i)."),
+    ] = None,
+    expression: Annotated[
+        str | None, typer.Option("--expression", "-x", help="Build pairs on the fly from this.")
+    ] = None,
+    interactions: Annotated[
+        str | None, typer.Option("--interactions", "-i", help="Known pairs, with --expression.")
+    ] = None,
+    id_map: IdMapOpt = None,
+    evidence: EvidenceOpt = None,
+    exclude: ExcludeOpt = None,
+    negatives: NegativesOpt = "random",
+    split: SplitOpt = "random",
+    log2: Log2Opt = False,
+    filters: Annotated[str, typer.Option(help="Filters of conv 1 and conv 2.")] = "4,8",
+    units: Annotated[int, typer.Option(help="Units of the dense layer.")] = 8,
+    batch_norm1: Annotated[
+        bool, typer.Option("--batch-norm1/--no-batch-norm1", help="Batch norm after conv 1.")
+    ] = False,
+    batch_norm2: Annotated[
+        bool, typer.Option("--batch-norm2/--no-batch-norm2", help="Batch norm after conv 2.")
+    ] = True,
+    dropout: Annotated[
+        float, typer.Option(help="Dropout rate before the output (0 = off).")
+    ] = 0.01,
+    kernel_width: Annotated[int, typer.Option(help="Convolution kernel width.")] = 5,
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 30,
+    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 512,
+    learning_rate: Annotated[float, typer.Option(help="RMSprop learning rate.")] = 1e-3,
+    seed: SeedOpt = 0,
+    force: ForceOpt = False,
+) -> None:
+    """Train a pair CNN (published architecture by default) and report test metrics."""
+    from ... import api
+    from ...io.atomic import check_writable
+
+    check_writable(output, force)
+    # Check every option before reading (possibly large) input files.
+    filter_pair = int_pair(filters, "--filters")
+    if not 0.0 <= dropout < 1.0:
+        raise TfcnnInputError(f"--dropout must be in [0, 1) (got {dropout}).")
+    if min(epochs, batch_size, units, kernel_width) < 1:
+        raise TfcnnInputError("--epochs, --batch-size, --units and --kernel-width must be >= 1.")
+    if not (math.isfinite(learning_rate) and learning_rate > 0):
+        raise TfcnnInputError(f"--learning-rate must be a positive number (got {learning_rate}).")
+    if pairs is None:
+        if expression is None or interactions is None:
+            raise TfcnnInputError("give --pairs, or both --expression and --interactions.")
+        data = _build_pairs(
+            expression, interactions, id_map, evidence, exclude, negatives, split, seed, log2
+        )
+    else:
+        if expression is not None or interactions is not None:
+            raise TfcnnInputError("give either --pairs or --expression/--interactions, not both.")
+        data = api.load_pairs(pairs)
+    model = api.train(
+        data,
+        output=output,
+        force=force,
+        seed=seed,
+        progress=True,
+        filters=filter_pair,
+        units=units,
+        batch_norm=(batch_norm1, batch_norm2),
+        dropout=dropout,
+        kernel_width=kernel_width,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+    )
+    console.print(metrics_table(model.metadata_["metrics"]["test"], "Held-out test split"))
+    console.print(f"Model written to [bold]{escape(str(output))}[/]")
+
+
+def evaluate(
+    model: ModelOpt,
+    pairs: PairsOpt,
+    split: Annotated[str, typer.Option(help="train, validation or test.")] = "test",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Also write the metrics as JSON.")
+    ] = None,
+    force: ForceOpt = False,
+) -> None:
+    """Score a model on one split of a pair set: accuracy, loss, AUROC, AUPRC, confusion."""
+    from ... import api
+    from ...io.atomic import check_writable, write_text
+
+    if output is not None:
+        check_writable(output, force)
+    result = api.evaluate(model, pairs, split=split)
+    console.print(metrics_table(result, escape(f"{split} split of {pairs}")))
+    if output is not None:
+        write_text(output, json.dumps(result, indent=2) + "\n", force=force)
+        console.print(f"Metrics written to [bold]{escape(str(output))}[/]")
+
+
+def metrics_table(m: dict[str, Any], title: str) -> Table:
+    """Metrics as a two-column table, with the confusion matrix and Pearson baseline."""
+
+    def fmt(v: float | None) -> str:
+        return "n/a" if v is None else f"{v:.4f}"
+
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    c = m["confusion"]
+    rows = [
+        ("pairs (positives)", f"{m['n']:,} ({m['n_positive']:,})"),
+        ("accuracy", fmt(m["accuracy"])),
+        ("loss (binary cross-entropy)", fmt(m["loss"])),
+        ("AUROC", fmt(m["auroc"])),
+        ("AUPRC", fmt(m["auprc"])),
+        (
+            f"confusion at {m['threshold']}",
+            f"TP {c['tp']}  FP {c['fp']}  FN {c['fn']}  TN {c['tn']}",
+        ),
+    ]
+    if "baselines" in m:
+        rows.append(("Pearson r AUROC (same pairs)", fmt(m["baselines"]["pearson"]["auroc"])))
+        rows.append(
+            ("target-frequency control AUROC", fmt(m["baselines"]["target_frequency"]["auroc"]))
+        )
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def demo(
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Results folder (default: results/demo, -2, ...)."),
+    ] = None,
+    seed: SeedOpt = 0,
+    epochs: Annotated[int, typer.Option(help="Training epochs per model.")] = 30,
+    force: ForceOpt = False,
+) -> None:
+    """Train on the bundled nitrogen compendium under four protocols, side by side."""
+    from ...study.demo import run_demo
+
+    if epochs < 1:
+        raise TfcnnInputError("--epochs must be >= 1.")
+    run_demo(output, seed=seed, epochs=epochs, force=force, console=console)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the pipeline commands to the CLI."""
+    app.command("datasets")(user_errors(datasets))
+    app.command("build-pairs")(user_errors(build_pairs_cmd))
+    app.command("train")(user_errors(train))
+    app.command("evaluate")(user_errors(evaluate))
+    app.command("demo")(user_errors(demo))

@@ -1,0 +1,99 @@
+"""Options shared by the commands (one name and one help text each), and their parsers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..errors import TfcnnInputError
+
+ExpressionOpt = Annotated[
+    str,
+    typer.Option(
+        "--expression",
+        "-x",
+        help="Expression matrix (genes x samples; TSV/CSV[.gz]/Parquet) or a bundled "
+        "dataset name, e.g. nitrogen-expression.",
+    ),
+]
+InteractionsOpt = Annotated[
+    str,
+    typer.Option(
+        "--interactions",
+        "-i",
+        help="Known TF->target pairs: an AtRegNet file (confirmed + direct rows are used) or "
+        "a TF/target table; or a bundled name (atregnet, nitrogen-edges).",
+    ),
+]
+IdMapOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--id-map",
+        help="AGI <-> ATH1 probeset map (two-column or TAIR affy_ATH1_array_elements); "
+        "bundled: ath1-map. Needed when expression and interactions use different IDs.",
+    ),
+]
+EvidenceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--evidence",
+        help="Comma-separated evidence values to keep, for tables with an 'evidence' column "
+        "(e.g. TARGET,CHIPSeq,Litterature).",
+    ),
+]
+ExcludeOpt = Annotated[
+    str | None,
+    typer.Option("--exclude", help="Further known pairs never to use as negatives."),
+]
+PairsOpt = Annotated[
+    Path, typer.Option("--pairs", "-p", help="Pair set directory written by build-pairs.")
+]
+ModelOpt = Annotated[Path, typer.Option("--model", "-m", help="Model directory.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (same seed, same result).")]
+ForceOpt = Annotated[
+    bool, typer.Option("--force", help="Replace an existing output instead of refusing.")
+]
+Log2Opt = Annotated[bool, typer.Option("--log2", help="Take log2 of the expression values first.")]
+NegativesOpt = Annotated[
+    str,
+    typer.Option(
+        "--negatives",
+        help="random (any gene pair, the study's choice), tf-matched (each TF with its "
+        "non-targets) or degree-matched (every TF's and every target's frequency kept).",
+    ),
+]
+SplitOpt = Annotated[
+    str,
+    typer.Option(
+        "--split",
+        help="random (80/10/10 of pairs, the study), tf-holdout (whole TFs) or pair-disjoint "
+        "(no gene of a test pair in training).",
+    ),
+]
+
+
+def csv_list(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    return items or None
+
+
+def int_pair(value: str, option: str) -> tuple[int, int]:
+    try:
+        a, b = (int(v) for v in value.split(","))
+    except ValueError:
+        a = b = 0
+    if min(a, b) < 1:
+        raise TfcnnInputError(
+            f"{option} takes two comma-separated positive integers such as 4,8 (got {value!r})."
+        )
+    return a, b
+
+
+def check_choice(value: str, choices: tuple[str, ...], option: str) -> str:
+    if value not in choices:
+        raise TfcnnInputError(f"{option} must be one of {', '.join(choices)} (got {value!r}).")
+    return value
