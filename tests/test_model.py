@@ -8,9 +8,10 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from sklearn.exceptions import NotFittedError
 
 from tfcnn.errors import ModelFormatError, OutputExistsError
-from tfcnn.model.estimator import PairCNN
+from tfcnn.model import PairCNN, TrainingRecord
 
 
 @pytest.fixture(scope="module")
@@ -71,19 +72,19 @@ def test_fit_rejects_bad_shapes(toy) -> None:
         PairCNN(epochs=1).fit(x[:, :1], y)
     with pytest.raises(ValueError, match="0 and 1"):
         PairCNN(epochs=1).fit(x, y + 1)
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         PairCNN().predict_proba(x)
 
 
 def test_save_load_roundtrip(toy, fitted, tmp_path) -> None:
     x, _ = toy
-    fitted.metadata_ = {"genes": ["g1", "g2"], "samples": [f"s{i}" for i in range(24)]}
+    fitted.record_ = TrainingRecord(genes=["g1", "g2"], samples=[f"s{i}" for i in range(24)])
     path = fitted.save(tmp_path / "m")
     assert sorted(p.name for p in path.iterdir()) == ["model.json", "weights.safetensors"]
     back = PairCNN.load(path)
     np.testing.assert_array_equal(back.predict_proba(x), fitted.predict_proba(x))
     assert back.history_ == json.loads((path / "model.json").read_text())["history"]
-    assert back.metadata_["samples"][0] == "s0"
+    assert back.record_.samples[0] == "s0" and back.record_.genes == ["g1", "g2"]
     assert back.get_params() == fitted.get_params()
     with pytest.raises(OutputExistsError):
         fitted.save(path)
@@ -136,16 +137,18 @@ def test_refuses_future_format_and_mismatched_architecture(fitted, tmp_path) -> 
 def test_own_expression_roundtrip_and_validation(toy, fitted, tmp_path) -> None:
     """A model can carry its z-scored matrix; loading checks it against genes and width."""
     rng = np.random.default_rng(3)
-    fitted.metadata_ = {"genes": [f"synthetic_g{i}" for i in range(5)]}
-    fitted.zscores_ = rng.standard_normal((5, 24)).astype(np.float32)
+    fitted.record_ = TrainingRecord(
+        genes=[f"synthetic_g{i}" for i in range(5)],
+        zscores=rng.standard_normal((5, 24)).astype(np.float32),
+    )
     path = fitted.save(tmp_path / "m")
     back = PairCNN.load(path)
-    np.testing.assert_array_equal(back.zscores_, fitted.zscores_)
+    np.testing.assert_array_equal(back.record_.zscores, fitted.record_.zscores)
     meta = json.loads((path / "model.json").read_text())
     (path / "model.json").write_text(json.dumps({**meta, "genes": ["only_one"]}))
     with pytest.raises(ModelFormatError, match="lists 1 genes"):
         PairCNN.load(path)
-    fitted.zscores_ = None
+    fitted.record_ = TrainingRecord()
 
 
 def test_probability_distribution_and_percentiles() -> None:
@@ -173,3 +176,101 @@ def test_saved_model_has_normal_permissions(fitted, tmp_path) -> None:
         os.umask(mask)
     assert path.stat().st_mode & 0o777 == 0o755
     assert (path / "model.json").stat().st_mode & 0o777 == 0o644
+
+
+# -- scikit-learn -----------------------------------------------------------------------
+def test_is_a_scikit_learn_estimator(toy) -> None:
+    """Parameters only in __init__, fitted attributes only after fit, clone, score, CV."""
+    from sklearn.base import clone, is_classifier
+    from sklearn.model_selection import cross_val_score
+    from sklearn.utils import estimator_checks as checks
+
+    x, y = toy
+    est = PairCNN(filters=(2, 4), units=4, epochs=2, batch_size=64, seed=3)
+    assert is_classifier(est) and not hasattr(est, "network_") and not hasattr(est, "classes_")
+    assert est.get_params()["filters"] == (2, 4) and clone(est).get_params() == est.get_params()
+    assert est.set_params(units=5).units == 5
+    with pytest.raises(ValueError, match="Invalid parameter"):
+        est.set_params(nonsense=1)
+    for check in (
+        checks.check_no_attributes_set_in_init,
+        checks.check_parameters_default_constructible,
+        checks.check_get_params_invariance,
+        checks.check_set_params,
+    ):
+        check("PairCNN", PairCNN())
+    with pytest.raises(NotFittedError):
+        est.predict(x)
+    est.fit(x[:300], y[:300])
+    np.testing.assert_array_equal(est.classes_, [0, 1])
+    assert 0.0 <= est.score(x[300:], y[300:]) <= 1.0
+    scores = cross_val_score(PairCNN(epochs=2, batch_size=64), x, y, cv=3, scoring="roc_auc")
+    assert scores.shape == (3,) and np.isfinite(scores).all()
+    with pytest.raises(ValueError, match="shape"):
+        est.predict_proba(x[:, :, :10])
+
+
+def test_fit_leaves_the_process_allocator_alone(toy, monkeypatch) -> None:
+    """Tuning glibc malloc is the command line's business, not the estimator's."""
+    import tfcnn.runtime
+
+    calls = []
+    monkeypatch.setattr(tfcnn.runtime, "keep_freed_memory", lambda: calls.append(1))
+    x, y = toy
+    PairCNN(epochs=1, batch_size=64).fit(x, y)
+    assert calls == []
+
+
+def test_fit_pairs_records_the_pair_set(tmp_path) -> None:
+    from tests.synthetic import planted_dataset
+    from tfcnn.pairs import build_pair_set
+
+    expr, inter = planted_dataset(n_tfs=10, targets_per_tf=10, n_background=30, n_samples=12)
+    pairs = build_pair_set(expr, inter, negatives="tf-matched", split="tf-holdout", seed=0)
+    est = PairCNN(filters=(2, 2), units=2, epochs=1, batch_size=32).fit_pairs(pairs)
+    rec = est.record_
+    assert rec.genes == list(pairs.genes) and rec.samples == list(pairs.samples)
+    np.testing.assert_array_equal(rec.zscores, pairs.zscores)
+    assert rec.pairs["tf"].size == len(pairs) and set(rec.pairs["split"]) == {0, 1, 2}
+    back = PairCNN.load(est.save(tmp_path / "m"))
+    for k, v in rec.pairs.items():
+        np.testing.assert_array_equal(back.record_.pairs[k], v)
+    # A damaged record is refused when read back.
+    from safetensors.numpy import save_file
+
+    bad = {**rec.pairs, "tf": np.full(rec.pairs["tf"].size, 10**6, dtype=np.int32)}
+    save_file(bad, str(tmp_path / "m" / "pairs.safetensors"))
+    with pytest.raises(ModelFormatError, match="outside"):
+        PairCNN.load(tmp_path / "m")
+
+
+@pytest.mark.parametrize(
+    ("edit", "needle"),
+    [
+        (lambda m: m.update(genes="AT1G01010"), "'genes' must be a list of names"),
+        (lambda m: m.update(samples=[1, 2]), "'samples' must be a list of names"),
+        (lambda m: m.update(metrics=[]), "'metrics' must be a JSON object"),
+        (lambda m: m["architecture"].update(units=8.5), "units must be a whole number"),
+        (lambda m: m["architecture"].update(filters=[4, 1_000_000_000]), "whole number from 1"),
+        (lambda m: m["training"].update(epochs="30"), "training epochs = '30'"),
+        (lambda m: m.update(history={"epoch": 1}), "'history' must be a list"),
+    ],
+)
+def test_damaged_model_json_is_refused_with_a_message(fitted, tmp_path, edit, needle) -> None:
+    path = _saved(fitted, tmp_path)
+    meta = json.loads((path / "model.json").read_text())
+    edit(meta)
+    (path / "model.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelFormatError, match=needle):
+        PairCNN.load(path)
+
+
+def test_negative_batch_norm_variance_is_refused(fitted, tmp_path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    path = _saved(fitted, tmp_path)
+    tensors = load_file(str(path / "weights.safetensors"))
+    tensors["norm2.running_var"] = -tensors["norm2.running_var"].abs() - 1
+    save_file(tensors, str(path / "weights.safetensors"))
+    with pytest.raises(ModelFormatError, match="negative variances"):
+        PairCNN.load(path)

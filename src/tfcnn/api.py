@@ -11,8 +11,6 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from .apps.progress import epoch_progress
 from .errors import TfcnnInputError
 from .evaluation.baselines import pearson_scores, target_frequency_scores
@@ -119,39 +117,19 @@ def train(
         check_writable(output, force)  # fail before spending minutes on training
     data = load_pairs(pairs)
     model = PairCNN(seed=seed, **hyperparameters)
-    x_train, y_train = data.arrays("train")
     with epoch_progress(model.epochs, label=label, enabled=progress) as on_epoch:
-        model.fit(x_train, y_train, validation_data=data.arrays("validation"), on_epoch=on_epoch)
-    model.metadata_ = {
-        "genes": list(data.genes),
-        "samples": list(data.samples),
-        "data": data.summary(),
-        "metrics": {
-            "validation": evaluate(model, data, split="validation"),
-            "test": evaluate(model, data, split="test"),
-        },
-        "training_distribution": probability_distribution(
-            y_train, model.predict_proba(x_train)[:, 1]
-        ),
+        model.fit_pairs(data, on_epoch=on_epoch)
+    x_train, y_train = data.arrays("train")
+    model.record_.metrics = {
+        "validation": evaluate(model, data, split="validation"),
+        "test": evaluate(model, data, split="test"),
     }
-    model.zscores_ = data.zscores
-    model.pairs_ = training_pairs(data)
+    model.record_.training_distribution = probability_distribution(
+        y_train, model.predict_proba(x_train)[:, 1]
+    )
     if output is not None:
         model.save(output, force=force)
     return model
-
-
-def training_pairs(data: PairSet) -> dict[str, Any]:
-    """What a model records of its pair set: gene rows, labels, splits and known pairs."""
-    from .model.estimator import pair_arrays
-    from .pairs import SPLITS
-
-    split = data.table["split"].map({s: i for i, s in enumerate(SPLITS)}).to_numpy()
-    positives = (
-        data.tf_rows[data.labels == 1] * len(data.genes) + data.target_rows[data.labels == 1]
-    )
-    known = positives if data.known is None else np.union1d(data.known, positives)
-    return pair_arrays(data.tf_rows, data.target_rows, data.labels, split, known)
 
 
 def evaluate(
@@ -168,7 +146,7 @@ def evaluate(
             f"{the_model} expects {est.n_samples} samples per profile but {the_pairs} has "
             f"{len(data.samples)}; evaluate on pairs built from the model's expression matrix."
         )
-    trained_samples = est.metadata_.get("samples")
+    trained_samples = est.record_.samples
     if trained_samples and list(trained_samples) != list(data.samples):
         diff = next(
             i for i, (a, b) in enumerate(zip(trained_samples, data.samples, strict=True)) if a != b

@@ -49,6 +49,7 @@ from .io.expression import ExpressionMatrix
 from .io.idmap import IdMap
 from .io.ids import id_namespace
 from .io.interactions import Interactions
+from .io.manifest import read_manifest
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,20 @@ class PairSet:
             ):
                 raise ValueError("known pair codes must be integers in [0, n_genes ** 2)")
             self.known = np.unique(known.astype(np.int64))
+
+    def record(self) -> dict[str, np.ndarray]:
+        """What a model trained on this set keeps of it: gene rows, labels, splits, known pairs.
+
+        ``known`` holds every known pair (also those only excluded from the negatives)
+        and every positive, as codes ``tf_row * n_genes + target_row``.
+        """
+        from .model.record import pair_arrays
+
+        split = self.table["split"].map({s: i for i, s in enumerate(SPLITS)}).to_numpy()
+        pos = self.labels == 1
+        positives = self.tf_rows[pos] * len(self.genes) + self.target_rows[pos]
+        known = positives if self.known is None else np.union1d(self.known, positives)
+        return pair_arrays(self.tf_rows, self.target_rows, self.labels, split, known)
 
     @property
     def tf_rows(self) -> np.ndarray:
@@ -211,20 +226,7 @@ class PairSet:
                 raise TfcnnInputError(
                     f"pair set {path} has no {name}; rebuild it with 'tfcnn build-pairs'."
                 )
-        try:
-            meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise TfcnnInputError(f"{path / META_FILE} is not valid JSON ({exc}).") from exc
-        if not isinstance(meta, dict) or meta.get("format") != PAIRS_FORMAT:
-            raise TfcnnInputError(f"{path / META_FILE} is not a tfcnn pair set description.")
-        version = meta.get("format_version")
-        if not isinstance(version, int) or isinstance(version, bool):
-            raise TfcnnInputError(
-                f"{path / META_FILE} has an invalid format_version {version!r}; rebuild the "
-                "pair set with 'tfcnn build-pairs'."
-            )
-        if version > PAIRS_FORMAT_VERSION:
-            raise TfcnnInputError(f"{path} was written by a newer tfcnn; upgrade tfcnn.")
+        meta = read_manifest(path / META_FILE, PAIRS_FORMAT, PAIRS_FORMAT_VERSION, "tfcnn pair set")
         try:
             tensors = load_file(str(path / EXAMPLES_FILE))
             zscores = tensors["zscores"]
@@ -233,16 +235,20 @@ class PairSet:
                 f"{path / EXAMPLES_FILE} is unreadable ({exc}); rebuild the pair set."
             ) from exc
         table = _read_table(path / TABLE_FILE)
-        samples = tuple(meta.pop("samples", ()))
-        genes = tuple(meta.pop("genes", ()))
+        samples, genes = meta.pop("samples", []), meta.pop("genes", [])
+        for key, value in (("samples", samples), ("genes", genes)):
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise TfcnnInputError(
+                    f"{path / META_FILE}: '{key}' must be a list of names; rebuild the pair set."
+                )
         meta.pop("format", None)
         meta.pop("format_version", None)
         try:
             return cls(
                 table=table,
                 zscores=zscores,
-                genes=genes,
-                samples=samples,
+                genes=tuple(genes),
+                samples=tuple(samples),
                 meta=meta,
                 known=tensors.get("known"),
             )

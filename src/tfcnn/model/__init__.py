@@ -1,4 +1,15 @@
-"""The pair models.
+"""The pair models: the network, the scikit-learn estimator, its files, named models.
 
-The network, the scikit-learn estimator and its files, Keras import, named models.
+Modules: :mod:`~tfcnn.model.network` (the layers, Keras semantics),
+:mod:`~tfcnn.model.estimator` (:class:`PairCNN`), :mod:`~tfcnn.model.record` (what a model
+knows of its training data), :mod:`~tfcnn.model.files` (model directories),
+:mod:`~tfcnn.model.registry` (bundled and registered names),
+:mod:`~tfcnn.model.keras_import` (Keras HDF5 files, with the ``keras`` extra).
 """
+
+from .estimator import PairCNN
+from .files import load_model, save_model
+from .network import CNNConfig
+from .record import TrainingRecord
+
+__all__ = ["CNNConfig", "PairCNN", "TrainingRecord", "load_model", "save_model"]

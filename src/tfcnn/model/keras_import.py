@@ -37,6 +37,7 @@ import torch
 from ..errors import TfcnnInputError
 from .estimator import PairCNN
 from .network import KERAS_BN_EPS, KERAS_BN_MOMENTUM, CNNConfig, PairCNNNetwork
+from .record import TrainingRecord
 
 SUPPORTED_LAYERS = (
     "InputLayer",
@@ -487,10 +488,11 @@ def convert_keras(path: str | os.PathLike[str]) -> PairCNN:
         **_training_params(attrs.get("training_config")),
     )
     est.network_ = net
-    est.metadata_ = {
-        "genes": [],
-        "samples": [],
-        "keras": {
+    est.classes_ = np.array([0, 1])
+    est.n_features_in_ = config.n_samples
+    est.history_ = []
+    est.record_ = TrainingRecord(
+        keras={
             "source_file": path.name,
             "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
             "keras_version": attrs.get("keras_version"),
@@ -501,8 +503,8 @@ def convert_keras(path: str | os.PathLike[str]) -> PairCNN:
                 "RMSprop; batch_size, epochs and seed are not recorded in the file and are "
                 "tfcnn's defaults"
             ),
-        },
-    }
+        }
+    )
     return est
 
 
@@ -531,7 +533,7 @@ def import_keras(
     """Convert ``keras_file`` and save it as a tfcnn model directory at ``output``."""
     est = convert_keras(keras_file)
     if provenance:
-        est.metadata_["provenance"] = dict(provenance)
+        est.record_.provenance = dict(provenance)
     est.save(output, force=force)
     return est
 

@@ -93,7 +93,8 @@ class ModelChoice:
 
 def model_choices(default_model: str | None = None) -> list[ModelChoice]:
     """Bundled and user-registered models (and ``default_model`` if it is a directory)."""
-    from ...model.estimator import EXPRESSION_FILE, PairCNN
+    from ...model.estimator import PairCNN
+    from ...model.files import EXPRESSION_FILE
     from ...model.registry import list_models
 
     out = []
