@@ -307,7 +307,7 @@ def align_interactions(
             f"({interactions.source}) use {int_ns} IDs: pass --id-map (for ATH1 arrays "
             "the bundled map is 'ath1-map')."
         )
-    mapping, _ = id_map.translate(ids, to=expr_ns)
+    mapping, _ = id_map.translate(ids, to=expr_ns)  # type: ignore[arg-type]  # agi/probeset here
     tf = pairs["tf"].map(mapping)
     target = pairs["target"].map(mapping)
     ok = tf.notna() & target.notna()
@@ -528,7 +528,7 @@ def tf_group_folds(
 def _assign_splits(
     labels: np.ndarray,
     groups: np.ndarray | None,
-    fractions: tuple[float, float, float],
+    fractions: tuple[float, ...],
     rng: np.random.Generator,
 ) -> np.ndarray:
     """Split names per example: random by example, or whole groups (regulators)."""

@@ -259,25 +259,11 @@ class PairCNN(ClassifierMixin, BaseEstimator):
 
         return load_model(path)
 
-    # -- read-only views kept for callers of the dict-based API ------------------------
+    # -- views kept while callers move to record_ / fitted_network (issue 13) ------------
     @property
     def metadata_(self) -> dict[str, Any]:
         """The record's model.json fields (a copy; change ``record_`` instead)."""
         return self._record().to_json()
-
-    @property
-    def zscores_(self) -> np.ndarray | None:
-        """The z-scored training matrix (genes x samples), if the model carries it."""
-        return self._record().zscores
-
-    @property
-    def pairs_(self) -> dict[str, np.ndarray] | None:
-        """The training pair record, if the model carries it."""
-        return self._record().pairs
-
-    # TODO(issue 13): kept while callers move to record_ / fitted_network; removed afterwards.
-    def _check_fitted(self) -> PairCNNNetwork:
-        return self.fitted_network()
 
     @metadata_.setter
     def metadata_(self, meta: dict[str, Any]) -> None:
@@ -285,13 +271,26 @@ class PairCNN(ClassifierMixin, BaseEstimator):
         record.zscores, record.pairs = self._record().zscores, self._record().pairs
         self.record_ = record
 
+    @property
+    def zscores_(self) -> np.ndarray | None:
+        """The z-scored training matrix (genes x samples), if the model carries it."""
+        return self._record().zscores
+
     @zscores_.setter
     def zscores_(self, z: np.ndarray | None) -> None:
         self._record().zscores = z
 
+    @property
+    def pairs_(self) -> dict[str, np.ndarray] | None:
+        """The training pair record, if the model carries it."""
+        return self._record().pairs
+
     @pairs_.setter
     def pairs_(self, arrays: dict[str, np.ndarray] | None) -> None:
         self._record().pairs = arrays
+
+    def _check_fitted(self) -> PairCNNNetwork:
+        return self.fitted_network()
 
     def _record(self) -> TrainingRecord:
         self.fitted_network()

@@ -27,8 +27,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import h5py
 import numpy as np
@@ -246,7 +247,7 @@ def _check(path: Path, layer: dict[str, Any], key: str, allowed: tuple[Any, ...]
 
 
 def _weights(
-    path: Path, name: str, got: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]]
+    path: Path, name: str, got: dict[str, np.ndarray], shapes: Mapping[str, tuple[int, ...]]
 ) -> dict[str, np.ndarray]:
     if set(got) != set(shapes):
         raise _fail(
@@ -291,7 +292,7 @@ class _Layers:
         return layer
 
 
-def _is_count(value: object) -> bool:
+def _is_count(value: object) -> TypeGuard[int]:
     """A positive whole number as JSON gives it (not a bool, not 5.5)."""
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
@@ -324,7 +325,7 @@ def _sep_conv(path: Path, layer: dict[str, Any]) -> tuple[int, int, int]:
     filters = cfg.get("filters")
     if not _is_count(filters):
         raise _fail(path, f"layer {_name(layer)!r}", f"filters {filters!r} is not a count")
-    return filters, int(kernel[0]), int(kernel[1])
+    return int(filters), int(kernel[0]), int(kernel[1])
 
 
 def _batch_norm(path: Path, layer: dict[str, Any]) -> None:
@@ -448,13 +449,15 @@ def convert_keras(path: str | os.PathLike[str]) -> PairCNN:
         state[f"{key}.depthwise"] = w["depthwise_kernel"][:, :, :, 0].transpose(2, 0, 1)
         state[f"{key}.pointwise"] = w["pointwise_kernel"][0, 0].T
         state[f"{key}.bias"] = w["bias"]
-    for key, layer, c in (("norm1", norm1, f1), ("norm2", norm2, f2)):
-        if layer is None:
+    for key, norm, c in (("norm1", norm1, f1), ("norm2", norm2, f2)):
+        if norm is None:
             continue
-        shapes = {k: (c,) for k in ("gamma", "beta", "moving_mean", "moving_variance")}
-        w = _weights(path, _name(layer), weights.get(_name(layer), {}), shapes)
+        shapes: dict[str, tuple[int, ...]] = {
+            k: (c,) for k in ("gamma", "beta", "moving_mean", "moving_variance")
+        }
+        w = _weights(path, _name(norm), weights.get(_name(norm), {}), shapes)
         if (w["moving_variance"] < 0).any():
-            raise _fail(path, f"layer {_name(layer)!r}", "moving_variance has negative entries")
+            raise _fail(path, f"layer {_name(norm)!r}", "moving_variance has negative entries")
         state[f"{key}.weight"] = w["gamma"]
         state[f"{key}.bias"] = w["beta"]
         state[f"{key}.running_mean"] = w["moving_mean"]
@@ -463,7 +466,7 @@ def convert_keras(path: str | os.PathLike[str]) -> PairCNN:
         ("dense", dense, config.flat_features, units),
         ("out", out, units, 1),
     ):
-        shapes = {"kernel": (n_in, n_out), "bias": (n_out,)}
+        shapes = {"kernel": (int(n_in), int(n_out)), "bias": (int(n_out),)}
         w = _weights(path, _name(layer), weights.get(_name(layer), {}), shapes)
         state[f"{key}.weight"] = w["kernel"].T
         state[f"{key}.bias"] = w["bias"]

@@ -356,7 +356,7 @@ def control_warnings(row: dict[str, Any]) -> list[str]:
     """Plain-words warnings where a control scores within 0.02 AUROC of the CNN, or above."""
     cnn = row["methods"]["cnn"]["auroc"]["mean"]
     labels = dict(protocols.METHODS)
-    out = []
+    out: list[str] = []
     if cnn is None:
         return out
     for c in protocols.CONTROLS:

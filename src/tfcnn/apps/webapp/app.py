@@ -413,7 +413,7 @@ def make_server(settings: AppSettings, cache: PredictorCache, choices: list[Mode
                 fig.suptitle(note, fontsize=8, color="#a40000")  # the explanation failed
             return fig
 
-        session.on_ended(lambda: release_data_frame(results_table))
+        session.on_ended(lambda: None if release_data_frame(results_table) else None)
 
     return server
 
