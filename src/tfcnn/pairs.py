@@ -1,7 +1,7 @@
 """`PairSet`: labelled (TF, target) examples with splits, traceable to their genes.
 
 Positives are known interactions whose two genes are both in the expression matrix.
-Negatives, equal in number and never a known pair, come from one of two strategies:
+Negatives, equal in number and never a known pair, come from one of three strategies:
 
 * ``random``: any two distinct genes (the study's choice). The regulator of a negative
   is then usually not a TF at all, so a model can score well by recognising TFs: an
@@ -195,7 +195,7 @@ class PairSet:
 
     # -- persistence -----------------------------------------------------------------
     def save(self, path: str | os.PathLike[str], force: bool = False) -> Path:
-        """Write ``path/`` with pairs.tsv, examples.safetensors and pairset.json."""
+        """Write ``path/`` with pairs.tsv, expression.safetensors and pairset.json."""
         meta = {
             "format": PAIRS_FORMAT,
             "format_version": PAIRS_FORMAT_VERSION,

@@ -8,6 +8,7 @@ models are copied into ``$TFCNN_HOME/models/NAME`` (default ``~/.tfcnn``) by
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from dataclasses import dataclass
@@ -18,7 +19,11 @@ from typing import Any
 from ..errors import TfcnnInputError
 from ..io.atomic import atomic_dir
 from .estimator import PairCNN
+from .files import read_model_json
+from .network import CNNConfig
+from .record import TrainingRecord
 
+log = logging.getLogger(__name__)
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_.")
 
 
@@ -62,15 +67,19 @@ class ModelEntry:
 
 
 def _entries(folder: Path, origin: str) -> list[ModelEntry]:
+    """The models in ``folder``, from their model.json alone (weights are not loaded)."""
     if not folder.is_dir():
         return []
     out = []
     for path in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
         try:
-            model = PairCNN.load(path)
-        except TfcnnInputError:
+            meta = read_model_json(path)
+            width = CNNConfig.from_dict(meta["architecture"]).n_samples
+            record = TrainingRecord.from_json(meta, str(path))
+        except (TfcnnInputError, TypeError, ValueError):
+            log.warning("skipped %s: not a readable tfcnn model", path)
             continue  # a broken user entry is skipped here; resolve_model reports it
-        out.append(ModelEntry(path.name, path, origin, model.metadata_, model.n_samples))
+        out.append(ModelEntry(path.name, path, origin, record.to_json(), width))
     return out
 
 

@@ -4,5 +4,6 @@
 * :mod:`.protocols`: evaluation protocols, baselines and controls on identical test pairs;
 * :mod:`.tuning`: the study's architecture grid and regularisation scan;
 * :mod:`.figures`, :mod:`.report`: the figures and the self-contained HTML report;
-* :mod:`.study`: ``run_study``, everything for one dataset.
+* :mod:`.study`: :func:`~tfcnn.study.study.run`, everything for one dataset;
+* :mod:`.demo`: ``tfcnn demo``, four protocols side by side on the bundled data.
 """

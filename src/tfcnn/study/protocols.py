@@ -76,6 +76,15 @@ def data_spec(
     }
 
 
+def default_data_spec() -> dict[str, Any]:
+    """The bundled nitrogen compendium with the demo's positives (see :mod:`.demo`)."""
+    from .demo import DEMO_EVIDENCE
+
+    return data_spec(
+        "nitrogen-expression", "nitrogen-edges", list(DEMO_EVIDENCE), exclude="nitrogen-edges"
+    )
+
+
 @lru_cache(maxsize=4)
 def _load(spec_json: str) -> tuple[Any, Any, Any, Any]:
     spec = json.loads(spec_json)

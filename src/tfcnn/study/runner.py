@@ -10,17 +10,17 @@ scheduler address, on a dask.distributed cluster (optional dependency, imported 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
 from ..errors import TfcnnInputError
 from ..io.atomic import atomic_dir, json_safe
+from ..runtime import pin_threads, torch_threads
 
 RUNS_DIR = "runs"
 CONFIG_FILE = "config.json"
@@ -57,7 +57,8 @@ def load_run(results: str | os.PathLike[str], config: Config) -> dict[str, Any]:
 def execute(config: Config, results: str) -> str:
     """Run one job in this process and write its run directory; returns the run hash.
 
-    Called in worker processes: limits torch to one thread, dispatches on ``kind``.
+    Called in worker processes: one thread for torch and BLAS while the job runs
+    (:func:`tfcnn.runtime.torch_threads`), dispatched on ``kind``.
     """
     from . import protocols, tuning
 
@@ -72,35 +73,11 @@ def execute(config: Config, results: str) -> str:
     final = run_dir(results, config)
     if (final / METRICS_FILE).is_file():
         return final.name
-    with atomic_dir(final, force=True) as tmp, _one_thread():
+    with atomic_dir(final, force=True) as tmp, torch_threads(1, blas=True):
         metrics = handlers[kind](config, tmp)
         (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
         (tmp / METRICS_FILE).write_text(json.dumps(json_safe(metrics), indent=2) + "\n")
     return final.name
-
-
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    """One thread for torch and BLAS/OpenMP while a job runs; the caller's settings after."""
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(1):
-            yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def _init_worker() -> None:
-    """One thread per worker for torch and for numpy/scikit-learn's BLAS / OpenMP pools."""
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    torch.set_num_threads(1)
-    threadpool_limits(1)
 
 
 def run_jobs(
@@ -145,7 +122,9 @@ def run_jobs(
             if on_done:
                 on_done(c, done, total)
     else:
-        with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
+        with ProcessPoolExecutor(
+            max_workers=workers, initializer=pin_threads, initargs=(1,)
+        ) as pool:
             futures = {pool.submit(execute, c, results): c for c in todo}
             for fut in as_completed(futures):
                 fut.result()

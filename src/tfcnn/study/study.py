@@ -1,4 +1,4 @@
-"""`run_study`: every protocol, baseline, control and tuning scan for one dataset.
+"""`run`: every protocol, baseline, control and tuning scan for one dataset.
 
 Settings are stored in ``RESULTS/study-config.json``; runs in ``RESULTS/runs/`` (see
 :mod:`.runner`); :func:`collect` turns finished runs into ``RESULTS/study.json``, the
@@ -25,7 +25,6 @@ from . import protocols, runner, tuning
 
 SETTINGS_FILE = "study-config.json"
 SUMMARY_FILE = "study.json"
-DEMO_EVIDENCE = ["TARGET", "CHIPSeq", "Litterature"]
 CONTROL_MARGIN = 0.02
 CHANCE_MARGIN = 0.05
 
@@ -44,9 +43,7 @@ def default_settings(
 ) -> dict[str, Any]:
     """Study settings; ``data`` defaults to the bundled nitrogen compendium as the demo."""
     if data is None:
-        data = protocols.data_spec(
-            "nitrogen-expression", "nitrogen-edges", DEMO_EVIDENCE, exclude="nitrogen-edges"
-        )
+        data = protocols.default_data_spec()
     return {
         "tfcnn_version": __version__,
         "data": data,
@@ -381,9 +378,7 @@ def rerun_command(settings: dict[str, Any], output: str | os.PathLike[str]) -> s
     q = shlex.quote
     data = settings["data"]
     args: list[str] = []
-    default = protocols.data_spec(
-        "nitrogen-expression", "nitrogen-edges", DEMO_EVIDENCE, exclude="nitrogen-edges"
-    )
+    default = protocols.default_data_spec()
     if data != default:
         args += ["-x", q(data["expression"]), "-i", q(data["interactions"])]
         if data["evidence"]:

@@ -60,8 +60,7 @@ def _data(
     exclude: str | None,
     log2: bool,
 ) -> dict[str, Any]:
-    from ...study.protocols import data_spec
-    from ...study.study import DEMO_EVIDENCE
+    from ...study.protocols import data_spec, default_data_spec
 
     if expression is None and interactions is None:
         if evidence or exclude or id_map or log2:
@@ -69,9 +68,7 @@ def _data(
                 "--evidence/--exclude/--id-map/--log2 need --expression and --interactions "
                 "(without them the bundled nitrogen compendium is used as in tfcnn demo)."
             )
-        return data_spec(
-            "nitrogen-expression", "nitrogen-edges", DEMO_EVIDENCE, exclude="nitrogen-edges"
-        )
+        return default_data_spec()
     if expression is None or interactions is None:
         raise TfcnnInputError("give both --expression and --interactions, or neither.")
     ev = [v.strip() for v in evidence.split(",") if v.strip()] if evidence else None
