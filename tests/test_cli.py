@@ -715,3 +715,29 @@ def test_pair_set_with_non_integer_label(pairset, model, tmp_path) -> None:
     table["label"] = table["label"].map({1: "yes", 0: "no"})
     table.to_csv(corrupt / "pairs.tsv", sep="\t", index=False)
     user_error(run("evaluate", "-m", model, "-p", corrupt), "pairs.tsv", "label")
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        (["--filters", "4,1000000000"], "--filters must be whole numbers from 1 to 1,024"),
+        (["--units", "100000"], "--units must be a whole number from 1 to 4,096"),
+        (["--kernel-width", "5000"], "--kernel-width must be a whole number from 1 to 1,024"),
+        (["--epochs", "10000000"], "at most 100,000"),
+        (["--seed", "-5"], "--seed"),
+        (["--seed", str(2**64)], "--seed"),
+    ],
+)
+def test_huge_or_negative_settings_are_refused_before_any_allocation(
+    pairset, tmp_path, options, named
+) -> None:
+    """Issue 12: --filters 4,1000000000 allocated 21 GB before anything refused."""
+    import resource
+
+    output = tmp_path / "synthetic_out"
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result = run("train", "-p", pairset, "-o", output, *options)
+    assert result.exit_code == 2, result.output
+    assert named in plain(result.output)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 500_000  # KiB
+    assert_nothing_written(output)

@@ -149,3 +149,26 @@ def test_config_rejects_nonsense(kwargs: dict) -> None:
 def test_config_roundtrip() -> None:
     c = CNNConfig(n_samples=131, filters=(16, 32), units=64, batch_norm=(True, False))
     assert CNNConfig.from_dict(c.to_dict()) == c
+
+
+def test_sizes_are_whole_numbers_within_caps_before_anything_is_allocated() -> None:
+    """A model.json or option asking for 1e9 filters is refused by the config itself."""
+    from tfcnn.model.network import MAX_PARAMETERS
+
+    for bad in (
+        dict(filters=(4, 1_000_000_000)),
+        dict(filters=(4.0, 8)),
+        dict(units=True),
+        dict(units=8.5),
+        dict(kernel_width=0),
+        dict(n_samples=2_000_000),
+        dict(batch_norm=(1, 0)),
+        dict(dropout=float("nan")),
+    ):
+        with pytest.raises(ValueError):
+            CNNConfig(**bad)
+    with pytest.raises(ValueError, match="weights, more than tfcnn accepts"):
+        CNNConfig(n_samples=100_000, filters=(1024, 1024), units=4096)
+    big = CNNConfig(n_samples=1000, filters=(64, 64), units=64, batch_norm=(True, True))
+    assert big.n_parameters == sum(p.numel() for p in PairCNNNetwork(big).parameters())
+    assert big.n_parameters < MAX_PARAMETERS

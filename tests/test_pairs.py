@@ -167,7 +167,7 @@ def test_probeset_matrix_with_agi_interactions_uses_the_id_map() -> None:
         + [(agis[2], agis[i]) for i in range(20, 30)]
         + [(agis[3], "AT9G99999")]
     )
-    with pytest.raises(TfcnnInputError, match="--id-map"):
+    with pytest.raises(TfcnnInputError, match="`id_map`"):
         build_pair_set(expr, known)
     ps = build_pair_set(expr, known, id_map=id_map, seed=0)
     pos = ps.table[ps.table.label == 1]
@@ -193,3 +193,17 @@ def test_save_load_roundtrip_and_refusals(data, tmp_path) -> None:
         PairSet.load(out)
     with pytest.raises(TfcnnInputError, match="not a pair set"):
         PairSet.load(tmp_path / "nothing-here")
+
+
+def test_a_table_of_only_self_pairs_says_so(tmp_path):
+    """Issue 12: 'no pair has both genes' was misleading when every pair was a self-pair."""
+    from tfcnn.io.interactions import from_pairs
+
+    expr, _ = planted_dataset(n_tfs=3, targets_per_tf=5, n_background=10, n_samples=8)
+    genes = list(expr.genes)
+    only_self = from_pairs([(g, g) for g in genes[:4]], source="synthetic self pairs")
+    with pytest.raises(TfcnnInputError, match="is a self-pair .TF = target., and self-pairs"):
+        build_pair_set(expr, only_self, seed=0)
+    elsewhere = from_pairs([("AT9G99999", "AT9G99998")], source="synthetic other genes")
+    with pytest.raises(TfcnnInputError, match="has both genes in"):
+        build_pair_set(expr, elsewhere, seed=0)

@@ -246,3 +246,25 @@ def test_tune_commands_write_tables_and_report(files, tmp_path) -> None:
     assert len(table) == 8  # 2 x 2 batch norms x 2 dropouts x 1 x 1
     assert {(x["dropout_used"], x["rate"]) for x in table} == {(False, 0.0), (True, 0.1)}
     assert "Regularisation scan (Table 1)" in (reg / "report.html").read_text()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("notjson", "is not valid JSON"),
+        ('{"a": 1}', "is not the settings file of a tfcnn study"),
+        ('{"data": {"expression": 1}, "seed": 0}', "is not the settings file"),
+        ("[" * 100_000 + "]" * 100_000, "is not valid JSON"),
+    ],
+)
+def test_damaged_settings_are_refused_by_report_and_rerun(tmp_path, content, message) -> None:
+    """Issue 12: a corrupt study-config.json gave tracebacks on rerun and in `report`."""
+    folder = tmp_path / "results"
+    folder.mkdir()
+    (folder / study.SETTINGS_FILE).write_text(content)
+    runner_ = CliRunner()
+    for args in (["report", str(folder)], ["tune", "grid", "-o", str(folder), "--values", "2"]):
+        out = runner_.invoke(app, args)
+        assert out.exit_code == 2, (args, out.output)
+        assert message in " ".join(out.output.split()), out.output
+    assert (folder / study.SETTINGS_FILE).read_text() == content  # left as it was

@@ -222,23 +222,21 @@ def test_figures_with_and_without_the_explanation_module(cache, monkeypatch):
     fig = logic.distribution_figure(p, predictor.distribution)
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert labels[-1] == "this query (8 pairs)" and labels[0].startswith("training negatives")
-    monkeypatch.setattr(logic, "_explain_module", lambda: None)
     fig, note = logic.pair_figure(predictor, g[0], g[3], 0.5)
-    assert "tfcnn.explain" in note
+    assert note is None and "activation map" in " ".join(
+        t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()
+    )
+    assert logic.explain_available()
+
+    def broken(*args, **kwargs):
+        raise ValueError("no window")
+
+    monkeypatch.setattr(logic, "explain_pair", broken)
+    fig, note = logic.pair_figure(predictor, g[0], g[3], 0.5)
+    assert "activation window unavailable (ValueError)" in note
     np.testing.assert_allclose(
         fig.axes[0].lines[0].get_ydata(), predictor.pair_profiles(g[0], g[3])[0]
     )
-
-    class Broken:
-        @staticmethod
-        def explain_pair(*args):
-            raise ValueError("no window")
-
-        plot_pair = None
-
-    monkeypatch.setattr(logic, "_explain_module", lambda: Broken)
-    fig, note = logic.pair_figure(predictor, g[0], g[3], 0.5)
-    assert "activation window unavailable (ValueError)" in note
 
 
 def test_page_escapes_text_and_states_the_limits(home):
@@ -303,13 +301,13 @@ def _xlsx_bytes() -> bytes:
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (b"", "'ids.txt' is empty: it holds no IDs"),
-        (b"\n  \n# only a comment\n", "'ids.txt' is empty: it holds no IDs"),
+        (b"", "'ids.txt' holds no IDs (only blank lines or # comments)"),
+        (b"\n  \n# only a comment\n", "'ids.txt' holds no IDs (only blank lines or # comments)"),
         (_xlsx_bytes(), "'ids.txt' is an Excel workbook (.xlsx) or another zip archive"),
         (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(100), "an old-style Excel (.xls)"),
         (gzip.compress(b"AT1G01010\n"), "'ids.txt' is a gzip-compressed file"),
-        (b"AT1G01010\n\x00\x01\x02binary", "binary content: a NUL byte at byte 11"),
-        (bytes(range(1, 32)) * 20, "not a text file (520 control characters)"),
+        (b"AT1G01010\n\x00\x01\x02binary", "is binary (a NUL byte at byte 11), not a text file"),
+        (bytes(range(1, 32)) * 20, "is binary (520 control characters), not a text file"),
     ],
 )
 def test_read_upload_refuses_files_that_hold_no_ids_with_the_file_name(tmp_path, content, message):
@@ -657,3 +655,23 @@ def test_serve_refuses_remote_binds_unless_asked_and_then_warns(home, monkeypatc
     assert "warning:" in allowed.output and "no login" in allowed.output
     local = runner.invoke(app, ["serve"])
     assert local.exit_code == 0 and "warning" not in local.output
+
+
+def test_serve_refuses_a_busy_port_and_bad_sizes_before_printing_a_url(home, monkeypatch):
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from tfcnn.apps.cli import app
+
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: None)
+    runner = CliRunner()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        out = runner.invoke(app, ["serve", "--port", str(port)])
+    assert out.exit_code == 2 and f"port {port} on 127.0.0.1 is in use" in out.output
+    assert "http://" not in out.output
+    for value in ("nan", "inf", "0", "-1"):
+        bad = runner.invoke(app, ["serve", "--max-upload-mb", value])
+        assert bad.exit_code == 2 and "--max-upload-mb must be a number" in bad.output, value

@@ -113,10 +113,12 @@ def train(
     The test and validation metrics, the data summary, gene IDs and sample names are
     stored in the model's metadata, and the model is saved to ``output`` when given.
     """
+    model = PairCNN(seed=seed, **hyperparameters)
+    model.check_settings()  # before reading anything
     if output is not None:
         check_writable(output, force)  # fail before spending minutes on training
     data = load_pairs(pairs)
-    model = PairCNN(seed=seed, **hyperparameters)
+    model.check_settings(len(data.samples))
     with epoch_progress(model.epochs, label=label, enabled=progress) as on_epoch:
         model.fit_pairs(data, on_epoch=on_epoch)
     x_train, y_train = data.arrays("train")

@@ -304,7 +304,7 @@ def align_interactions(
     if id_map is None:
         raise TfcnnInputError(
             f"{expression_source} is keyed by {expr_ns} IDs but the interactions "
-            f"({interactions.source}) use {int_ns} IDs: pass --id-map (for ATH1 arrays "
+            f"({interactions.source}) use {int_ns} IDs: pass `id_map` (for ATH1 arrays "
             "the bundled map is 'ath1-map')."
         )
     mapping, _ = id_map.translate(ids, to=expr_ns)  # type: ignore[arg-type]  # agi/probeset here
@@ -601,6 +601,7 @@ def build_pair_set(
     n_input = len(interactions)
     self_pair = pos["tf"] == pos["target"]
     dropped["self-pair (TF = target)"] = int(self_pair.sum())
+    self_in_matrix = int(pos.loc[self_pair, "tf"].isin(index).sum())
     pos = pos[~self_pair]
     tf_in = pos["tf"].isin(index)
     target_in = pos["target"].isin(index)
@@ -608,9 +609,15 @@ def build_pair_set(
     dropped["target not in expression matrix (TF present)"] = int((tf_in & ~target_in).sum())
     pos = pos[tf_in & target_in]
     if pos.empty:
+        if self_in_matrix and not (tf_in & target_in).any():
+            raise TfcnnInputError(
+                f"every known pair of {interactions.source} that names genes of "
+                f"{expression.source} is a self-pair (TF = target), and self-pairs are not "
+                "used: give interactions between different genes."
+            )
         raise TfcnnInputError(
             f"no known pair from {interactions.source} has both genes in {expression.source}; "
-            "check that both use the same gene IDs (AGI codes or probesets) or pass --id-map."
+            "check that both use the same gene IDs (AGI codes or probesets) or pass `id_map`."
         )
     pos_tf = pos["tf"].map(index).to_numpy(np.int64)
     pos_target = pos["target"].map(index).to_numpy(np.int64)
@@ -666,7 +673,7 @@ def build_pair_set(
     if split != "random" and np.unique(pos_tf).size < 3:
         raise TfcnnInputError(
             f"{split} needs known targets for at least 3 TFs (found {np.unique(pos_tf).size})"
-            "; use --split random."
+            "; use `split` random."
         )
     n_discarded = 0
     if split == "pair-disjoint":
@@ -739,5 +746,5 @@ def _check_splits(pairs: PairSet) -> None:
         if c["positives"] == 0 or c["negatives"] == 0:
             raise TfcnnInputError(
                 f"the {s} split has {c['positives']} positives and {c['negatives']} negatives; "
-                "each split needs both. Use more known pairs or --split random."
+                "each split needs both. Use more known pairs or `split` random."
             )

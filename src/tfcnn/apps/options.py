@@ -51,7 +51,15 @@ PairsOpt = Annotated[
     Path, typer.Option("--pairs", "-p", help="Pair set directory written by build-pairs.")
 ]
 ModelOpt = Annotated[Path, typer.Option("--model", "-m", help="Model directory.")]
-SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed (same seed, same result).")]
+SeedOpt = Annotated[
+    int,
+    typer.Option(
+        "--seed",
+        min=0,
+        max=2**32 - 1,
+        help="Random seed (same seed and thread count, same result).",
+    ),
+]
 ForceOpt = Annotated[
     bool, typer.Option("--force", help="Replace an existing output instead of refusing.")
 ]

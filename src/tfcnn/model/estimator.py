@@ -13,6 +13,7 @@ labels are 0 (not regulating) and 1 (regulating). Saved models: :mod:`tfcnn.mode
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +26,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError
 
 from ..evaluation.metrics import auroc, binary_metrics
-from .network import CNNConfig, PairCNNNetwork
+from .network import MAX_FILTERS, MAX_KERNEL_WIDTH, MAX_UNITS, CNNConfig, PairCNNNetwork
 from .record import TrainingRecord
 
 if TYPE_CHECKING:
@@ -110,6 +111,59 @@ class PairCNN(ClassifierMixin, BaseEstimator):
             dropout=self.dropout,
             kernel_width=self.kernel_width,
         )
+
+    def check_settings(self, n_samples: int = 2) -> CNNConfig:
+        """The architecture for ``n_samples`` columns; TfcnnInputError naming a bad setting.
+
+        Checked before any data is read or any tensor made: sizes are whole numbers within
+        tfcnn's caps, rates and counts in range. (With the default width, only the sizes
+        that do not depend on the data are checked.)
+        """
+        from ..errors import TfcnnInputError
+
+        for name, value, lo in (("epochs", self.epochs, 1), ("batch_size", self.batch_size, 1)):
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < lo:
+                raise TfcnnInputError(f"`{name}` must be a whole number >= {lo} (got {value!r}).")
+        if self.epochs > 100_000 or self.batch_size > 10_000_000:
+            raise TfcnnInputError(
+                f"`epochs` ({self.epochs:,}; at most 100,000) or `batch_size` "
+                f"({self.batch_size:,}; at most 10,000,000) is too large."
+            )
+        for name, value, lo, hi in (
+            ("learning_rate", self.learning_rate, 0.0, 10.0),
+            ("rho", self.rho, 0.0, 1.0),
+            ("epsilon", self.epsilon, 0.0, 1.0),
+        ):
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+            if not ok or not math.isfinite(value) or not lo < value < hi:
+                raise TfcnnInputError(f"`{name}` must be a number in ({lo}, {hi}) (got {value!r}).")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int | np.integer):
+            raise TfcnnInputError(f"`seed` must be a whole number (got {self.seed!r}).")
+        if not 0 <= self.seed < 2**32:
+            raise TfcnnInputError(f"`seed` must be in [0, 2**32) (got {self.seed}).")
+        sizes = {"units": self.units, "kernel_width": self.kernel_width}
+        filters = self.filters
+        if not isinstance(filters, list | tuple) or len(filters) != 2:
+            raise TfcnnInputError(f"`filters` must be two whole numbers (got {filters!r}).")
+        sizes.update({"filters": filters[0], "filters ": filters[1]})
+        caps = {"units": MAX_UNITS, "kernel_width": MAX_KERNEL_WIDTH}
+        for name, value in sizes.items():
+            hi = caps.get(name, MAX_FILTERS)
+            ok = isinstance(value, int | np.integer) and not isinstance(value, bool)
+            if not ok or not 1 <= value <= hi:
+                what = "whole numbers" if name.startswith("filters") else "a whole number"
+                raise TfcnnInputError(
+                    f"`{name.strip()}` must be {what} from 1 to {hi:,} (got {value!r})."
+                )
+        dropout = self.dropout
+        if isinstance(dropout, bool) or not isinstance(dropout, int | float):
+            raise TfcnnInputError(f"`dropout` must be a number in [0, 1) (got {dropout!r}).")
+        if not 0.0 <= dropout < 1.0:
+            raise TfcnnInputError(f"`dropout` must be in [0, 1) (got {dropout}).")
+        try:
+            return self.config_for(n_samples)
+        except (TypeError, ValueError) as exc:
+            raise TfcnnInputError(f"invalid model settings: {exc}") from exc
 
     def __sklearn_is_fitted__(self) -> bool:
         return getattr(self, "network_", None) is not None

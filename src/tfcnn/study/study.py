@@ -145,7 +145,12 @@ def prepare_output(output: str | os.PathLike[str], settings: dict[str, Any], for
         if not out.is_dir():
             raise TfcnnInputError(f"{out} is a file; give a folder as --output.")
         if cfg.is_file():
-            old = json.loads(cfg.read_text(encoding="utf-8"))
+            try:
+                old = read_settings(out)
+            except TfcnnInputError:
+                if not force:
+                    raise
+                old = {}
             same = {k: v for k, v in old.items() if k not in ("tfcnn_version", "commands")} == {
                 k: v for k, v in settings.items() if k not in ("tfcnn_version", "commands")
             }
@@ -203,6 +208,7 @@ def describe(config: dict[str, Any]) -> str:
 
 
 def read_settings(results: str | os.PathLike[str]) -> dict[str, Any]:
+    """The settings of a results folder, checked to be what `study`/`tune` wrote."""
     path = Path(results) / SETTINGS_FILE
     if not path.is_file():
         raise TfcnnInputError(
@@ -210,9 +216,26 @@ def read_settings(results: str | os.PathLike[str]) -> dict[str, Any]:
             "'tfcnn study' or 'tfcnn tune'."
         )
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise TfcnnInputError(f"{path} is not valid JSON ({exc}).") from exc
+        settings = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise TfcnnInputError(f"{path} is not valid JSON ({str(exc)[:200]}).") from exc
+    data = settings.get("data") if isinstance(settings, dict) else None
+    ok = (
+        isinstance(data, dict)
+        and all(isinstance(data.get(k), str) for k in ("expression", "interactions"))
+        and isinstance(settings.get("seed"), int)
+        and all(isinstance(settings.get(k), dict | None) for k in _SECTIONS)
+    )
+    if not ok:
+        raise TfcnnInputError(
+            f"{path} is not the settings file of a tfcnn study (it lacks 'data', 'seed' or "
+            "a section); it was edited or damaged. Rerun 'tfcnn study' or 'tfcnn tune' with "
+            "--force into this folder, or choose another one."
+        )
+    return settings
+
+
+_SECTIONS = ("protocols", "grid", "regularisation")
 
 
 def _mean_sd(values: list[float | None]) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -180,16 +179,21 @@ def train(
     """Train a pair CNN (published architecture by default) and report test metrics."""
     from ... import api
     from ...io.atomic import check_writable
+    from ...model import PairCNN
 
     check_writable(output, force)
     # Check every option before reading (possibly large) input files.
-    filter_pair = int_pair(filters, "--filters")
-    if not 0.0 <= dropout < 1.0:
-        raise TfcnnInputError(f"--dropout must be in [0, 1) (got {dropout}).")
-    if min(epochs, batch_size, units, kernel_width) < 1:
-        raise TfcnnInputError("--epochs, --batch-size, --units and --kernel-width must be >= 1.")
-    if not (math.isfinite(learning_rate) and learning_rate > 0):
-        raise TfcnnInputError(f"--learning-rate must be a positive number (got {learning_rate}).")
+    hyperparameters: dict[str, Any] = dict(
+        filters=int_pair(filters, "--filters"),
+        units=units,
+        batch_norm=(batch_norm1, batch_norm2),
+        dropout=dropout,
+        kernel_width=kernel_width,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+    )
+    PairCNN(seed=seed, **hyperparameters).check_settings()
     if pairs is None:
         if expression is None or interactions is None:
             raise TfcnnInputError("give --pairs, or both --expression and --interactions.")
@@ -206,14 +210,7 @@ def train(
         force=force,
         seed=seed,
         progress=True,
-        filters=filter_pair,
-        units=units,
-        batch_norm=(batch_norm1, batch_norm2),
-        dropout=dropout,
-        kernel_width=kernel_width,
-        epochs=epochs,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
+        **hyperparameters,
     )
     console.print(metrics_table(model.metadata_["metrics"]["test"], "Held-out test split"))
     console.print(f"Model written to [bold]{escape(str(output))}[/]")

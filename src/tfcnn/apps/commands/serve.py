@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Annotated
 
 import typer
@@ -58,9 +59,11 @@ def serve_cmd(
             "reverse proxy with authentication in front to share it), or pass --allow-remote "
             "if that is what you want."
         )
-    if min(max_regulators, max_targets, max_pairs) < 1 or max_upload_mb <= 0:
+    if min(max_regulators, max_targets, max_pairs) < 1:
+        raise TfcnnInputError("--max-regulators, --max-targets and --max-pairs must be > 0.")
+    if not (math.isfinite(max_upload_mb) and 0 < max_upload_mb <= 1_000):
         raise TfcnnInputError(
-            "--max-regulators, --max-targets, --max-pairs and --max-upload-mb must be > 0."
+            f"--max-upload-mb must be a number in (0, 1000] (got {max_upload_mb})."
         )
     settings = AppSettings(
         default_model=model,
@@ -70,6 +73,7 @@ def serve_cmd(
         max_pairs=max_pairs,
     )
     app = create_app(settings)
+    check_port_free(host, port)
     if remote:
         err_console.print(
             f"[bold yellow]warning:[/] listening on {escape(host)}, reachable from other "
@@ -81,6 +85,26 @@ def serve_cmd(
         f"tfcnn web app on [bold]http://{escape(host)}:{port}[/] (Ctrl+C to stop)", highlight=False
     )
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Refuse (before any URL is printed) a port another server already listens on."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise TfcnnInputError(f"--host {host}: cannot resolve it ({exc.strerror or exc}).") from exc
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise TfcnnInputError(
+                f"port {port} on {host} is in use ({exc.strerror or exc}): another server (an "
+                "earlier tfcnn serve?) listens there. Stop it, or choose another --port."
+            ) from exc
 
 
 def is_loopback(host: str) -> bool:
