@@ -35,6 +35,21 @@ def serve_cmd(
     max_pairs: Annotated[
         int, typer.Option("--max-pairs", help="Most (regulator, target) pairs per query.")
     ] = 1_000_000,
+    max_concurrent: Annotated[
+        int,
+        typer.Option(
+            "--max-concurrent", min=1, max=64, help="Queries scored at once, server-wide."
+        ),
+    ] = 2,
+    max_pairs_in_memory: Annotated[
+        int,
+        typer.Option(
+            "--max-pairs-in-memory",
+            min=1,
+            help="Result pairs all sessions may hold at once (about 100 bytes each); queries "
+            "beyond it wait, then are refused with a message.",
+        ),
+    ] = 4_000_000,
     allow_remote: Annotated[
         bool,
         typer.Option(
@@ -71,6 +86,8 @@ def serve_cmd(
         max_targets=max_targets,
         max_upload_bytes=int(max_upload_mb * 1_000_000),
         max_pairs=max_pairs,
+        max_concurrent=max_concurrent,
+        max_pairs_in_memory=max(max_pairs_in_memory, max_pairs),
     )
     app = create_app(settings)
     check_port_free(host, port)

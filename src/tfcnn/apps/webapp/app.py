@@ -18,6 +18,7 @@ from htmltools import Tag, TagList, tags
 from shiny import App, Inputs, Outputs, Session, reactive, render, ui
 
 from ...errors import TfcnnInputError
+from .limits import ServerBudget
 from .logic import (
     MAX_TEXT_CHARS,
     XLSX_WEB_MAX_ROWS,
@@ -157,8 +158,14 @@ def upload_root(session: Session) -> str | None:
     return root if isinstance(root, str) and root else None
 
 
-def make_server(settings: AppSettings, cache: PredictorCache, choices: list[ModelChoice]):
+def make_server(
+    settings: AppSettings,
+    cache: PredictorCache,
+    choices: list[ModelChoice],
+    budget: ServerBudget | None = None,
+):
     """The server function for ``settings``, offering ``choices`` (the cache's models)."""
+    budget = budget or ServerBudget(settings.max_concurrent, settings.max_pairs_in_memory)
 
     def server(input: Inputs, output: Outputs, session: Session) -> None:
         current: reactive.Value[QueryOutcome | None] = reactive.value(None)
@@ -166,8 +173,17 @@ def make_server(settings: AppSettings, cache: PredictorCache, choices: list[Mode
 
         @reactive.extended_task
         async def query_task(model_key: str, regs: list[str], tgts: list[str] | None):
+            choice = next((c for c in choices if c.key == model_key), None)
+            estimate = len(regs) * (len(tgts) if tgts else (choice.n_genes if choice else 0))
+            estimate = min(estimate, settings.max_pairs)  # larger queries are refused anyway
             return await asyncio.to_thread(
-                run_query, cache, model_key, regs, tgts, settings.limits, settings.max_pairs
+                budget.run,
+                session.id,
+                estimate,
+                lambda: run_query(
+                    cache, model_key, regs, tgts, settings.limits, settings.max_pairs
+                ),
+                lambda why: QueryOutcome(error=why),
             )
 
         @reactive.effect
@@ -413,7 +429,11 @@ def make_server(settings: AppSettings, cache: PredictorCache, choices: list[Mode
                 fig.suptitle(note, fontsize=8, color="#a40000")  # the explanation failed
             return fig
 
-        session.on_ended(lambda: None if release_data_frame(results_table) else None)
+        def _ended() -> None:
+            release_data_frame(results_table)
+            budget.release(session.id)
+
+        session.on_ended(_ended)
 
     return server
 
