@@ -281,7 +281,7 @@ EXPRESSION_KINDS: dict[str, Kind] = {
     "xlsx-renamed-csv": Kind(
         "synthetic_workbook.csv",
         lambda w: xlsx_bytes(),
-        ("zip/Excel (.xlsx) file", "export it as CSV or TSV"),
+        ("an Excel workbook (.xlsx) or another zip archive", "export it as CSV or TSV"),
     ),
     "random-binary": Kind(
         "synthetic_binary.tsv", lambda w: binary_bytes(), ("is binary", "export it as CSV")
@@ -504,7 +504,9 @@ INTERACTION_KINDS: dict[str, Kind] = {
         ("separated by semicolons", "save the table as TSV or CSV"),
     ),
     "xlsx-renamed-csv": Kind(
-        "synthetic_workbook.csv", lambda w: xlsx_bytes(), ("zip/Excel (.xlsx) file",)
+        "synthetic_workbook.csv",
+        lambda w: xlsx_bytes(),
+        ("an Excel workbook (.xlsx) or another zip archive",),
     ),
     "random-binary": Kind("synthetic_binary.tsv", lambda w: binary_bytes(), ("is binary",)),
     "unrecognised-header": Kind(
@@ -552,7 +554,7 @@ INTERACTION_KINDS: dict[str, Kind] = {
         ("line 4: 4 field(s) but the header has 8", "cut short or its columns are shifted"),
     ),
     "not-gzip": Kind(
-        "synthetic_plain.tsv.gz", lambda w: _pairs_text(w).encode(), ("not a readable gzip file",)
+        "synthetic_plain.tsv.gz", lambda w: _pairs_text(w).encode(), ("not a valid gzip file",)
     ),
     "missing-file": Kind("synthetic_missing.tsv", lambda w: None, ("file not found",)),
 }
@@ -621,8 +623,8 @@ ID_LIST_COMMANDS: dict[str, Command] = {
     ),
 }
 _NO_ID = {
-    "predict --regulators": ("--regulators: no ID found in {bad}",),
-    "predict --targets": ("--targets '{bad}' holds no ID",),
+    "predict --regulators": ("--regulators file {bad} holds no IDs",),
+    "predict --targets": ("--targets file {bad} holds no IDs", "or leave --targets out"),
     "scan --tfs": ("--tfs file {bad} holds no IDs",),
     "scan --targets": ("--targets file {bad} holds no IDs",),
 }
@@ -634,7 +636,9 @@ ID_LIST_KINDS: dict[
     "xlsx-renamed-txt": (
         "synthetic_workbook.txt",
         lambda w: xlsx_bytes(),
-        dict.fromkeys(ID_LIST_COMMANDS, ("{bad}", "zip/Excel (.xlsx) file")),
+        dict.fromkeys(
+            ID_LIST_COMMANDS, ("{bad}", "an Excel workbook (.xlsx) or another zip archive")
+        ),
     ),
     "random-binary": (
         "synthetic_binary.txt",
@@ -683,8 +687,8 @@ ID_LIST_KINDS: dict[
         {
             "predict --regulators": ("{bad}: file not found",),
             "predict --targets": ("{bad}: file not found",),
-            "scan --tfs": ("--tfs file {bad} does not exist",),
-            "scan --targets": ("--targets file {bad} does not exist",),
+            "scan --tfs": ("--tfs: {bad}: file not found",),
+            "scan --targets": ("--targets: {bad}: file not found",),
         },
     ),
 }
@@ -912,7 +916,9 @@ def test_pair_set_of_other_samples_than_the_model(world, tmp_path, which, comman
 ID_MAP_KINDS: dict[str, Kind] = {
     "empty": Kind("synthetic_empty_map.csv", lambda w: b"", ("is empty; expected a header",)),
     "xlsx-renamed-csv": Kind(
-        "synthetic_map.csv", lambda w: xlsx_bytes(), ("zip/Excel (.xlsx) file",)
+        "synthetic_map.csv",
+        lambda w: xlsx_bytes(),
+        ("an Excel workbook (.xlsx) or another zip archive",),
     ),
     "random-binary": Kind("synthetic_map.txt", lambda w: binary_bytes(), ("is binary",)),
     "unrecognised-header": Kind(
@@ -1248,9 +1254,9 @@ def test_constant_profile_is_dropped_with_a_warning_naming_it(world, tmp_path, c
     assert output.exists()
 
 
-@pytest.mark.parametrize("command", ["scan", "explain-pair"])
+@pytest.mark.parametrize("command", ["predict", "scan"])
 def test_profile_constant_over_the_model_samples_only(world, tmp_path, command) -> None:
-    """Extra columns are ignored (by name); a gene flat over the model's samples is dropped."""
+    """Extra columns are left out (by name); a gene flat over the model's samples is dropped."""
     frame = _matrix(world)
     gene = _background_gene(world)
     frame.loc[gene] = 5.0
@@ -1263,6 +1269,7 @@ def test_profile_constant_over_the_model_samples_only(world, tmp_path, command) 
     succeeded(result)
     warning = " ".join(plain(result.stderr).split())
     assert "constant over the 8 samples used" in warning and gene in warning
+    assert "1 column(s) of" in warning and "'synthetic_extra_sample'" in warning
 
 
 def test_scan_on_reordered_samples_matches_the_model_matrix(world, tmp_path) -> None:
@@ -1330,39 +1337,23 @@ def test_probeset_pairs_with_an_id_map(world, tmp_path) -> None:
     assert "48 known pairs -> 48 positives" in out
 
 
-def test_other_sample_names(world, tmp_path) -> None:
-    """predict and explain score by position with a warning; scan matches samples by name."""
+@pytest.mark.parametrize("command", ["predict", "scan"])
+def test_other_sample_names(world, tmp_path, command) -> None:
+    """The model records its sample names: columns are matched by name, never by position."""
     frame = _matrix(world)
     frame.columns = [f"synthetic_other_{j}" for j in range(N_SAMPLES)]
     matrix = tmp_path / "synthetic_renamed.tsv"
     frame.to_csv(matrix, sep="\t")
-    for command in ("predict", "explain-pair"):
-        output = tmp_path / EXPRESSION_COMMANDS[command].output
-        result = run(*EXPRESSION_COMMANDS[command].build(world, matrix, output), home=world.home)
-        succeeded(result)
-        warning = " ".join(plain(result.stderr).split())
-        assert "8 of 8 sample names" in warning and "by position" in warning
-    check_refused(
-        world,
-        EXPRESSION_COMMANDS["scan"],
-        matrix,
-        tmp_path,
-        (str(matrix), "lacks 8 of the model's 8 samples", "synthetic_sample_0"),
-    )
+    fragments = (str(matrix), "lacks 8 of the model's 8 samples", "'synthetic_sample_0'")
+    check_refused(world, EXPRESSION_COMMANDS[command], matrix, tmp_path, fragments)
 
 
-@pytest.mark.parametrize(
-    ("command", "fragments"),
-    [
-        ("predict", ("has 6 samples but the model takes 8",)),
-        ("scan", ("lacks 2 of the model's 8 samples", "synthetic_sample_6")),
-        ("explain-pair", ("has 6 samples but the model takes 8",)),
-    ],
-)
-def test_fewer_samples_than_the_model(world, tmp_path, command, fragments) -> None:
+@pytest.mark.parametrize("command", ["predict", "scan"])
+def test_fewer_samples_than_the_model(world, tmp_path, command) -> None:
     matrix = tmp_path / "synthetic_6_samples.tsv"
     _matrix(world).iloc[:, :6].to_csv(matrix, sep="\t")
-    check_refused(world, EXPRESSION_COMMANDS[command], matrix, tmp_path, (str(matrix), *fragments))
+    fragments = (str(matrix), "lacks 2 of the model's 8 samples", "'synthetic_sample_6'")
+    check_refused(world, EXPRESSION_COMMANDS[command], matrix, tmp_path, fragments)
 
 
 def test_ids_of_the_other_namespace_are_mapped_by_predict(world, tmp_path) -> None:

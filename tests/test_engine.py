@@ -14,8 +14,9 @@ import pytest
 import torch
 
 from tests.test_network import _randomise, _torch_grouped_reference
-from tfcnn.inference.engine import PairScorer, map_in_order, torch_threads
+from tfcnn.inference.engine import PairScorer
 from tfcnn.model.network import CNNConfig, PairCNNNetwork
+from tfcnn.runtime import map_in_order, torch_threads
 
 TOL = 1e-5
 

@@ -259,14 +259,14 @@ def test_duplicate_sample_names(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "kind"),
     [
-        (b"PK\x03\x04\x14\x00\x06\x00" + b"\x00" * 40, "zip/Excel"),
-        (b"gene,S1,S2,S3\nAT1G01010,1\x00,2,3\n", "binary"),
+        (b"PK\x03\x04\x14\x00\x06\x00" + b"\x00" * 40, r"an Excel workbook \(\.xlsx\)"),
+        (b"gene,S1,S2,S3\nAT1G01010,1\x00,2,3\n", r"binary \(a NUL byte at byte 26\)"),
     ],
 )
 def test_binary_renamed_csv(tmp_path: Path, content: bytes, kind: str) -> None:
     path = tmp_path / "sheet.csv"
     path.write_bytes(content)
-    with pytest.raises(TfcnnInputError, match=rf"sheet\.csv is (a )?{kind}.*not a text table.*CSV"):
+    with pytest.raises(TfcnnInputError, match=rf"sheet\.csv is {kind}.*not a text file.*CSV"):
         read_expression(path)
 
 

@@ -17,17 +17,17 @@ from tests.synthetic import write_tsv
 from tfcnn.apps.cli import app
 from tfcnn.errors import OutputExistsError, TfcnnInputError
 from tfcnn.evaluation.metrics import percentile_in
+from tfcnn.inference.matrix import OWN_MATRIX, scoring_matrix
 from tfcnn.inference.predict import (
     COLUMNS,
     Predictor,
     QueryLimits,
     predict,
-    read_id_list,
-    split_ids,
     table_format,
     write_table,
 )
 from tfcnn.io.expression import read_expression
+from tfcnn.io.idlists import read_id_list, split_ids
 from tfcnn.model.estimator import PairCNN
 
 runner = CliRunner()
@@ -62,11 +62,14 @@ def test_split_ids_accepts_every_separator_and_drops_comments():
 def test_read_id_list_reads_files_and_inline_lists(tmp_path):
     f = tmp_path / "regs.txt"
     f.write_text("AT1G01010\nAT1G01020\tAT1G01030\n", encoding="utf-8")
-    assert read_id_list(f) == (["AT1G01010", "AT1G01020", "AT1G01030"], str(f))
-    assert read_id_list("AT1G01010,AT1G01020")[0] == ["AT1G01010", "AT1G01020"]
+    got = read_id_list(f, "`regulators`")
+    assert got.ids == ["AT1G01010", "AT1G01020", "AT1G01030"] and got.lines == [1, 2, 2]
+    assert got.label == f"`regulators` file {f}"
+    inline = read_id_list("AT1G01010,AT1G01020", "`regulators`")
+    assert (inline.ids, inline.label) == (["AT1G01010", "AT1G01020"], "`regulators`")
     latin = tmp_path / "latin.txt"
     latin.write_bytes("AT1G01010 caf\xe9".encode("latin-1"))
-    assert read_id_list(latin)[0] == ["AT1G01010", "caf\xe9"]
+    assert read_id_list(latin).ids == ["AT1G01010", "caf\xe9"]
     with pytest.raises(TfcnnInputError, match="missing.txt: file not found"):
         read_id_list(tmp_path / "missing.txt")
 
@@ -234,14 +237,20 @@ def test_scoring_on_another_matrix(tmp_path, agi_model, predictor):
     expr = read_expression(folder / "synthetic_expression.tsv")
     regs, tgts = list(predictor.genes[:2]), list(predictor.genes[5:9])
     own = predictor.predict(regs, tgts).table
-    # Same values, renamed samples: same scores, with a clear warning.
-    renamed = tmp_path / "renamed.tsv"
-    frame = pd.read_csv(folder / "synthetic_expression.tsv", sep="\t")
-    frame.columns = ["gene"] + [f"other_{i}" for i in range(frame.shape[1] - 1)]
-    frame.to_csv(renamed, sep="\t", index=False)
-    other = predict(model_dir, regs, tgts, expression=renamed)
+    frame = pd.read_csv(folder / "synthetic_expression.tsv", sep="\t", index_col=0)
+    # The model's samples in another order, with an extra column: matched by name.
+    shuffled = frame[frame.columns[::-1]].assign(synthetic_extra=np.arange(len(frame)))
+    shuffled.to_csv(tmp_path / "shuffled.tsv", sep="\t")
+    other = predict(model_dir, regs, tgts, expression=tmp_path / "shuffled.tsv")
     np.testing.assert_allclose(other.table.probability, own.probability, atol=1e-6)
-    assert any("WARNING" in n and "sample names" in n for n in other.notes)
+    assert any("1 column(s)" in n and "'synthetic_extra'" in n for n in other.notes)
+    # Same values, renamed samples: refused, naming the samples missing.
+    renamed = frame.set_axis([f"other_{i}" for i in range(frame.shape[1])], axis=1)
+    renamed.to_csv(tmp_path / "renamed.tsv", sep="\t")
+    with pytest.raises(
+        TfcnnInputError, match=r"lacks 16 of the model's 16 samples \('synthetic_sample_0'"
+    ):
+        predict(model_dir, regs, tgts, expression=tmp_path / "renamed.tsv")
     # Genes keyed by probesets: AGI queries are mapped into that space.
     m = predictor.id_map.agi_to_probeset
     probes = tmp_path / "probes.tsv"
@@ -251,11 +260,41 @@ def test_scoring_on_another_matrix(tmp_path, agi_model, predictor):
     assert set(by_probe.table.regulator) == {m[g] for g in regs}
     np.testing.assert_allclose(by_probe.table.probability, own.probability, atol=1e-6)
     assert list(by_probe.table.known_interaction) == list(own.known_interaction)
-    # Wrong width: refused.
+    # Samples missing: refused, naming them.
     narrow = tmp_path / "narrow.tsv"
-    frame.iloc[:, :10].to_csv(narrow, sep="\t", index=False)
-    with pytest.raises(TfcnnInputError, match="has 9 samples but the model takes 16"):
+    frame.iloc[:, :9].to_csv(narrow, sep="\t")
+    with pytest.raises(
+        TfcnnInputError, match=r"lacks 7 of the model's 16 samples \('synthetic_sample_9', "
+    ):
         predict(model_dir, regs, tgts, expression=narrow)
+
+
+def test_scoring_matrix_reads_by_position_only_without_sample_names(tmp_path, agi_model):
+    model_dir, folder = agi_model
+    model = PairCNN.load(model_dir)
+    own = scoring_matrix(model)
+    assert own.source == OWN_MATRIX and own.notes == [] and own.zscores.dtype == np.float32
+    frame = pd.read_csv(folder / "synthetic_expression.tsv", sep="\t", index_col=0)
+    renamed = frame.set_axis([f"other_{i}" for i in range(frame.shape[1])], axis=1)
+    renamed.to_csv(tmp_path / "renamed.tsv", sep="\t")
+    with pytest.raises(TfcnnInputError, match="lacks 16 of the model's 16 samples"):
+        scoring_matrix(model, tmp_path / "renamed.tsv")
+    with pytest.raises(TfcnnInputError, match="`log2` applies to `expression`"):
+        scoring_matrix(model, log2=True)
+    model.record_.samples = []  # as the published model: no sample names recorded
+    model.record_.provenance = {"caveat": "synthetic caveat"}
+    by_position = scoring_matrix(model, tmp_path / "renamed.tsv", name="m")
+    np.testing.assert_allclose(by_position.zscores, own.zscores, atol=1e-6)
+    assert by_position.samples == list(renamed.columns)
+    assert "model m records no sample names" in by_position.notes[0]
+    assert "read by position" in by_position.notes[0]
+    assert by_position.notes[1] == "CAVEAT (m): synthetic caveat"
+    frame.iloc[:, :9].to_csv(tmp_path / "narrow.tsv", sep="\t")
+    with pytest.raises(TfcnnInputError, match="has 9 samples but the model takes 16"):
+        scoring_matrix(model, tmp_path / "narrow.tsv")
+    model.record_.zscores = None
+    with pytest.raises(TfcnnInputError, match="carries no expression matrix; pass `expression`"):
+        scoring_matrix(model, name="m")
 
 
 # -- writers ---------------------------------------------------------------------------------

@@ -19,10 +19,10 @@ import torch
 from typer.testing import CliRunner
 
 from tfcnn.errors import OutputExistsError, TfcnnInputError
-from tfcnn.inference.engine import torch_threads
-from tfcnn.inference.scan import scan, work_dir_for
+from tfcnn.inference.scan import default_tfs, scan, scan_inputs, work_dir_for
 from tfcnn.model.estimator import PairCNN
 from tfcnn.model.network import CNNConfig, PairCNNNetwork
+from tfcnn.runtime import torch_threads
 
 ROOT = Path(__file__).resolve().parent.parent
 WIDTH, N_GENES = 24, 30
@@ -184,9 +184,9 @@ def _saved_model(path: Path) -> Path:
     rng = np.random.default_rng(5)
     idx = rng.integers(0, N_GENES, size=(64, 2))
     est = PairCNN(epochs=1, batch_size=32, seed=0).fit(z[idx], rng.integers(0, 2, 64))
-    est.zscores_ = z
-    est.metadata_["genes"] = GENES
-    est.metadata_["samples"] = [f"s{i}" for i in range(WIDTH)]
+    est.record_.zscores = z.astype(np.float32)
+    est.record_.genes = list(GENES)
+    est.record_.samples = [f"s{i}" for i in range(WIDTH)]
     return est.save(path)
 
 
@@ -217,3 +217,30 @@ def test_cli_scan(tmp_path: Path) -> None:
     bad = CliRunner().invoke(app, [str(a) for a in args[:-2]] + ["--force"])
     assert bad.exit_code == 2 and "NOT_A_GENE" in bad.output
     assert "Traceback" not in bad.output
+
+
+def test_scan_inputs_read_id_lists_by_line_and_default_tfs(tmp_path: Path) -> None:
+    model = PairCNN.load(_saved_model(tmp_path / "model"))
+    tfs = tmp_path / "tfs.txt"
+    tfs.write_text("# synthetic TFs\nSYN001, 'SYN004'\n\nSYN007\n")
+    got = scan_inputs(model, tfs=tfs, targets=["SYN002", "SYN004"])
+    assert (got.tfs, got.targets, got.tf_note) == (
+        ["SYN001", "SYN004", "SYN007"],
+        ["SYN002", "SYN004"],
+        None,
+    )
+    assert got.n_pairs == 3 * 2 - 1  # SYN004 with itself is not scored
+    assert scan_inputs(model, tfs="SYN003 SYN005").tfs == ["SYN003", "SYN005"]
+    default = scan_inputs(model)
+    assert default.tfs == GENES and default.tf_note.startswith("all 30 genes")
+    tfs.write_text("SYN001\n\nNOT_A_GENE\n")
+    message = (
+        r"`tfs` file \S*tfs.txt: 1 of its 2 ID\(s\) are not genes of the model's own matrix: "
+        r"'NOT_A_GENE' \(line 3\)"
+    )
+    with pytest.raises(TfcnnInputError, match=message):
+        scan_inputs(model, tfs=tfs)
+    with pytest.raises(TfcnnInputError, match=r"'AT1G01010'\. Check the IDs"):
+        scan_inputs(model, targets=["at1g01010"])  # normalised; no line numbers for a list
+    tfs_agi, note = default_tfs(["AT1G01020", "AT3G25730", "AT1G68840"])
+    assert tfs_agi == ["AT3G25730", "AT1G68840"] and "2 genes that are TFs" in note

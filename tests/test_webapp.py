@@ -510,7 +510,8 @@ def test_server_refuses_bad_uploads_with_messages(server):
         return out
 
     out = _run(go())
-    assert "target file 'empty.txt' is empty: it holds no IDs" in out["empty"].message
+    empty = "target file 'empty.txt' holds no IDs (only blank lines or # comments)"
+    assert empty in out["empty"].message
     assert "target file 'book.txt' is an Excel workbook (.xlsx)" in out["xlsx"].message
     assert out["too_big"] == 413
     assert out["ok"].ok and out["ok"].message.startswith("3 pairs scored: 1 regulator(s) x 3")

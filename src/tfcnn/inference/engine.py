@@ -33,21 +33,14 @@ MiB plus the per-gene terms (genes x samples x 2 floats), whatever the number of
 
 from __future__ import annotations
 
-import contextlib
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TypeVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..model.network import PairCNNNetwork, same_padding
-
-T = TypeVar("T")
-R = TypeVar("R")
 
 #: Pairs per chunk: small enough that a chunk's intermediates stay in the CPU caches.
 DEFAULT_CHUNK = 512
@@ -57,8 +50,11 @@ def _bn_affine(bn: torch.nn.BatchNorm2d | None, channels: int) -> tuple[torch.Te
     """Inference batch norm as ``a * x + c`` per channel (identity when absent)."""
     if bn is None:
         return torch.ones(channels), torch.zeros(channels)
-    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-    return scale, bn.bias - bn.running_mean * scale
+    mean, var = bn.running_mean, bn.running_var
+    if mean is None or var is None:  # track_running_stats=False: not a PairCNNNetwork layer
+        raise ValueError("batch norm without running statistics cannot be folded")
+    scale = bn.weight / torch.sqrt(var + bn.eps)
+    return scale, bn.bias - mean * scale
 
 
 @dataclass
@@ -151,7 +147,7 @@ class PairScorer:
     def gene_terms(self, z: np.ndarray | torch.Tensor) -> GeneTerms:
         """First-layer terms of every row of a z-scored matrix (genes x samples)."""
         # np.require copies read-only arrays (e.g. memory-mapped files): torch needs writable
-        zt = z if torch.is_tensor(z) else torch.from_numpy(np.require(z, np.float32, "CW"))
+        zt = z if torch.is_tensor(z) else torch.from_numpy(np.require(z, np.float32, ["C", "W"]))
         zt = zt.float()
         if zt.ndim != 2 or zt.shape[1] != self.config.n_samples:
             raise ValueError(
@@ -182,7 +178,10 @@ class PairScorer:
     ) -> torch.Tensor:
         """Pooled window max / min series of the pairs, (Wp, n) each -> logits (n,)."""
         wp, f1, f2, kw = self._wp, self._f1, self._f2, self._kw
-        n = (high if high is not None else low).shape[1]
+        series = high if high is not None else low
+        if series is None:
+            raise ValueError("no pooled series: neither the window max nor min was computed")
+        n = series.shape[1]
         full = conv_map[:, :, :n]
         inner = full[self._left : self._left + wp]  # (wp, f1, n)
         if high is not None:
@@ -190,7 +189,7 @@ class PairScorer:
             if low is not None:
                 inner.addcmul_(low[:, None, :], self._p_min)
         else:
-            torch.addcmul(self._b1, low[:, None, :], self._p_min, out=inner)
+            torch.addcmul(self._b1, series[:, None, :], self._p_min, out=inner)
         inner.relu_()
         # conv 2: output position p reads rows p .. p + kw - 1 of the padded map, i.e.
         # kw * f1 consecutive rows of its (positions * f1, n) view: overlapping windows.
@@ -228,9 +227,10 @@ class PairScorer:
                     a = a_tf[:, t0 : t0 + per]  # (2 * wp, m)
                     m = a.shape[1]
                     high, low = self._window(a[:, :, None] + b_tg[:, None, :])  # (wp, m, c)
-                    if high is not None:
+                    # _window gives both or neither of a pair's and its target's series
+                    if high is not None and tg_high is not None:
                         high = torch.maximum(high, tg_high[:, None, :], out=high).view(-1, m * c)
-                    if low is not None:
+                    if low is not None and tg_low is not None:
                         low = torch.minimum(low, tg_low[:, None, :], out=low).view(-1, m * c)
                     logits = self._logits(high, low, conv_map)
                     out[t0 : t0 + m, lo : lo + c] = torch.sigmoid(logits).view(m, c).numpy()
@@ -238,7 +238,7 @@ class PairScorer:
 
     def predict_pairs(self, X: np.ndarray | torch.Tensor) -> np.ndarray:
         """Probabilities for arbitrary pairs ``X`` (N, 2, W), streamed in chunks."""
-        xt = X if torch.is_tensor(X) else torch.from_numpy(np.require(X, np.float32, "CW"))
+        xt = X if torch.is_tensor(X) else torch.from_numpy(np.require(X, np.float32, ["C", "W"]))
         xt = xt.float()
         if xt.ndim != 3 or xt.shape[1] != 2 or xt.shape[2] != self.config.n_samples:
             raise ValueError(
@@ -252,53 +252,12 @@ class PairScorer:
                 a_tg, b_tg = self._terms(xt[lo:hi, 1])
                 high, low = self._window(a_tf + b_tg)
                 tg_high, tg_low = self._window(a_tg)
-                if high is not None:
+                if high is not None and tg_high is not None:
                     torch.maximum(high, tg_high, out=high)
-                if low is not None:
+                if low is not None and tg_low is not None:
                     torch.minimum(low, tg_low, out=low)
                 out[lo:hi] = torch.sigmoid(self._logits(high, low, conv_map)).numpy()
         return out
-
-
-@contextlib.contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run the block with ``n`` intra-op torch threads in the calling thread, then restore.
-
-    The engine's steps are small: one thread per scoring task, with tasks in parallel,
-    beats threads inside each step (and keeps results independent of the machine).
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def map_in_order(fn: Callable[[T], R], items: Sequence[T], workers: int) -> Iterator[R]:
-    """``fn(item)`` for every item, yielded in item order; ``workers`` run at once.
-
-    Each call runs with one torch thread (see :func:`torch_threads`), in a thread pool when
-    ``workers`` > 1, so results do not depend on ``workers``. At most ``2 * workers`` calls
-    are in flight or waiting to be consumed, so memory stays bounded.
-    """
-
-    def one(item: T) -> R:
-        with torch_threads(1):
-            return fn(item)
-
-    if workers <= 1 or len(items) <= 1:
-        for item in items:
-            yield one(item)
-        return
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        pending: deque[Future[R]] = deque()
-        for item in items:
-            pending.append(pool.submit(one, item))
-            if len(pending) >= 2 * workers:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
 
 
 def _chunks(n: int, size: int) -> Iterator[tuple[int, int]]:

@@ -19,10 +19,10 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pandas as pd
@@ -32,12 +32,15 @@ from ..errors import TfcnnInputError
 from ..evaluation.metrics import percentile_in
 from ..io.atomic import atomic_path
 from ..io.datasets import DATASETS, resolve_path
-from ..io.expression import ExpressionMatrix, decode_text
+from ..io.expression import ExpressionMatrix
+from ..io.idlists import split_ids
 from ..io.idmap import IdMap, read_id_map
 from ..io.ids import id_namespace, is_agi, is_probeset, normalize_id
 from ..io.interactions import Interactions
 from ..model.estimator import PairCNN
-from .engine import GeneTerms, PairScorer, map_in_order, torch_threads
+from ..runtime import map_in_order, torch_threads
+from .engine import GeneTerms, PairScorer
+from .matrix import ScoringMatrix, scoring_matrix
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +51,6 @@ _STR_DTYPE = pd.Series([""]).dtype  # pandas' default string dtype
 _BLOCK_PAIRS = 16_384  # pairs per engine call (a block of regulators x all targets)
 _MIN_BLOCK_REGULATORS = 8  # each block re-reads its targets' terms: not too few regulators
 _GATHER_CHUNK = 8_192  # pairs gathered at once by score() (15 MB at 232 samples)
-_TOKEN_SPLIT = re.compile(r"[,\s;]+")
-_QUOTES = "\"'"
 
 COLUMNS = (
     "regulator",
@@ -64,44 +65,6 @@ COLUMNS = (
     "percentile_vs_train_positives",
     "percentile_vs_train_negatives",
 )
-
-
-# -- parsing --------------------------------------------------------------------------
-def split_ids(text: str) -> list[str]:
-    """Tokens of an ID list: separated by commas, semicolons, spaces, tabs or newlines.
-
-    Lines starting with ``#`` are comments; surrounding quotes are removed.
-    """
-    lines = [ln for ln in str(text).splitlines() if not ln.lstrip().startswith("#")]
-    tokens = (t.strip(_QUOTES) for t in _TOKEN_SPLIT.split("\n".join(lines)))
-    return [t for t in tokens if t]
-
-
-def read_id_list(value: str | os.PathLike[str]) -> tuple[list[str], str]:
-    """IDs from an inline list or a file; returns (tokens, where they came from).
-
-    A value naming an existing file is read as text (UTF-16 with a BOM, UTF-8, else
-    Latin-1; spreadsheets and other binary files are refused). A value that looks
-    like a file name (a path separator or a .txt/.csv/.tsv/.lst ending) but does not
-    exist is an error rather than an unknown ID.
-    """
-    text = os.fspath(value)
-    path = Path(text)
-    looks_like_file = (
-        "/" in text or os.sep in text or path.suffix.lower() in {".txt", ".csv", ".tsv", ".lst"}
-    ) and not any(c in text for c in ",\n\t ")
-    try:
-        is_file = path.is_file()
-    except OSError:  # e.g. a name too long for the file system: it is an inline list
-        is_file = False
-    if is_file:
-        return split_ids(decode_text(path, path.read_bytes())), str(path)
-    if looks_like_file:
-        raise TfcnnInputError(
-            f"{text}: file not found. Give an existing file of IDs, or the IDs themselves "
-            "separated by commas or spaces."
-        )
-    return split_ids(text), "the command line"
 
 
 # -- ID resolution ----------------------------------------------------------------------
@@ -159,8 +122,8 @@ def _known_pairs(
     from ..io.interactions import from_pairs, read_interactions
     from ..pairs import align_interactions
 
-    meta = model.metadata_
-    model_genes = list(meta.get("genes") or [])
+    record = model.record_
+    model_genes = list(record.genes)
     index = {g: i for i, g in enumerate(genes)}
 
     def codes_of(known: Interactions) -> np.ndarray | str:
@@ -173,21 +136,20 @@ def _known_pairs(
         ok = tf.notna() & target.notna()
         return np.unique(tf[ok].to_numpy(np.int64) * len(genes) + target[ok].to_numpy(np.int64))
 
-    if model.pairs_ is not None and model_genes:
-        codes = model.pairs_["known"].astype(np.int64)
+    if record.pairs is not None and model_genes:
+        codes = record.pairs["known"].astype(np.int64)
         names = np.array(model_genes, dtype=object)
         n_model = len(model_genes)
-        record = from_pairs(
+        trained = from_pairs(
             zip(names[codes // n_model].tolist(), names[codes % n_model].tolist(), strict=True),
             source="the model's training interactions",
         )
-        found = codes_of(record)
+        found = codes_of(trained)
         if isinstance(found, str):
             return None, found
         return found, f"the model's training interactions ({codes.size:,} pairs)"
 
-    data = meta.get("data")
-    info = data.get("interactions") if isinstance(data, dict) else None
+    info = record.data.get("interactions")
     source = info.get("source") if isinstance(info, dict) else None
     if not source or not isinstance(info, dict):
         return None, "the model does not record the interactions it was trained with"
@@ -270,8 +232,9 @@ class Prediction:
 class Predictor:
     """A model and its scoring matrix, ready to answer many queries (the app keeps one).
 
-    ``expression`` (optional) scores on another matrix than the model's own; it must have
-    the model's number of samples. ``id_map`` defaults to the bundled ATH1 map.
+    ``expression`` (optional) scores on another matrix than the model's own, lined up
+    with the model's samples by :func:`~tfcnn.inference.matrix.scoring_matrix`; ``log2``
+    applies to it. ``id_map`` defaults to the bundled ATH1 map.
     """
 
     def __init__(
@@ -280,6 +243,7 @@ class Predictor:
         expression: ExpressionMatrix | str | os.PathLike[str] | None = None,
         id_map: IdMap | str | os.PathLike[str] | None = None,
         name: str = "",
+        log2: bool = False,
     ) -> None:
         from .. import api
 
@@ -287,53 +251,14 @@ class Predictor:
         self._compiled: tuple[PairScorer, GeneTerms] | None = None
         self._id_columns: tuple[pa.Array, pa.Array, pa.Array] | None = None
         self.name = name or (str(model) if not isinstance(model, PairCNN) else "model")
-        self.notes: list[str] = []
-        meta = self.model.metadata_
-        if expression is not None:
-            expr = api.load_expression(expression)
-            if expr.n_samples != self.model.n_samples:
-                raise TfcnnInputError(
-                    f"{expr.source} has {expr.n_samples} samples but the model takes "
-                    f"{self.model.n_samples}; score on a matrix with the model's samples, "
-                    "in the model's order."
-                )
-            trained = list(meta.get("samples") or [])
-            if trained and trained != list(expr.samples):
-                diff = [
-                    (i, a, b)
-                    for i, (a, b) in enumerate(zip(trained, expr.samples, strict=True))
-                    if a != b
-                ]
-                i, a, b = diff[0]
-                note = (
-                    f"WARNING: {len(diff)} of {expr.n_samples} sample names of {expr.source} "
-                    f"differ from the model's (first: column {i + 1} is '{b}', the model was "
-                    f"trained with '{a}'). The model reads columns by position: check that "
-                    "they are the same conditions in the same order, or the scores are "
-                    "meaningless."
-                )
-                log.warning(note)
-                self.notes.append(note)
-            from ..model.keras_import import published_caveat
-
-            caveat = published_caveat(meta)
-            if caveat:
-                note = f"CAVEAT ({self.name}): {caveat}"
-                log.warning(note)
-                self.notes.append(note)
-            self.genes: list[str] = list(expr.genes)
-            self.zscores = np.ascontiguousarray(expr.zscored(), dtype=np.float32)
-            self.matrix_source = expr.source
-        else:
-            if self.model.zscores_ is None:
-                raise TfcnnInputError(
-                    f"model {self.name} carries no expression matrix; pass --expression with "
-                    f"a matrix of its {self.model.n_samples} samples."
-                )
-            self.genes = list(meta.get("genes") or [])
-            self.zscores = np.ascontiguousarray(self.model.zscores_, dtype=np.float32)
-            self.matrix_source = "the model's own matrix"
-        self.index = {g: i for i, g in enumerate(self.genes)}
+        self.matrix: ScoringMatrix = scoring_matrix(
+            self.model, expression, log2=log2, name=self.name
+        )
+        self.notes: list[str] = list(self.matrix.notes)
+        self.genes = self.matrix.genes
+        self.zscores = self.matrix.zscores
+        self.matrix_source = self.matrix.source
+        self.index = self.matrix.index
         self.namespace = id_namespace(self.genes)
         if id_map is None:
             self.id_map = default_id_map() if self.namespace in ("agi", "probeset") else None
@@ -345,7 +270,7 @@ class Predictor:
         self.known_source = why if known is not None else None
         if known is None:
             self.notes.append(f"known_interaction is 'unknown': {why}.")
-        self.distribution = meta.get("training_distribution")
+        self.distribution = self.model.record_.training_distribution
         if not self.distribution:
             self.notes.append(
                 "the model stores no training distribution: the percentile columns are empty."
@@ -432,7 +357,7 @@ class Predictor:
     def _engine(self) -> tuple[PairScorer, GeneTerms]:
         """The model compiled for fast inference and every gene's terms, built on first use."""
         if self._compiled is None:
-            net = self.model._check_fitted()
+            net = self.model.fitted_network()
             net.eval()
             scorer = PairScorer.from_network(net)
             self._compiled = (scorer, scorer.gene_terms(self.zscores))
@@ -594,12 +519,12 @@ class Predictor:
 
     def pair_profiles(self, regulator: str, target: str) -> np.ndarray:
         """The (2, n_samples) z-scored input of one pair (for plots and explanations)."""
-        return np.stack([self.zscores[self.index[regulator]], self.zscores[self.index[target]]])
+        return self.matrix.pair(regulator, target)[0]
 
     @property
     def samples(self) -> list[str]:
-        """Sample names of the scoring matrix (the model's, when it uses its own)."""
-        return list(self.model.metadata_.get("samples") or [])
+        """Sample names of the scoring matrix, in the model's order."""
+        return list(self.matrix.samples)
 
 
 def _strings(values: pa.Array, rows: np.ndarray) -> pd.Series:
@@ -631,9 +556,10 @@ def predict(
     expression: ExpressionMatrix | str | os.PathLike[str] | None = None,
     id_map: IdMap | str | os.PathLike[str] | None = None,
     limits: QueryLimits = NO_LIMITS,
+    log2: bool = False,
 ) -> Prediction:
     """One-off query: load ``model`` (path or registered name) and score the pairs."""
-    return Predictor(model, expression=expression, id_map=id_map).predict(
+    return Predictor(model, expression=expression, id_map=id_map, log2=log2).predict(
         regulators, targets, limits=limits
     )
 
@@ -658,7 +584,11 @@ def to_text(table: pd.DataFrame, fmt: str = "csv") -> str:
     return table.to_csv(sep="\t" if fmt == "tsv" else ",", index=False, lineterminator="\n")
 
 
-def write_xlsx(table: pd.DataFrame, path: str | os.PathLike[str], issues=None) -> None:
+def write_xlsx(
+    table: pd.DataFrame,
+    path: str | os.PathLike[str] | IO[bytes],
+    issues: pd.DataFrame | None = None,
+) -> None:
     """Write the table (and, when given, the unusable IDs) to an .xlsx file via openpyxl."""
     if len(table) > XLSX_MAX_ROWS:
         raise TfcnnInputError(

@@ -42,8 +42,15 @@ import torch
 
 from ..errors import TfcnnInputError
 from ..io.atomic import atomic_path, check_writable
+from ..io.datasets import resolve_path
+from ..io.expression import ExpressionMatrix
+from ..io.idlists import IdList, read_id_list
+from ..io.ids import id_namespace, normalize_id
+from ..model.estimator import PairCNN
 from ..model.network import CNNConfig, PairCNNNetwork
-from .engine import GeneTerms, PairScorer, map_in_order, torch_threads
+from ..runtime import map_in_order, torch_threads
+from .engine import GeneTerms, PairScorer
+from .matrix import ScoringMatrix, scoring_matrix
 
 SCAN_FORMAT_VERSION = 2  # 2: engine v2 (other float rounding), dictionary-encoded IDs only
 DEFAULT_BLOCK_TFS = 32
@@ -102,6 +109,102 @@ def _network_state(net: PairCNNNetwork) -> dict[str, np.ndarray]:
     }
 
 
+# -- what to scan ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ScanInputs:
+    """What a scan of a model scores: its matrix, the TFs and the targets (matrix IDs)."""
+
+    matrix: ScoringMatrix
+    tfs: list[str]
+    targets: list[str]
+    tf_note: str | None = None  # which TFs were chosen, when none were given
+
+    @property
+    def n_pairs(self) -> int:
+        """Pairs to score (self pairs left out)."""
+        tfs, targets = set(self.tfs), set(self.targets)
+        return len(tfs) * len(targets) - len(tfs & targets)
+
+
+IdsArg = IdList | str | os.PathLike[str] | Sequence[str] | None
+
+
+def scan_inputs(
+    model: PairCNN,
+    expression: ExpressionMatrix | str | os.PathLike[str] | None = None,
+    *,
+    tfs: IdsArg = None,
+    targets: IdsArg = None,
+    log2: bool = False,
+    name: str = "",
+) -> ScanInputs:
+    """The matrix (:func:`~tfcnn.inference.matrix.scoring_matrix`), TFs and targets to scan.
+
+    ``tfs`` and ``targets``: an :class:`~tfcnn.io.idlists.IdList`, a file or inline list
+    (:func:`~tfcnn.io.idlists.read_id_list`) or IDs; every one must be a gene of the
+    matrix (no translation). Default TFs: :func:`default_tfs`; default targets: all genes.
+    """
+    matrix = scoring_matrix(model, expression, log2=log2, name=name)
+    tf_note = None
+    if tfs is None:
+        tf_ids, tf_note = default_tfs(matrix.genes)
+    else:
+        tf_ids = ids_in_matrix(_id_list(tfs, "`tfs`"), matrix)
+    tg_ids = (
+        list(matrix.genes)
+        if targets is None
+        else ids_in_matrix(_id_list(targets, "`targets`"), matrix)
+    )
+    return ScanInputs(matrix, tf_ids, tg_ids, tf_note)
+
+
+def _id_list(value: IdList | str | os.PathLike[str] | Sequence[str], what: str) -> IdList:
+    if isinstance(value, IdList):
+        return value
+    if isinstance(value, str | os.PathLike):
+        return read_id_list(value, what)
+    return IdList([str(v) for v in value], [], what)
+
+
+def default_tfs(genes: Sequence[str]) -> tuple[list[str], str]:
+    """TFs to scan when none are given, and a sentence saying which and why.
+
+    With AGI gene IDs: the genes listed in the bundled PlantTFDB list ("tf-list");
+    otherwise (probesets, other IDs) every gene.
+    """
+    import pandas as pd
+
+    if id_namespace(list(genes)) == "agi":
+        table = pd.read_csv(resolve_path("tf-list"), sep="\t", dtype=str)
+        tf_ids = {normalize_id(g) for g in table["Gene_ID"].dropna()}
+        tfs = [g for g in genes if g in tf_ids]
+        if tfs:
+            return tfs, f"{len(tfs):,} genes that are TFs in the bundled tf-list (PlantTFDB)"
+    return list(genes), f"all {len(genes):,} genes (IDs are not AGI codes, or none is a TF)"
+
+
+def ids_in_matrix(ids: IdList, matrix: ScoringMatrix) -> list[str]:
+    """The IDs of a list, normalised; every one must be a gene of the matrix (named if not)."""
+    wanted = [normalize_id(i) for i in ids.ids]
+    missing = [(i, k) for k, i in enumerate(wanted) if i not in matrix.index]
+    if missing:
+        where = [f"{i!r} (line {ids.lines[k]})" if ids.lines else repr(i) for i, k in missing]
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        ns_ids = id_namespace([i for i, _ in missing])
+        ns_genes = id_namespace(matrix.genes)
+        hint = (
+            f" The list looks like {ns_ids} IDs but the matrix uses {ns_genes} IDs; scan does "
+            f"not translate IDs, so give {ns_genes} IDs."
+            if "other" not in (ns_ids, ns_genes) and ns_ids != ns_genes
+            else " Check the IDs or remove them from the list."
+        )
+        raise TfcnnInputError(
+            f"{ids.label}: {len(missing)} of its {len(wanted)} ID(s) are not genes of "
+            f"{matrix.source}: {', '.join(where[:5])}{more}.{hint}"
+        )
+    return wanted
+
+
 # -- per-block work (runs locally or on a dask worker) ---------------------------------------
 _WORKER_CACHE: dict[str, tuple[PairScorer, GeneTerms]] = {}
 _CACHE_LOCK = threading.Lock()
@@ -136,9 +239,9 @@ def score_tf_block(
     Positions index ``tf_rows`` / ``target_rows``. One torch thread, so the result does
     not depend on the machine's thread count.
     """
-    torch.set_num_threads(1)
-    scorer, terms = _scorer_for(payload)
-    proba = scorer.score_block(terms, tf_rows, target_rows)
+    with torch_threads(1):
+        scorer, terms = _scorer_for(payload)
+        proba = scorer.score_block(terms, tf_rows, target_rows)
     keep = tf_rows[:, None] != target_rows[None, :]  # no self pairs
     pairs = int(keep.sum())
     if min_prob is not None:
@@ -182,7 +285,7 @@ class _WorkDir:
                     raise TfcnnInputError(
                         f"{path} holds the unfinished blocks of a different scan (other model, "
                         "matrix or options). Rerun with the same arguments to resume it, or "
-                        "pass --force to discard it."
+                        "pass `force` to discard it."
                     )
                 shutil.rmtree(path)
         path.mkdir(parents=True, exist_ok=True)
@@ -250,12 +353,7 @@ def scan(
         )
     tf_list = _resolve(tfs, index, "TF")
     tg_list = _resolve(targets, index, "target")
-    if min_prob is not None and not 0.0 <= min_prob <= 1.0:
-        raise TfcnnInputError(f"--min-prob must be between 0 and 1 (got {min_prob}).")
-    if top_k is not None and top_k < 1:
-        raise TfcnnInputError(f"--top-k must be a positive integer (got {top_k}).")
-    if block_tfs < 1:
-        raise TfcnnInputError(f"the TF block size must be positive (got {block_tfs}).")
+    check_options(min_prob, top_k, workers, block_tfs)
 
     state = _network_state(net)
     options = {
@@ -313,6 +411,20 @@ def scan(
     )
 
 
+def check_options(
+    min_prob: float | None = None,
+    top_k: int | None = None,
+    workers: int | None = None,
+    block_tfs: int = DEFAULT_BLOCK_TFS,
+) -> None:
+    """Refuse out-of-range scan options (before any file is read, by the CLI)."""
+    if min_prob is not None and not 0.0 <= min_prob <= 1.0:
+        raise TfcnnInputError(f"`min_prob` must be between 0 and 1 (got {min_prob}).")
+    for name, value in (("top_k", top_k), ("workers", workers), ("block_tfs", block_tfs)):
+        if value is not None and value < 1:
+            raise TfcnnInputError(f"`{name}` must be a positive integer (got {value}).")
+
+
 def _resolve(ids: Sequence[str] | None, index: dict[str, int], what: str) -> list[str]:
     """IDs in the matrix, deduplicated in order; missing ones are an error naming them."""
     if ids is None:
@@ -349,7 +461,7 @@ def _run_dask(payload, blocks, todo, tg_rows, min_prob, top_k, scheduler, worker
         from dask.distributed import Client, LocalCluster, as_completed
     except ImportError as exc:
         raise TfcnnInputError(
-            "--scheduler needs dask.distributed, an optional extra: "
+            "`scheduler` needs dask.distributed, an optional extra: "
             "pip install 'tfcnn[dask]' (or pip install 'dask[distributed]')."
         ) from exc
     with contextlib.ExitStack() as stack:

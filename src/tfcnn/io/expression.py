@@ -9,12 +9,10 @@ than surfacing later as NaN scores.
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import itertools
 import logging
 import os
-import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -25,7 +23,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import TfcnnInputError
+from .datasets import resolve_path
 from .ids import normalize_id
+from .textio import check_file, load_text
 
 log = logging.getLogger(__name__)
 
@@ -290,77 +290,6 @@ def _extension(path: Path) -> str:
     )
 
 
-def _check_exists(path: Path) -> None:
-    """Raise a clear error for a missing path or a directory."""
-    if not path.exists():
-        raise TfcnnInputError(f"{path}: file not found; check the path.")
-    if path.is_dir():
-        raise TfcnnInputError(f"{path} is a directory; give the path of a file.")
-
-
-def load_text(path: str | os.PathLike[str]) -> str:
-    """Read a text table (optionally ``.gz``) and decode it; shared by the table loaders.
-
-    UTF-8 (with or without BOM) is tried first and Latin-1 only when UTF-8 fails; UTF-16
-    with a BOM (Excel's "Unicode text") is decoded too. Spreadsheets or other binary files
-    under a text name are rejected with advice to export CSV/TSV.
-    """
-    path = Path(path)
-    _check_exists(path)
-    raw = path.read_bytes()
-    if path.name.lower().endswith(".gz"):
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise TfcnnInputError(
-                f"{path}: not a valid gzip file ({exc}); decompress or re-compress it, or "
-                "remove the .gz extension if it is plain text."
-            ) from exc
-    return decode_text(path, raw)
-
-
-def decode_text(path: str | os.PathLike[str], raw: bytes) -> str:
-    """Decode the bytes of a text table read from ``path``; refuse binary files.
-
-    UTF-16 with a BOM, then UTF-8 (with or without BOM), then Latin-1 (every byte
-    decodes). Spreadsheets (.xlsx, .xls), UTF-16 without a BOM and other binary files
-    are refused with advice to export the table as CSV/TSV text.
-    """
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-        try:
-            return raw.decode("utf-16")
-        except UnicodeDecodeError as exc:
-            raise TfcnnInputError(f"{path}: invalid UTF-16 text; save it as UTF-8.") from exc
-    if raw.startswith(b"PK\x03\x04") or raw.startswith(_OLE_MAGIC) or b"\x00" in raw:
-        if raw.startswith(b"PK\x03\x04"):
-            kind = "a zip/Excel (.xlsx) file"
-        elif raw.startswith(_OLE_MAGIC):
-            kind = "an old Excel (.xls) or other Office file"
-        elif _looks_utf16(raw):
-            kind = "UTF-16 text without a byte-order mark (or binary)"
-        else:
-            kind = "binary"
-        raise TfcnnInputError(
-            f"{path} is {kind}, not a text table. Open it in a spreadsheet program and "
-            "export it as CSV or TSV (tab-separated) text, UTF-8 encoded."
-        )
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        log.info("%s is not valid UTF-8; reading it as Latin-1", path)
-        return raw.decode("latin-1")
-
-
-_OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # .xls, .doc: OLE2 compound file
-
-
-def _looks_utf16(raw: bytes) -> bool:
-    """Nearly every other byte is NUL: ASCII text saved as UTF-16 without a BOM."""
-    head = raw[:2000]
-    halves = (head[0::2], head[1::2])
-    return len(head) >= 4 and any(h.count(0) >= 0.9 * len(h) for h in halves)
-
-
 def read_expression(path: str | os.PathLike[str], log2: bool = False) -> ExpressionMatrix:
     """Load a genes x samples matrix: first column gene IDs, one column per sample.
 
@@ -371,11 +300,21 @@ def read_expression(path: str | os.PathLike[str], log2: bool = False) -> Express
     """
     path = Path(path)
     ext = _extension(path)
-    _check_exists(path)
+    check_file(path)
     if ext == ".parquet":
         return _read_parquet(path, log2)
     sep = TEXT_SEPARATORS[ext.removesuffix(".gz")]
     return _read_text_table(path, sep, log2)
+
+
+def load_expression(
+    expression: ExpressionMatrix | str | os.PathLike[str], log2: bool = False
+) -> ExpressionMatrix:
+    """A matrix from a path or bundled dataset name (see :func:`read_expression`), or the
+    matrix itself (``log2`` then does nothing: it was applied when it was read)."""
+    if isinstance(expression, ExpressionMatrix):
+        return expression
+    return read_expression(resolve_path(expression), log2=log2)
 
 
 def from_dataframe(
@@ -603,7 +542,7 @@ def _build(
             r, c = int(rows[0]), int(cols[0])
             raise TfcnnInputError(
                 f"{source}: {where(r)}, column {samples[c]!r}: value {values[r, c]:g} is <= 0 "
-                f"and has no log2 ({rows.size} such cell(s)). Drop --log2 if the values are "
+                f"and has no log2 ({rows.size} such cell(s)). Drop `log2` if the values are "
                 "already log-scaled, or remove/offset the non-positive values."
             )
         values = np.log2(values)

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Literal
 
 from ..errors import TfcnnInputError
-from .expression import load_text
 from .ids import normalize_id
+from .textio import load_text, text_lines
 
 log = logging.getLogger(__name__)
 
@@ -127,10 +127,7 @@ def read_id_map(path: str | os.PathLike[str]) -> IdMap:
     """
     path = Path(path)
     text = load_text(path)
-    # Only \n, \r\n and \r end a line: str.splitlines() would also split inside a field at
-    # \x0c, \x1c-\x1e, \x85 (cp1252's ellipsis read as Latin-1), \u2028 or \u2029,
-    # cutting a valid row in two and shifting every later line number.
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    lines = text_lines(text)
     header_at = next((i for i, line in enumerate(lines) if line.strip()), None)
     if header_at is None:
         raise TfcnnInputError(

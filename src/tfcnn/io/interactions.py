@@ -19,13 +19,11 @@ them, so the counts here match the sources.
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import itertools
 import logging
 import os
 import re
-import zlib
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -35,8 +33,8 @@ from typing import Any
 import pandas as pd
 
 from ..errors import TfcnnInputError
-from .expression import decode_text
 from .ids import is_agi, is_probeset, looks_like_agi, normalize_id
+from .textio import load_text
 
 log = logging.getLogger(__name__)
 
@@ -275,23 +273,9 @@ def _is_pair(item: object) -> bool:
 
 
 def _load(path: str | os.PathLike[str]) -> tuple[Path, str]:
-    """Check the path and return it with the decoded text (UTF-8, else Latin-1)."""
+    """Check the path and return it with the decoded text (see :mod:`tfcnn.io.textio`)."""
     path = Path(path)
-    if not path.exists():
-        raise TfcnnInputError(f"{path}: file not found; check the path.")
-    if not path.is_file():
-        raise TfcnnInputError(f"{path}: not a file; give the path of an interaction table.")
-    raw = path.read_bytes()
-    if path.suffix.lower() == ".gz":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise TfcnnInputError(
-                f"{path}: not a readable gzip file ({exc}); decompress it or fix the name."
-            ) from exc
-    # UTF-8, else Latin-1 (AtRegNet and other old tables; every byte decodes); a
-    # spreadsheet or other binary file under a text name is refused.
-    text = decode_text(path, raw)
+    text = load_text(path)
     if not text.strip():
         raise TfcnnInputError(f"{path}: the file is empty; give a table of TF -> target pairs.")
     return path, text

@@ -9,7 +9,6 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from ...errors import TfcnnInputError
 from ..console import err_console, user_errors
 from ..options import ForceOpt, IdMapOpt, Log2Opt
 
@@ -45,8 +44,8 @@ def predict_cmd(
         typer.Option(
             "--expression",
             "-x",
-            help="Score on this matrix instead of the model's own (same samples, same order); "
-            "a file or a bundled dataset name.",
+            help="Score on this matrix instead of the model's own: its columns are matched "
+            "to the model's samples by name. A file or a bundled dataset name.",
         ),
     ] = None,
     log2: Log2Opt = False,
@@ -63,32 +62,21 @@ def predict_cmd(
     force: ForceOpt = False,
 ) -> None:
     """Score regulators against targets: probability, rank, known pair, percentiles."""
-    from ...api import load_expression
-    from ...inference.predict import Predictor, read_id_list, table_format, to_text, write_table
+    from ...inference.predict import Predictor, table_format, to_text, write_table
     from ...io.atomic import check_writable
+    from ...io.idlists import read_id_list
     from ...model.registry import resolve_model
 
-    if log2 and expression is None:
-        raise TfcnnInputError(
-            "--log2 applies to --expression; the model's own matrix is already z-scored."
-        )
     if output is not None:
         table_format(output)
         check_writable(output, force)
-    reg_ids, reg_from = read_id_list(regulators)
+    reg_ids = read_id_list(regulators, "`regulators`").ids
     tgt_ids = None
     if targets is not None:
-        tgt_ids, _ = read_id_list(targets)
-        if not tgt_ids:
-            raise TfcnnInputError(
-                f"--targets {targets!r} holds no ID; give target IDs or leave --targets out "
-                "to score against every gene."
-            )
-    if not reg_ids:
-        raise TfcnnInputError(f"--regulators: no ID found in {reg_from}.")
+        advice = "give target IDs, or leave `targets` out to score against every gene."
+        tgt_ids = read_id_list(targets, "`targets`", empty_advice=advice).ids
     model_dir = resolve_model(model)
-    matrix = None if expression is None else load_expression(expression, log2=log2)
-    predictor = Predictor(model_dir, expression=matrix, id_map=id_map, name=model)
+    predictor = Predictor(model_dir, expression=expression, id_map=id_map, name=model, log2=log2)
     result = predictor.predict(reg_ids, tgt_ids, workers=None)  # all cores
     for line in result.report_lines()[:_MAX_LISTED]:
         err_console.print(f"[yellow]note:[/] {escape(line)}", highlight=False, soft_wrap=True)

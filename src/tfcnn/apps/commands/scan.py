@@ -6,115 +6,12 @@ import time
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from ...errors import TfcnnInputError
 from ..console import console, err_console, user_errors
 from ..options import ForceOpt, Log2Opt, ModelOpt
-
-
-def read_id_list(path: Path, what: str) -> list[str]:
-    """IDs from a text file: one per line (first tab/comma field); '#' lines and blanks skipped."""
-    return [i for i, _ in _read_id_lines(path, what)]
-
-
-def _read_id_lines(path: Path, what: str) -> list[tuple[str, int]]:
-    """(ID, line number) of each ID of an ID list file (see :func:`read_id_list`)."""
-    from ...io.datasets import resolve_path
-    from ...io.expression import load_text
-    from ...io.ids import normalize_id
-
-    path = resolve_path(str(path))
-    if not path.is_file():
-        raise TfcnnInputError(f"{what} file {path} does not exist (one gene ID per line).")
-    ids = []
-    content = load_text(path).replace("\r\n", "\n").replace("\r", "\n")
-    for n, line in enumerate(content.split("\n"), start=1):
-        text = line.strip()
-        if not text or text.startswith("#"):
-            continue
-        ids.append((normalize_id(text.replace(",", "\t").split("\t")[0]), n))
-    if not ids:
-        raise TfcnnInputError(f"{what} file {path} holds no IDs (one gene ID per line).")
-    return ids
-
-
-def _ids_in_matrix(path: Path, what: str, genes: list[str], where: str) -> list[str]:
-    """The IDs of an ID list file, all of which must be genes of the matrix scanned."""
-    from ...io.ids import id_namespace
-
-    lines = _read_id_lines(path, what)
-    known = set(genes)
-    missing = [(i, n) for i, n in lines if i not in known]
-    if missing:
-        shown = ", ".join(f"{i!r} (line {n})" for i, n in missing[:5])
-        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
-        ns_ids, ns_genes = id_namespace([i for i, _ in missing]), id_namespace(genes)
-        hint = (
-            f" The list looks like {ns_ids} IDs but the matrix uses {ns_genes} IDs; scan does "
-            f"not translate IDs, so give {ns_genes} IDs."
-            if "other" not in (ns_ids, ns_genes) and ns_ids != ns_genes
-            else " Check the IDs or remove them from the list."
-        )
-        raise TfcnnInputError(
-            f"{what} file {path}: {len(missing)} of its {len(lines)} ID(s) are not genes of "
-            f"{where}: {shown}{more}.{hint}"
-        )
-    return [i for i, _ in lines]
-
-
-def default_tfs(genes: list[str]) -> tuple[list[str], str]:
-    """TFs to scan when --tfs is not given, and a sentence saying which and why.
-
-    With AGI gene IDs: the genes listed in the bundled PlantTFDB list ("tf-list");
-    otherwise (probesets, other IDs) every gene.
-    """
-    from ...io.datasets import resolve_path
-    from ...io.ids import id_namespace, normalize_id
-
-    if id_namespace(genes) == "agi":
-        import pandas as pd
-
-        table = pd.read_csv(resolve_path("tf-list"), sep="\t", dtype=str)
-        tf_ids = {normalize_id(g) for g in table["Gene_ID"].dropna()}
-        tfs = [g for g in genes if g in tf_ids]
-        if tfs:
-            return tfs, f"{len(tfs):,} genes that are TFs in the bundled tf-list (PlantTFDB)"
-    return list(genes), f"all {len(genes):,} genes (IDs are not AGI codes, or none is a TF)"
-
-
-def _expression_for(model, expression: str | None, log2: bool) -> tuple[np.ndarray, list[str]]:
-    """The z-scored matrix to scan and its gene IDs, in the model's sample order."""
-    if expression is None:
-        if model.zscores_ is None:
-            raise TfcnnInputError(
-                "this model holds no expression matrix; pass --expression with the matrix "
-                "to score (same samples as the training matrix)."
-            )
-        return model.zscores_, list(model.metadata_["genes"])
-    from ...api import load_expression
-
-    expr = load_expression(expression, log2=log2)
-    samples = model.metadata_.get("samples")
-    if samples:
-        where = set(expr.samples)
-        missing = [s for s in samples if s not in where]
-        if missing:
-            shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
-            raise TfcnnInputError(
-                f"{expr.source} lacks {len(missing)} of the model's {len(samples)} samples "
-                f"({shown}); the model scores profiles over exactly its training samples."
-            )
-        if list(samples) != list(expr.samples):
-            expr = expr.select_samples(samples)
-    if expr.n_samples != model.n_samples:
-        raise TfcnnInputError(
-            f"{expr.source} has {expr.n_samples} samples; the model takes {model.n_samples}."
-        )
-    return np.asarray(expr.zscored(), dtype=np.float32), list(expr.genes)
 
 
 def scan(
@@ -132,14 +29,16 @@ def scan(
         ),
     ] = None,
     tfs: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
-            help="File of TF IDs, one per line (default: the genes that are TFs in the "
-            "bundled tf-list when IDs are AGI codes, else all genes)."
+            help="TF IDs: a file (one per line, or separated by commas or spaces) or the IDs "
+            "themselves (default: the genes that are TFs in the bundled tf-list when IDs are "
+            "AGI codes, else all genes)."
         ),
     ] = None,
     targets: Annotated[
-        Path | None, typer.Option(help="File of target IDs, one per line (default: all genes).")
+        str | None,
+        typer.Option(help="Target IDs: a file or the IDs themselves (default: all genes)."),
     ] = None,
     min_prob: Annotated[
         float | None, typer.Option("--min-prob", help="Keep only pairs with p >= this.")
@@ -166,28 +65,20 @@ def scan(
 ) -> None:
     """Score every TF x target pair; resumable: rerun the same command after a stop."""
     from ...api import load_model
-    from ...inference.scan import DEFAULT_BLOCK_TFS, work_dir_for
+    from ...inference.scan import DEFAULT_BLOCK_TFS, check_options, scan_inputs, work_dir_for
     from ...inference.scan import scan as run_scan
     from ...io.atomic import check_writable
 
     check_writable(output, force)
-    if min_prob is not None and not 0.0 <= min_prob <= 1.0:
-        raise TfcnnInputError(f"--min-prob must be between 0 and 1 (got {min_prob}).")
-    if top_k is not None and top_k < 1:
-        raise TfcnnInputError(f"--top-k must be a positive integer (got {top_k}).")
-    if workers is not None and workers < 1:
-        raise TfcnnInputError(f"--workers must be a positive integer (got {workers}).")
+    block_tfs = block_tfs or DEFAULT_BLOCK_TFS
+    check_options(min_prob, top_k, workers, block_tfs)
     est = load_model(model)
-    z, genes = _expression_for(est, expression, log2)
-    where = "the model's own matrix" if expression is None else str(expression)
-    if tfs is None:
-        tf_ids, note = default_tfs(genes)
-        console.print(f"TFs: {escape(note)}", highlight=False)
-    else:
-        tf_ids = _ids_in_matrix(tfs, "--tfs", genes, where)
-    tg_ids = genes if targets is None else _ids_in_matrix(targets, "--targets", genes, where)
-    n_self = len(set(tf_ids) & set(tg_ids))
-    total = len(dict.fromkeys(tf_ids)) * len(dict.fromkeys(tg_ids)) - n_self
+    inputs = scan_inputs(est, expression, tfs=tfs, targets=targets, log2=log2, name=str(model))
+    for note in inputs.matrix.notes:
+        err_console.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
+    if inputs.tf_note:
+        console.print(f"TFs: {escape(inputs.tf_note)}", highlight=False)
+    total = inputs.n_pairs
     if work_dir_for(output).exists():
         console.print(f"Resuming from {escape(str(work_dir_for(output)))}", highlight=False)
     columns = (
@@ -212,14 +103,14 @@ def scan(
 
         result = run_scan(
             est.network_,
-            z,
-            genes,
+            inputs.matrix.zscores,
+            inputs.matrix.genes,
             output,
-            tfs=tf_ids,
-            targets=tg_ids,
+            tfs=inputs.tfs,
+            targets=inputs.targets,
             min_prob=min_prob,
             top_k=top_k,
-            block_tfs=block_tfs or DEFAULT_BLOCK_TFS,
+            block_tfs=block_tfs,
             scheduler=scheduler,
             workers=workers,
             force=force,

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ...errors import TfcnnInputError
+from ...explain import explain_pair, plot_pair
 from ...inference.predict import (
     DEFAULT_MAX_REGULATORS,
     DEFAULT_MAX_TARGETS,
@@ -28,10 +29,11 @@ from ...inference.predict import (
     Prediction,
     Predictor,
     QueryLimits,
-    split_ids,
     to_text,
     write_xlsx,
 )
+from ...io.idlists import ids_from_bytes, split_ids
+from .limits import DEFAULT_MAX_CONCURRENT, DEFAULT_MAX_PAIRS_IN_MEMORY
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,8 @@ class AppSettings:
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     max_pairs: int = DEFAULT_MAX_PAIRS
     max_models: int = DEFAULT_MAX_MODELS
+    max_concurrent: int = DEFAULT_MAX_CONCURRENT  # queries scored at once, server-wide
+    max_pairs_in_memory: int = DEFAULT_MAX_PAIRS_IN_MEMORY  # result pairs held, server-wide
 
     @property
     def limits(self) -> QueryLimits:
@@ -205,13 +209,11 @@ class PredictorCache:
 
 
 # -- inputs --------------------------------------------------------------------------------
-_NOT_TEXT = (
-    (b"PK\x03\x04", "an Excel workbook (.xlsx) or another zip archive"),
-    (b"\xd0\xcf\x11\xe0", "an old-style Excel (.xls) or Word file"),
-    (b"\x1f\x8b", "a gzip-compressed file"),
-    (b"%PDF", "a PDF document"),
+#: What to do with an uploaded ID file that is not text, or holds no ID.
+UPLOAD_ADVICE = "Save the IDs as plain text (one per line, or a CSV column) and upload that file."
+UPLOAD_EMPTY_ADVICE = (
+    "upload a text file with one ID per line, or IDs separated by commas or spaces."
 )
-_CONTROL = set(range(32)) - {9, 10, 11, 12, 13}
 
 
 def read_upload(
@@ -226,9 +228,8 @@ def read_upload(
     be a regular file inside ``upload_root`` (the session's upload folder). A client can
     set the input's value to anything, so any other path is refused without being
     opened or even tested for existence. Refuses, with a message naming the file:
-    files over ``max_bytes``, empty files or files without any ID, and files that are
-    not text (Excel, zip, gzip, PDF, binary). Text may be UTF-8 (with or without BOM),
-    UTF-16 with a BOM, or else Latin-1.
+    files over ``max_bytes``, files without any ID, and files that are not text. Files
+    are decoded and split as every ID list is (:mod:`tfcnn.io.idlists`).
     """
     if not file_info:
         return []
@@ -248,14 +249,8 @@ def read_upload(
                 f"{what} file {name!r} is {size / 1e6:.1f} MB; files of at most "
                 f"{max_bytes / 1e6:.1f} MB are accepted. Upload a shorter list."
             )
-        found = split_ids(decode_id_file(path.read_bytes(), name, what))
-        if not found:
-            raise TfcnnInputError(
-                f"{what} file {name!r} is empty: it holds no IDs (only blank lines or "
-                "# comments). Upload a text file with one ID per line, or IDs separated by "
-                "commas or spaces."
-            )
-        tokens += found
+        label = f"{what} file {name!r}"
+        tokens += ids_from_bytes(path.read_bytes(), label, UPLOAD_ADVICE, UPLOAD_EMPTY_ADVICE).ids
     return tokens
 
 
@@ -280,37 +275,6 @@ def _uploaded_path(datapath: Any, upload_root: str | os.PathLike[str] | None) ->
     except OSError:
         return None
     return real if stat.S_ISREG(mode) else None
-
-
-def decode_id_file(raw: bytes, name: str, what: str) -> str:
-    """The text of an uploaded ID file; a clear error when it is not a text file."""
-    fix = "Save the IDs as plain text (one per line, or a CSV column) and upload that file."
-    for magic, kind in _NOT_TEXT:
-        if raw.startswith(magic):
-            raise TfcnnInputError(f"{what} file {name!r} is {kind}, not a text file. {fix}")
-    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 with a byte-order mark
-        try:
-            return raw.decode("utf-16")
-        except UnicodeDecodeError:
-            raise TfcnnInputError(
-                f"{what} file {name!r} starts like UTF-16 text but cannot be read as such. {fix}"
-            ) from None
-    nul = raw.find(b"\x00")
-    if nul >= 0:
-        raise TfcnnInputError(
-            f"{what} file {name!r} is not a text file (binary content: a NUL byte at byte "
-            f"{nul + 1:,}). {fix}"
-        )
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        text = raw.decode("latin-1")  # as `tfcnn predict` reads ID files
-    control = sum(text.count(chr(c)) for c in _CONTROL)
-    if control > max(2, len(text) // 100):
-        raise TfcnnInputError(
-            f"{what} file {name!r} is not a text file ({control:,} control characters). {fix}"
-        )
-    return text
 
 
 def gather_ids(text: str | None, upload: list[str], cap: int, what: str) -> list[str]:
@@ -345,6 +309,11 @@ class QueryOutcome:
 
     prediction: Prediction | None = None
     error: str | None = None
+
+    @property
+    def n_pairs(self) -> int:
+        """Rows of the result table (0 without a result)."""
+        return 0 if self.prediction is None else len(self.prediction.table)
 
 
 def run_query(
@@ -497,26 +466,19 @@ def distribution_figure(p: Prediction, distribution: dict | None):
 
 
 def pair_figure(predictor: Predictor, regulator: str, target: str, probability: float):
-    """A pair's two z-scored profiles; shaded activation window when tfcnn.explain exists."""
+    """A pair's two z-scored profiles with its activation window; profiles only on failure."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     x_pair = predictor.pair_profiles(regulator, target)
-    explain = _explain_module()
-    if explain is None:
-        note = "activation windows appear here once tfcnn.explain is installed."
-    else:
-        try:
-            explanation = explain.explain_pair(predictor.model, x_pair, predictor.samples)
-            fig = explain.plot_pair(explanation, x_pair, regulator, target)
-            if fig is not None:
-                return fig, None
-            note = "the explanation gave no figure; profiles only."
-        except Exception as exc:  # noqa: BLE001 - fall back to the plain profiles
-            log.warning("explain_pair failed for %s -> %s: %s", regulator, target, exc)
-            note = f"activation window unavailable ({type(exc).__name__}); profiles only."
+    try:
+        explanation = explain_pair(predictor.model, x_pair, predictor.samples)
+        return plot_pair(explanation, x_pair, regulator, target), None
+    except Exception as exc:  # noqa: BLE001 - fall back to the plain profiles
+        log.warning("explain_pair failed for %s -> %s: %s", regulator, target, exc)
+        note = f"activation window unavailable ({type(exc).__name__}); profiles only."
     fig, ax = plt.subplots(figsize=(7, 3.2))
     fig.subplots_adjust(left=0.09, right=0.98, bottom=0.16, top=0.90)
     _keep_margins(fig)
@@ -538,21 +500,8 @@ def _keep_margins(fig) -> None:
 
 
 def explain_available() -> bool:
-    """True when tfcnn.explain (activation windows) can be used."""
-    return _explain_module() is not None
-
-
-def _explain_module():
-    """tfcnn.explain if present (written separately); None otherwise."""
-    try:
-        import importlib
-
-        module = importlib.import_module("tfcnn.explain")
-    except ImportError:
-        return None
-    if not (hasattr(module, "explain_pair") and hasattr(module, "plot_pair")):
-        return None
-    return module
+    """Always True: activation windows are part of tfcnn (kept for the page's caller)."""
+    return True
 
 
 def env_settings() -> AppSettings:
