@@ -1254,7 +1254,7 @@ def test_constant_profile_is_dropped_with_a_warning_naming_it(world, tmp_path, c
     assert output.exists()
 
 
-@pytest.mark.parametrize("command", ["predict", "scan"])
+@pytest.mark.parametrize("command", ["predict", "scan", "explain-pair"])
 def test_profile_constant_over_the_model_samples_only(world, tmp_path, command) -> None:
     """Extra columns are left out (by name); a gene flat over the model's samples is dropped."""
     frame = _matrix(world)
@@ -1337,7 +1337,7 @@ def test_probeset_pairs_with_an_id_map(world, tmp_path) -> None:
     assert "48 known pairs -> 48 positives" in out
 
 
-@pytest.mark.parametrize("command", ["predict", "scan"])
+@pytest.mark.parametrize("command", ["predict", "scan", "explain-pair"])
 def test_other_sample_names(world, tmp_path, command) -> None:
     """The model records its sample names: columns are matched by name, never by position."""
     frame = _matrix(world)
@@ -1348,7 +1348,7 @@ def test_other_sample_names(world, tmp_path, command) -> None:
     check_refused(world, EXPRESSION_COMMANDS[command], matrix, tmp_path, fragments)
 
 
-@pytest.mark.parametrize("command", ["predict", "scan"])
+@pytest.mark.parametrize("command", ["predict", "scan", "explain-pair"])
 def test_fewer_samples_than_the_model(world, tmp_path, command) -> None:
     matrix = tmp_path / "synthetic_6_samples.tsv"
     _matrix(world).iloc[:, :6].to_csv(matrix, sep="\t")

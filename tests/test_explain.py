@@ -255,8 +255,9 @@ def _synthetic_model_dir(tmp_path, model: PairCNN):
     genes = [f"synthetic_gene_{i}" for i in range(4)]
     x, _ = synthetic_pairs(1.0, n=2, seed=5)
     z = np.stack([x[0, 0], x[0, 1], x[2, 0], x[2, 1]])
-    model.metadata_ = {"genes": genes, "samples": [f"s{i}" for i in range(S)]}
-    model.zscores_ = z.astype(np.float32)
+    model.record_.genes = genes
+    model.record_.samples = [f"s{i}" for i in range(S)]
+    model.record_.zscores = z.astype(np.float32)
     model.save(tmp_path / "model")
     table = pd.DataFrame(
         {
@@ -267,7 +268,7 @@ def _synthetic_model_dir(tmp_path, model: PairCNN):
             "kind": ["positive", "positive", "negative", "negative"],
         }
     )
-    PairSet(table, z, tuple(genes), tuple(model.metadata_["samples"])).save(tmp_path / "pairs")
+    PairSet(table, z, tuple(genes), tuple(model.record_.samples)).save(tmp_path / "pairs")
     return genes
 
 
@@ -385,13 +386,18 @@ def test_cli_expression_option(tmp_path, positive_model: PairCNN) -> None:
         ["explain", "pair", "-m", str(tmp_path / "model"), "--tf", "synthetic_tf_00",
          "--target", "synthetic_gene_0000", "-x", str(tmp_path / "wrong.tsv")],
     )  # fmt: skip
-    assert r.exit_code == 2 and "12 samples" in r.output
-    right, _ = planted_dataset(n_tfs=2, targets_per_tf=2, n_background=2, n_samples=S)
-    write_tsv(right, tmp_path / "right.tsv")
+    assert r.exit_code == 2 and "lacks 32 of the model's 32 samples ('s0', " in r.output
+    # The model's samples, found by name in another order, and an extra column (left out).
+    right, _ = planted_dataset(n_tfs=2, targets_per_tf=2, n_background=2, n_samples=S + 1)
+    frame = pd.DataFrame(right.values, index=list(right.genes))
+    frame.columns = ["synthetic_extra"] + [f"s{i}" for i in reversed(range(S))]
+    frame.to_csv(tmp_path / "right.tsv", sep="\t")
     r = runner.invoke(
         app,
         ["explain", "pair", "-m", str(tmp_path / "model"), "--tf", "synthetic_tf_00",
          "--target", "synthetic_gene_0000", "-x", str(tmp_path / "right.tsv")],
     )  # fmt: skip
     assert r.exit_code == 0, r.output
-    assert "synthetic_sample_" in r.stdout  # sample names come from the given matrix
+    text = " ".join(r.output.split())
+    assert "window: samples" in text and f"of {S})" in text
+    assert "1 column(s) of" in text and "'synthetic_extra'" in text
