@@ -17,18 +17,15 @@ from typer.testing import CliRunner
 
 from tfcnn.apps.cli import app
 from tfcnn.errors import TfcnnInputError
+from tfcnn.io.affy import cel_files_in_folder, cel_files_in_sheet_order, read_cdf, read_cel
 from tfcnn.io.expression import read_expression
+from tfcnn.io.geo import SERIES_MATRIX_NOTE, series_matrix_expression
 from tfcnn.io.rma import (
-    SERIES_MATRIX_NOTE,
-    cel_files_in_sheet_order,
     median_polish,
     median_polish_batch,
     quantile_normalize,
-    read_cdf,
-    read_cel,
     rma,
     rma_background,
-    series_matrix_expression,
     summarize,
 )
 
@@ -203,3 +200,13 @@ def test_series_matrix_path_is_labelled_an_approximation(tmp_path: Path) -> None
     assert res.exit_code == 0, res.output
     assert "APPROXIMATION" in res.output
     assert read_expression(out_tsv).n_samples == 4
+
+
+def test_cel_files_in_folder_sorted_with_sample_names(tmp_path: Path) -> None:
+    for name in ("b.CEL", "a.cel.gz", "notes.txt", "c.CEL.GZ", "d.cel.bak"):
+        (tmp_path / name).write_bytes(b"")
+    files, names = cel_files_in_folder(tmp_path)
+    assert [f.name for f in files] == ["a.cel.gz", "b.CEL", "c.CEL.GZ"]
+    assert names == ["a", "b", "c"]
+    with pytest.raises(TfcnnInputError, match="missing is not a folder of CEL files"):
+        cel_files_in_folder(tmp_path / "missing")

@@ -1,5 +1,5 @@
 """`tfcnn rma`: RMA expression from .cel files (as Bioconductor's affy::rma), and the
-approximate series-matrix path; see :mod:`tfcnn.io.rma`."""
+approximate series-matrix path; see :mod:`tfcnn.io.rma` and :mod:`tfcnn.io.geo`."""
 
 from __future__ import annotations
 
@@ -52,9 +52,10 @@ def rma_cmd(
     force: ForceOpt = False,
 ) -> None:
     """RMA (background, quantile normalisation, median polish of log2 PM) from CEL files."""
+    from ...io.affy import cel_files_in_folder, cel_files_in_sheet_order
     from ...io.atomic import check_writable
     from ...io.datasets import resolve_path
-    from ...io.rma import cel_files_in_sheet_order, cel_sample_name, rma
+    from ...io.rma import rma
 
     check_writable(output, force)
     if sheet is not None:
@@ -67,10 +68,7 @@ def rma_cmd(
         if missing:
             err_console.print(f"[yellow]left out[/] {len(missing)}: {escape(_list(missing))}")
     else:
-        if not cel_dir.is_dir():
-            raise TfcnnInputError(f"{cel_dir} is not a folder of CEL files.")
-        files = sorted(f for f in cel_dir.iterdir() if f.name.lower().endswith((".cel", ".cel.gz")))
-        names = [cel_sample_name(f) for f in files]
+        files, names = cel_files_in_folder(cel_dir)
     if not files:
         raise TfcnnInputError(f"no CEL files found in {cel_dir}.")
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -104,7 +102,7 @@ def series_matrix_cmd(
     """APPROXIMATE matrix from GEO series-matrix files (log2 if needed + quantile norm.)."""
     from ...io.atomic import check_writable
     from ...io.datasets import resolve_path
-    from ...io.rma import series_matrix_expression
+    from ...io.geo import series_matrix_expression
 
     check_writable(output, force)
     table = series_matrix_expression(series, resolve_path(sheet) if sheet else None)
