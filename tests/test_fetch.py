@@ -167,7 +167,7 @@ def test_existing_corrupt_file_needs_force(server, tmp_path: Path) -> None:
     server.files["/c.CEL.gz"] = data = _gzip_bytes(6)
     (tmp_path / "c.CEL.gz").write_bytes(b"not gzip")
     _, res = _get(server, "c.CEL.gz", tmp_path)
-    assert res.status == "failed" and "--force" in res.message
+    assert res.status == "failed" and "pass `force`" in res.message
     assert (tmp_path / "c.CEL.gz").read_bytes() == b"not gzip"
     _, res = _get(server, "c.CEL.gz", tmp_path, force=True)
     assert res.status == "downloaded" and (tmp_path / "c.CEL.gz").read_bytes() == data

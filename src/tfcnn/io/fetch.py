@@ -278,7 +278,7 @@ def download_file(
         try:
             verify_file(dest, item.verify)
         except DownloadError as exc:
-            result.message = f"{dest} exists but fails verification ({exc}); pass --force"
+            result.message = f"{dest} exists but fails verification ({exc}); pass `force`"
             return result
         result.status, result.size = "present", dest.stat().st_size
         return result
@@ -320,9 +320,9 @@ def download_all(
 ) -> list[Result]:
     """Fetch ``items`` with ``workers`` threads under one progress bar; results in order."""
     if workers < 1:
-        raise TfcnnInputError(f"--workers must be at least 1 (got {workers}).")
+        raise TfcnnInputError(f"`workers` must be at least 1 (got {workers}).")
     if retries < 0:
-        raise TfcnnInputError(f"--retries must be 0 or more (got {retries}).")
+        raise TfcnnInputError(f"`retries` must be 0 or more (got {retries}).")
     from rich.console import Console
     from rich.progress import (
         BarColumn,

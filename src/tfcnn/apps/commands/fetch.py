@@ -4,15 +4,18 @@ the TAIR ATH1 probeset map), resumable and verified; see :mod:`tfcnn.io.fetch`."
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from ...errors import TfcnnInputError
-from ..console import console, err_console, user_errors
+from ..console import as_flags, console, err_console, user_errors
 from ..options import ForceOpt
+
+if TYPE_CHECKING:
+    from ...io.fetch import Download, Verifier
 
 DestOpt = Annotated[Path, typer.Option("--dest", help="Folder to download into.")]
 WorkersOpt = Annotated[int, typer.Option("--workers", help="Files downloaded at once.")]
@@ -45,7 +48,7 @@ def _report(results, what: str) -> None:
             table.add_row(
                 escape(r.download.dest.name),
                 str(r.attempts),
-                escape(r.message),
+                escape(as_flags(r.message)),
                 escape(r.download.url),
             )
         err_console.print(table)
@@ -119,15 +122,12 @@ def fetch_atregnet(
     force: ForceOpt = False,
 ) -> None:
     """Download AtRegNet.zip from AGRIS, verify it and extract its table(s)."""
-    from ...io.fetch import ATREGNET_URL, Download, download_all, extract_zip
+    from ...io.fetch import ATREGNET_URL, extract_zip
 
-    _check(1, retries, timeout)
-    url = url or ATREGNET_URL
-    item = Download(url, dest / (url.rsplit("/", 1)[-1] or "AtRegNet.zip"), "zip", "AtRegNet")
-    results = download_all(
-        [item], 1, retries, timeout, force=force, progress=not no_progress, console=err_console
-    )
-    _report(results, "AtRegNet")
+    item = _fetch_one(
+        url or ATREGNET_URL, "AtRegNet.zip", "zip", "AtRegNet", dest, retries, timeout,
+        not no_progress, force,
+    )  # fmt: skip
     for path in extract_zip(item.dest, dest, force=force):
         console.print(f"  {escape(str(path))}")
 
@@ -145,17 +145,36 @@ def fetch_ath1_map(
     force: ForceOpt = False,
 ) -> None:
     """Download TAIR's ATH1-121501 probeset -> AGI table (use it as --id-map)."""
-    from ...io.fetch import ATH1_MAP_URL, Download, download_all
+    from ...io.fetch import ATH1_MAP_URL
+
+    item = _fetch_one(
+        url or ATH1_MAP_URL, "affy_ATH1_array_elements.txt", "table:array_element_name",
+        "ATH1 probeset map", dest, retries, timeout, not no_progress, force,
+    )  # fmt: skip
+    console.print(f"  {escape(str(item.dest))}")
+
+
+def _fetch_one(
+    url: str,
+    default_name: str,
+    verify: Verifier,
+    label: str,
+    dest: Path,
+    retries: int,
+    timeout: float,
+    progress: bool,
+    force: bool,
+) -> Download:
+    """Download one file into ``dest`` (named as in ``url``), verified; report it."""
+    from ...io.fetch import Download, download_all
 
     _check(1, retries, timeout)
-    url = url or ATH1_MAP_URL
-    name = url.rsplit("/", 1)[-1] or "affy_ATH1_array_elements.txt"
-    item = Download(url, dest / name, "table:array_element_name", "ATH1 map")
+    item = Download(url, dest / (url.rsplit("/", 1)[-1] or default_name), verify, label)
     results = download_all(
-        [item], 1, retries, timeout, force=force, progress=not no_progress, console=err_console
+        [item], 1, retries, timeout, force=force, progress=progress, console=err_console
     )
-    _report(results, "ATH1 probeset map")
-    console.print(f"  {escape(str(item.dest))}")
+    _report(results, label)
+    return item
 
 
 def register(app: typer.Typer) -> None:
