@@ -1,1 +1,2 @@
-"""Using trained models: the fast engine, queries (predict) and genome-wide scans."""
+"""Using trained models: the matrix a model scores on (:mod:`~tfcnn.inference.matrix`),
+the fast engine, queries (:mod:`~tfcnn.inference.predict`) and genome-wide scans."""
