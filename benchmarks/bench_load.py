@@ -164,7 +164,7 @@ def train_model(home: Path, epochs: int, quick: bool) -> Path:
 
     from tfcnn import api
     from tfcnn.evaluation.metrics import probability_distribution
-    from tfcnn.model.estimator import PairCNN
+    from tfcnn.model import PairCNN, TrainingRecord
     from tfcnn.model.registry import register_model
     from tfcnn.study.demo import DEMO_EVIDENCE
 
@@ -185,15 +185,15 @@ def train_model(home: Path, epochs: int, quick: bool) -> Path:
         x, y = pairs.arrays("train")
         pick = np.random.default_rng(0).permutation(len(y))[:2048]
         model = PairCNN(seed=0, epochs=1).fit(x[pick], y[pick])
-        model.metadata_ = {
-            "genes": list(pairs.genes),
-            "samples": list(pairs.samples),
-            "data": pairs.summary(),
-            "training_distribution": probability_distribution(
+        model.record_ = TrainingRecord(
+            genes=list(pairs.genes),
+            samples=list(pairs.samples),
+            zscores=pairs.zscores,
+            data=pairs.summary(),
+            training_distribution=probability_distribution(
                 y[pick], model.predict_proba(x[pick])[:, 1]
             ),
-        }
-        model.zscores_ = pairs.zscores
+        )
         model.save(folder)
     return register_model(folder, MODEL_NAME)
 

@@ -40,7 +40,7 @@ REPEATS = 3
 def _make_model(folder: Path) -> Path:
     """A fitted published-architecture model over synthetic genes, saved and registered."""
     from tfcnn.evaluation.metrics import probability_distribution
-    from tfcnn.model.estimator import PairCNN
+    from tfcnn.model import PairCNN, TrainingRecord
     from tfcnn.model.registry import register_model
 
     rng = np.random.default_rng(SEED)
@@ -50,12 +50,12 @@ def _make_model(folder: Path) -> Path:
     x = np.stack([z[idx[:, 0]], z[idx[:, 1]]], axis=1)
     y = rng.integers(0, 2, 2_000)
     model = PairCNN(epochs=1, seed=SEED).fit(x, y)
-    model.metadata_ = {
-        "genes": [f"synthetic_gene_{i:05d}" for i in range(N_GENES)],
-        "samples": [f"synthetic_sample_{j}" for j in range(N_SAMPLES)],
-        "training_distribution": probability_distribution(y, model.predict_proba(x)[:, 1]),
-    }
-    model.zscores_ = z
+    model.record_ = TrainingRecord(
+        genes=[f"synthetic_gene_{i:05d}" for i in range(N_GENES)],
+        samples=[f"synthetic_sample_{j}" for j in range(N_SAMPLES)],
+        zscores=z,
+        training_distribution=probability_distribution(y, model.predict_proba(x)[:, 1]),
+    )
     model.save(folder / "bench_model")
     register_model(folder / "bench_model", "bench-synthetic")
     return folder / "bench_model"
@@ -81,7 +81,7 @@ def main() -> int:
         from tfcnn.model.estimator import PairCNN
 
         model_dir = _make_model(Path(tmp))
-        genes = PairCNN.load(model_dir).metadata_["genes"]
+        genes = PairCNN.load(model_dir).record_.genes
         rng = np.random.default_rng(SEED + 1)
         picked = rng.choice(N_GENES, N_REGULATORS + N_TARGETS, replace=False)
         regs = [genes[i] for i in picked[:N_REGULATORS]]

@@ -95,7 +95,7 @@ def served(tmp_path_factory):
             time.sleep(0.3)
         from tfcnn.model.estimator import PairCNN
 
-        yield url, env, PairCNN.load(model_dir).metadata_["genes"]
+        yield url, env, PairCNN.load(model_dir).record_.genes
     finally:
         proc.terminate()
         try:

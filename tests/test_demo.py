@@ -34,7 +34,7 @@ def test_writes_models_metrics_and_predictions(demo) -> None:
     for row in metrics["protocols"]:
         model = PairCNN.load(out / row["model"])
         assert model.n_samples == 131
-        assert model.metadata_["metrics"]["test"]["auroc"] == pytest.approx(row["cnn_auroc"])
+        assert model.record_.metrics["test"]["auroc"] == pytest.approx(row["cnn_auroc"])
         assert (out / "predictions" / f"{row['protocol']}.test.tsv").is_file()
     data = metrics["data"]
     assert data["positives"]["input_pairs"] == 18_005

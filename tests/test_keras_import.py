@@ -20,7 +20,7 @@ from tests import reference_keras
 from tfcnn.apps.cli import app
 from tfcnn.errors import TfcnnInputError
 from tfcnn.model.estimator import PairCNN
-from tfcnn.model.keras_import import convert_keras, import_keras, published_caveat
+from tfcnn.model.keras_import import convert_keras, import_keras
 from tfcnn.model.registry import list_models, resolve_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,13 +40,13 @@ def test_bundled_published_2019_matches_keras_and_carries_caveat() -> None:
     est = PairCNN.load(resolve_model("published-2019"))
     ref = np.load(REFERENCE)
     np.testing.assert_allclose(est.predict_proba(ref["x"])[:, 1], ref["p"], rtol=0, atol=1e-5)
-    prov = est.metadata_["provenance"]
+    prov = est.record_.provenance
     assert prov["reported_accuracy"] == 0.95
     assert prov["tuning_top_validation_accuracy"] == 0.9568
     assert "232" in prov["training_data"] and "AtRegNet" in prov["training_data"]
-    caveat = published_caveat(est.metadata_)
+    caveat = est.record_.caveat
     assert caveat and "not recorded" in caveat and "not a verified match" in caveat
-    assert est.metadata_["samples"] == []  # the 232 columns are not recorded: none claimed
+    assert est.record_.samples == []  # the 232 columns are not recorded: none claimed
     assert "published-2019" in [e.name for e in list_models()]
 
 
@@ -276,8 +276,8 @@ def test_import_writes_model_dir_and_cli_refuses_cleanly(tmp_path: Path) -> None
     out = tmp_path / "model"
     import_keras(src, out, provenance={"description": "synthetic test model", "caveat": "c"})
     loaded = PairCNN.load(out)
-    assert loaded.metadata_["provenance"]["description"] == "synthetic test model"
-    assert published_caveat(loaded.metadata_) == "c"
+    assert loaded.record_.provenance["description"] == "synthetic test model"
+    assert loaded.record_.caveat == "c"
     with pytest.raises(TfcnnInputError, match="already exists"):
         import_keras(src, out)
     runner = CliRunner()

@@ -185,7 +185,7 @@ def test_save_load_roundtrip_and_refusals(data, tmp_path) -> None:
     np.testing.assert_array_equal(back.x, ps.x)
     assert back.samples == ps.samples and back.genes == ps.genes
     assert back.meta["negatives"] == "random"
-    with pytest.raises(OutputExistsError, match="--force"):
+    with pytest.raises(OutputExistsError, match="`force`"):
         ps.save(out)
     ps.save(out, force=True)
     (out / "pairs.tsv").write_text("tf\ttarget\tlabel\tsplit\nA\tB\t1\ttrain\n")

@@ -136,8 +136,8 @@ def test_table_scores_every_pair_with_the_model_and_ranks_them(agi_model, predic
     }
     # Independent check: the model on the pairs' z-scored profiles from its own file.
     model = PairCNN.load(model_dir)
-    idx = {g: i for i, g in enumerate(model.metadata_["genes"])}
-    z = model.zscores_
+    idx = {g: i for i, g in enumerate(model.record_.genes)}
+    z = model.record_.zscores
     x = np.stack([z[[idx[r] for r in table.regulator]], z[[idx[t] for t in table.target]]], 1)
     np.testing.assert_allclose(table.probability, model.predict_proba(x)[:, 1], atol=1e-6)
     assert table.probability.is_monotonic_decreasing
@@ -147,7 +147,7 @@ def test_table_scores_every_pair_with_the_model_and_ranks_them(agi_model, predic
     assert row.regulator_agi == row.regulator
     assert row.regulator_probeset == predictor.id_map.agi_to_probeset[row.regulator]
     # Percentiles within the training distribution stored with the model.
-    dist = model.metadata_["training_distribution"]
+    dist = model.record_.training_distribution
     np.testing.assert_allclose(
         table.percentile_vs_train_positives,
         np.round(percentile_in(dist, "positive", table.probability.to_numpy()), 2),
@@ -211,18 +211,20 @@ def test_models_carry_their_training_pairs_and_never_open_a_recorded_path(
     secret = tmp_path / "shadow"
     secret.write_text("tf\ttarget\nSECRET1\tSECRET2\n")
     secret.chmod(0o600)
-    model.pairs_ = None
+    model.record_.pairs = None
     for source in (str(folder / "synthetic_pairs.tsv"), str(secret), "/etc/shadow"):
-        model.metadata_["data"]["interactions"]["source"] = source
+        model.record_.data["interactions"]["source"] = source
         p = Predictor(model)
-        out = p.predict([model.metadata_["genes"][0]], None)
+        out = p.predict([model.record_.genes[0]], None)
         assert p.known_codes is None and set(out.table.known_interaction) == {"unknown"}
         assert any("does not carry its training interactions" in n for n in out.notes)
         assert "SECRET" not in " ".join(out.report_lines())
     assert opened == []
     # A model saved with a pairs record reads it back, and damaged records are refused.
     saved = PairCNN.load(model_dir)
-    assert saved.pairs_ is not None and saved.pairs_["known"].size == len(planted_pairs(folder))
+    assert saved.record_.pairs is not None and saved.record_.pairs["known"].size == len(
+        planted_pairs(folder)
+    )
 
 
 def test_limits_refuse_large_queries(predictor):

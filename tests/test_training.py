@@ -31,7 +31,7 @@ def test_planted_coregulation_is_learned(planted, negatives, split, tmp_path) ->
     expression, pairs_file = planted
     pairs = api.build_pairs(expression, pairs_file, negatives=negatives, split=split, seed=0)
     model = api.train(pairs, seed=0, output=tmp_path / "model")
-    test = model.metadata_["metrics"]["test"]
+    test = model.record_.metrics["test"]
     assert test["auroc"] > 0.9, test
     assert test["n"] >= 300
     # the stored metrics are what evaluate() finds on the reloaded model
@@ -50,7 +50,7 @@ def test_shuffled_labels_stay_near_chance(planted) -> None:
     pairs = api.build_pairs(expression, pairs_file, negatives="tf-matched", seed=0)
     rng = np.random.default_rng(1)
     shuffled = pairs.with_labels(rng.permutation(pairs.table["label"].to_numpy()))
-    test = api.train(shuffled, seed=0).metadata_["metrics"]["test"]
+    test = api.train(shuffled, seed=0).record_.metrics["test"]
     # null spread of AUROC with ~180 + 180 test pairs is about 0.03
     assert abs(test["auroc"] - 0.5) < 0.1, test
 

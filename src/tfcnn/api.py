@@ -11,28 +11,19 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from .apps.progress import epoch_progress
 from .errors import TfcnnInputError
 from .evaluation.baselines import pearson_scores, target_frequency_scores
 from .evaluation.metrics import binary_metrics, probability_distribution
 from .io.atomic import check_writable
 from .io.datasets import resolve_path
-from .io.expression import ExpressionMatrix, read_expression
+from .io.expression import ExpressionMatrix, load_expression
 from .io.idmap import IdMap, read_id_map
 from .io.interactions import Interactions, read_interactions
 from .model.estimator import PairCNN
 from .pairs import PairSet, build_pair_set
+from .progress import epoch_progress
 
 PathLike = str | os.PathLike[str]
-
-
-def load_expression(
-    expression: PathLike | ExpressionMatrix, log2: bool = False
-) -> ExpressionMatrix:
-    """An expression matrix from a path / bundled name, or the object itself."""
-    if isinstance(expression, ExpressionMatrix):
-        return expression
-    return read_expression(resolve_path(str(expression)), log2=log2)
 
 
 def load_interactions(

@@ -26,11 +26,21 @@ F = TypeVar("F", bound=Callable[..., Any])
 _PARAMETER = re.compile(r"`([a-z][a-z0-9_]*)`")
 
 
+class _FlagsFilter(logging.Filter):
+    """Library warnings name parameters in backticks: show them as command-line flags."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = as_flags(record.getMessage())
+        record.args = None
+        return True
+
+
 def setup_logging(verbose: bool) -> None:
     """Warnings (and with ``verbose``, progress notes) of the library on standard error."""
     logger = logging.getLogger("tfcnn")
     logger.handlers.clear()
     handler = RichHandler(console=err_console, show_time=False, show_path=False)
+    handler.addFilter(_FlagsFilter())
     logger.addHandler(handler)
     logger.setLevel(logging.INFO if verbose else logging.WARNING)
     logger.propagate = False

@@ -36,7 +36,7 @@ def activation_maps(
     """
     if method not in CAM_METHODS:
         raise TfcnnInputError(f"unknown map method {method!r}; choose {' or '.join(CAM_METHODS)}.")
-    net = model._check_fitted()
+    net = model.fitted_network()
     net.eval()
     x = np.asarray(x, dtype=np.float32)
     if x.ndim != 3 or x.shape[1] != 2 or x.shape[2] != net.config.n_samples:

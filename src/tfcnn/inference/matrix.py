@@ -122,7 +122,6 @@ def _by_name(expr: ExpressionMatrix, samples: list[str]) -> tuple[ExpressionMatr
 
 def _by_position(expr: ExpressionMatrix, model: PairCNN, name: str) -> list[str]:
     """Notes for a model without sample names; a matrix of another width is refused."""
-    from ..model.keras_import import published_caveat
 
     if expr.n_samples != model.n_samples:
         raise TfcnnInputError(
@@ -135,7 +134,7 @@ def _by_position(expr: ExpressionMatrix, model: PairCNN, name: str) -> list[str]
         f"{expr.source} are read by position. Check that they are its samples in its order, "
         "or the scores are meaningless."
     ]
-    caveat = published_caveat(model.record_.to_json())
+    caveat = model.record_.caveat
     if caveat:
         notes.append(f"CAVEAT ({name or 'the model'}): {caveat}")
     return notes

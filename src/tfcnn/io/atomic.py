@@ -43,7 +43,7 @@ def check_writable(path: str | os.PathLike[str], force: bool) -> Path:
     path = Path(path)
     if path.exists() and not force:
         raise OutputExistsError(
-            f"{path} already exists; choose another --output or pass --force to replace it."
+            f"{path} already exists; choose another `output` or pass `force` to replace it."
         )
     parent = path.parent
     while not parent.exists() and parent != parent.parent:

@@ -549,7 +549,7 @@ def _build(
     elif values.size and float(values.max()) > LINEAR_SCALE_THRESHOLD:
         log.warning(
             "%s: the largest value is %g; values look like a linear scale. If so, pass "
-            "--log2 so they are log2-transformed.",
+            "`log2` so they are log2-transformed.",
             source,
             float(values.max()),
         )

@@ -121,19 +121,20 @@ class PairCNN(ClassifierMixin, BaseEstimator):
         """
         from ..errors import TfcnnInputError
 
-        for name, value, lo in (("epochs", self.epochs, 1), ("batch_size", self.batch_size, 1)):
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < lo:
-                raise TfcnnInputError(f"`{name}` must be a whole number >= {lo} (got {value!r}).")
+        for name, count in (("epochs", self.epochs), ("batch_size", self.batch_size)):
+            if isinstance(count, bool) or not isinstance(count, int | np.integer) or count < 1:
+                raise TfcnnInputError(f"`{name}` must be a whole number >= 1 (got {count!r}).")
         if self.epochs > 100_000 or self.batch_size > 10_000_000:
             raise TfcnnInputError(
                 f"`epochs` ({self.epochs:,}; at most 100,000) or `batch_size` "
                 f"({self.batch_size:,}; at most 10,000,000) is too large."
             )
-        for name, value, lo, hi in (
+        rates: tuple[tuple[str, float, float, float], ...] = (
             ("learning_rate", self.learning_rate, 0.0, 10.0),
             ("rho", self.rho, 0.0, 1.0),
             ("epsilon", self.epsilon, 0.0, 1.0),
-        ):
+        )
+        for name, value, lo, hi in rates:
             ok = isinstance(value, int | float) and not isinstance(value, bool)
             if not ok or not math.isfinite(value) or not lo < value < hi:
                 raise TfcnnInputError(f"`{name}` must be a number in ({lo}, {hi}) (got {value!r}).")
@@ -312,40 +313,3 @@ class PairCNN(ClassifierMixin, BaseEstimator):
         from .files import load_model
 
         return load_model(path)
-
-    # -- views kept while callers move to record_ / fitted_network (issue 13) ------------
-    @property
-    def metadata_(self) -> dict[str, Any]:
-        """The record's model.json fields (a copy; change ``record_`` instead)."""
-        return self._record().to_json()
-
-    @metadata_.setter
-    def metadata_(self, meta: dict[str, Any]) -> None:
-        record = TrainingRecord.from_json(meta, "metadata_")
-        record.zscores, record.pairs = self._record().zscores, self._record().pairs
-        self.record_ = record
-
-    @property
-    def zscores_(self) -> np.ndarray | None:
-        """The z-scored training matrix (genes x samples), if the model carries it."""
-        return self._record().zscores
-
-    @zscores_.setter
-    def zscores_(self, z: np.ndarray | None) -> None:
-        self._record().zscores = z
-
-    @property
-    def pairs_(self) -> dict[str, np.ndarray] | None:
-        """The training pair record, if the model carries it."""
-        return self._record().pairs
-
-    @pairs_.setter
-    def pairs_(self, arrays: dict[str, np.ndarray] | None) -> None:
-        self._record().pairs = arrays
-
-    def _check_fitted(self) -> PairCNNNetwork:
-        return self.fitted_network()
-
-    def _record(self) -> TrainingRecord:
-        self.fitted_network()
-        return self.record_

@@ -140,9 +140,9 @@ def load_model(path: str | os.PathLike[str]) -> PairCNN:
     net.load_state_dict(tensors, strict=False)
     net.eval()
     if (path / EXPRESSION_FILE).exists():
-        record.zscores = _read_arrays(path / EXPRESSION_FILE, ("zscores",))["zscores"]
+        record.zscores = _read_arrays(path / EXPRESSION_FILE, ("zscores",), "expression")["zscores"]
     if (path / PAIRS_FILE).exists():
-        record.pairs = _read_arrays(path / PAIRS_FILE, PAIR_KEYS)
+        record.pairs = _read_arrays(path / PAIRS_FILE, PAIR_KEYS, "pairs")
         check_pairs(record.pairs, len(record.genes), str(path / PAIRS_FILE))
     record.check(config.n_samples, str(path / EXPRESSION_FILE))
     est.network_ = net
@@ -197,11 +197,14 @@ def _read_tensors(weights_path: Path, net: PairCNNNetwork) -> dict[str, torch.Te
     return tensors
 
 
-def _read_arrays(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+def _read_arrays(path: Path, keys: tuple[str, ...], what: str) -> dict[str, np.ndarray]:
     try:
         arrays = load_numpy(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
-        raise ModelFormatError(f"{path} is not a readable array file ({exc}).") from exc
+        raise ModelFormatError(
+            f"{path} is not a readable {what} file ({exc}); it may be truncated. Re-save or "
+            "re-download the model."
+        ) from exc
     if set(arrays) != set(keys):
         raise ModelFormatError(
             f"{path} holds arrays {sorted(arrays)}; expected {sorted(keys)}. Re-save the model."

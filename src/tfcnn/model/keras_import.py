@@ -539,10 +539,3 @@ def import_keras(
         est.record_.provenance = dict(provenance)
     est.save(output, force=force)
     return est
-
-
-def published_caveat(metadata: dict[str, Any]) -> str | None:
-    """The input caveat a model's metadata carries (``provenance.caveat``), if any."""
-    prov = metadata.get("provenance") or {}
-    caveat = prov.get("caveat") if isinstance(prov, dict) else None
-    return str(caveat) if caveat else None

@@ -54,6 +54,12 @@ class TrainingRecord:
     extra: dict[str, Any] = field(default_factory=dict)  # model.json keys of newer versions
 
     @property
+    def caveat(self) -> str | None:
+        """The input caveat an imported model carries (``provenance.caveat``), if any."""
+        caveat = (self.provenance or {}).get("caveat")
+        return str(caveat) if caveat else None
+
+    @property
     def test_auroc(self) -> float | None:
         """The held-out test AUROC recorded at training time, if any."""
         value = (self.metrics.get("test") or {}).get("auroc")

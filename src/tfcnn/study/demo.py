@@ -126,7 +126,7 @@ def run_demo(
                 label=f"{split} / {negatives}",
                 output=tmp / "models" / name,
             )
-            test = model.metadata_["metrics"]["test"]
+            test = model.record_.metrics["test"]
             counts = pairs.counts()
             rows.append(
                 {

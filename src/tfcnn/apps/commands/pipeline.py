@@ -212,7 +212,7 @@ def train(
         progress=True,
         **hyperparameters,
     )
-    console.print(metrics_table(model.metadata_["metrics"]["test"], "Held-out test split"))
+    console.print(metrics_table(model.record_.metrics["test"], "Held-out test split"))
     console.print(f"Model written to [bold]{escape(str(output))}[/]")
 
 

@@ -31,7 +31,6 @@ from .logic import (
     display_table,
     distribution_figure,
     env_settings,
-    explain_available,
     gather_ids,
     model_choices,
     offers_xlsx,
@@ -412,11 +411,6 @@ def make_server(
                 return tags.p(
                     "Select a row of the table to see its two profiles.", class_="tfcnn-note"
                 )
-            if not explain_available():
-                return tags.p(
-                    "Activation windows appear here once tfcnn.explain is installed.",
-                    class_="tfcnn-note",
-                )
             return None
 
         @render.plot(alt="The selected pair's z-scored profiles")
@@ -425,7 +419,7 @@ def make_server(
             if sel is None:
                 return None
             fig, note = pair_figure(cache.get(prediction().model_name), *sel)
-            if note and explain_available():
+            if note:
                 fig.suptitle(note, fontsize=8, color="#a40000")  # the explanation failed
             return fig
 

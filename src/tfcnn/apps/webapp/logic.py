@@ -115,11 +115,11 @@ def model_choices(default_model: str | None = None) -> list[ModelChoice]:
                 f"--model {default_model!r} is neither a registered model nor a model "
                 f"directory (registered: {known}); see 'tfcnn models'."
             )
-        model = PairCNN.load(path)
-        meta = model.metadata_
-        auroc = ((meta.get("metrics") or {}).get("test") or {}).get("auroc")
-        prov = (meta.get("provenance") or {}).get("description")
-        has_matrix = model.zscores_ is not None
+        record = PairCNN.load(path).record_
+        meta = record.to_json()
+        auroc = record.test_auroc
+        prov = (record.provenance or {}).get("description")
+        has_matrix = record.zscores is not None
         out.insert(
             0, _choice(str(path), path, "directory", prov or str(path), auroc, meta, has_matrix)
         )
@@ -497,11 +497,6 @@ def _keep_margins(fig) -> None:
     from matplotlib.layout_engine import PlaceHolderLayoutEngine
 
     fig.set_layout_engine(PlaceHolderLayoutEngine(adjust_compatible=True, colorbar_gridspec=True))
-
-
-def explain_available() -> bool:
-    """Always True: activation windows are part of tfcnn (kept for the page's caller)."""
-    return True
 
 
 def env_settings() -> AppSettings:

@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..model.estimator import EpochCallback
+from .model.estimator import EpochCallback
 
 
 def _describe(record: dict[str, Any]) -> str:
