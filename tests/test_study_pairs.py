@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from tests.synthetic import planted_dataset
+from tfcnn.errors import TfcnnInputError
+from tfcnn.io.interactions import from_pairs
 from tfcnn.pairs import build_pair_set, tf_group_folds
 
 
@@ -14,32 +17,88 @@ def data():
     return planted_dataset(n_tfs=12, targets_per_tf=20, n_background=150, n_samples=12)
 
 
-def test_degree_matched_keeps_tf_and_target_frequencies(data) -> None:
+DM_DROPPED = "degree-matched: left out so every TF and target is exactly balanced"
+
+
+def _counts(series) -> dict:
+    return series.value_counts().sort_index().to_dict()
+
+
+def test_degree_matched_balances_every_tf_and_every_target_exactly(data) -> None:
     expr, known = data
     pairs = build_pair_set(expr, known, negatives="degree-matched", seed=1)
     t = pairs.table
     pos, neg = t[t.label == 1], t[t.label == 0]
-    shortfall = pairs.meta["positives"]["dropped"]["degree-matched shortfall: no valid swap found"]
-    assert len(pos) == len(neg) == len(known) - shortfall
-    assert pos.tf.value_counts().sort_index().equals(neg.tf.value_counts().sort_index())
-    # targets: the negatives' multiset is the positives' up to the dropped slots
-    diff = (pos.target.value_counts() - neg.target.value_counts()).fillna(pos.target.value_counts())
-    assert diff.abs().sum() <= 2 * shortfall
+    dropped = pairs.meta["positives"]["dropped"][DM_DROPPED]
+    assert len(pos) == len(neg) == len(known) - dropped
+    assert _counts(pos.tf) == _counts(neg.tf) and _counts(pos.target) == _counts(neg.target)
+    assert pairs.meta["balance"]["before_split"]["tf_balanced"] == 1.0
+    assert pairs.meta["balance"]["before_split"]["target_balanced"] == 1.0
     neg_pairs = set(zip(neg.tf, neg.target, strict=True))
     assert len(neg_pairs) == len(neg)
     assert not neg_pairs & set(known.as_set())
     assert (neg.tf != neg.target).all()
-    # every planted target has exactly one TF; negatives keep that degree but move the TF
-    assert (neg.target.value_counts() == 1).all()
+    # Seeded: the same seed gives the same pairs, another seed other negatives.
+    again = build_pair_set(expr, known, negatives="degree-matched", seed=1).table
+    pd.testing.assert_frame_equal(t, again)
+    other = build_pair_set(expr, known, negatives="degree-matched", seed=2).table
+    assert set(zip(other.tf, other.target, strict=True)) != set(zip(t.tf, t.target, strict=True))
 
 
-def test_degree_matched_reports_an_impossible_shortfall() -> None:
-    # one TF regulating all but one of the other genes: most slots cannot be repaired
-    expr, known = planted_dataset(n_tfs=3, targets_per_tf=10, n_background=2, n_samples=8)
-    pairs = build_pair_set(expr, known, negatives="degree-matched", seed=0)
-    t = pairs.table
-    assert (t.label == 1).sum() == (t.label == 0).sum()
-    assert pairs.meta["positives"]["kept"] == (t.label == 1).sum()
+def test_degree_matched_drops_the_fewest_positives_a_hub_forces_out() -> None:
+    """A hub TF regulating every other gene cannot be balanced: its positives go, no more.
+
+    Synthetic gene indices 0..20: TF 0 regulates all 20 other genes, so every pair with 0
+    is known and 0 can have no negative. TFs 1 and 2 regulate disjoint sets of targets
+    that are also 0's targets. Without 0's positives, 1 and 2 balance each other (1 with
+    2's targets and 2 with 1's), so exactly 0's 20 positives are dropped.
+    """
+    from tfcnn.pairs.negatives import degree_matched_negatives, encode
+
+    n = 21
+    tf = [0] * 20 + [1] * 5 + [2] * 5
+    target = list(range(1, 21)) + [3, 4, 5, 6, 7] + [10, 11, 12, 13, 14]
+    known = set(encode(np.array(tf), np.array(target), n).tolist())
+    keep, neg_tf, neg_target, report = degree_matched_negatives(
+        np.array(tf), np.array(target), n, known, np.random.default_rng(0)
+    )
+    assert int((~keep).sum()) == 20 and not keep[:20].any() and keep[20:].all()
+    assert sorted(neg_tf.tolist()) == [1] * 5 + [2] * 5
+    assert sorted(neg_target.tolist()) == [3, 4, 5, 6, 7, 10, 11, 12, 13, 14]
+    assert report["tf_balanced"] == report["target_balanced"] == 1.0
+    assert not set(encode(neg_tf, neg_target, n).tolist()) & known
+    # Nothing can be balanced at all: a clear refusal.
+    with pytest.raises(TfcnnInputError, match="degree-matched negatives are impossible"):
+        degree_matched_negatives(
+            np.array([0] * 20 + [1] * 4),
+            np.array(list(range(1, 21)) + [2, 3, 4, 5]),
+            n,
+            set(),
+            np.random.default_rng(0),
+        )
+
+
+def test_excluded_evidence_stays_out_of_the_negatives_and_nothing_else(data) -> None:
+    """Only the pairs the caller excludes are kept out of the negative pool."""
+    expr, known = data
+    genes = list(expr.genes)
+    pos = set(known.as_set())
+    extra = [
+        (genes[i], genes[j])
+        for i in range(3)
+        for j in range(40, 80)
+        if (genes[i], genes[j]) not in pos
+    ]
+    plain = build_pair_set(expr, known, negatives="tf-matched", seed=0)
+    kept_out = build_pair_set(
+        expr, known, negatives="tf-matched", seed=0, exclude=from_pairs(extra, source="x")
+    )
+    neg = kept_out.table[kept_out.table.label == 0]
+    assert not set(zip(neg.tf, neg.target, strict=True)) & set(extra)
+    assert (
+        kept_out.meta["negative_pool"]["excluded_pairs"]
+        > plain.meta["negative_pool"]["excluded_pairs"]
+    )
 
 
 def test_pair_disjoint_split_shares_no_gene_with_training(data) -> None:
