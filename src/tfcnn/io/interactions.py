@@ -8,8 +8,15 @@ Two formats are read:
   Rows are kept by ``Confirmation`` and ``TargetType`` compared trimmed and
   case-insensitively ("Confirmed", "confirmed", "Direct ", "direct" all match);
   "Directly" and "Indirect" do not match "direct".
-* Plain tables of pairs: TSV or CSV (optionally ``.gz``), with or without a header,
-  optionally with an ``evidence`` column that can be filtered on.
+* Edge tables: TSV or CSV (optionally ``.gz``), recognised by their header (see
+  :data:`LAYOUTS`: tfcnn's own ``tf,target[,evidence]``, decoupler/CollecTRI
+  ``source,target[,weight|mor]``, arboreto/pySCENIC ``TF,target,importance``, GENIE3
+  ``regulatoryGene,targetGene,weight``, BEELINE ``Gene1,Gene2[,Type]``) or header-less
+  (DREAM5 gold standards ``G1<TAB>G2<TAB>1/0``: the first row is two gene IDs). A 0/1 or
+  boolean label column keeps only the 1 rows; the 0 rows are kept apart as explicit
+  non-edges (:attr:`Interactions.negatives`). Signs (``Type`` +/-, ``mor``, a +/-1
+  ``weight``) are kept in a ``sign`` column, weights in ``weight``. A header that names
+  no known layout is refused with the list of layouts.
 
 IDs are normalised with :func:`tfcnn.io.ids.normalize_id`. Pairs are de-duplicated;
 self-pairs (tf == target) are kept here: the pair-building stage drops and reports
@@ -41,9 +48,26 @@ log = logging.getLogger(__name__)
 #: AtRegNet columns the reader needs (matched trimmed and case-insensitively).
 ATREGNET_REQUIRED = ("TFLocus", "TargetLocus", "TargetType", "Confirmation")
 #: Header names recognised for the TF and target columns of a plain table (any case).
-TF_COLUMN_NAMES = ("tf", "regulator", "source", "tf_locus", "tflocus")
-TARGET_COLUMN_NAMES = ("target", "gene", "target_locus", "targetlocus")
+TF_COLUMN_NAMES = ("tf", "regulator", "source", "tf_locus", "tflocus", "regulatorygene", "gene1")
+TARGET_COLUMN_NAMES = ("target", "gene", "target_locus", "targetlocus", "targetgene", "gene2")
 EVIDENCE_COLUMN = "evidence"
+#: Optional columns (any case): an edge weight, a sign (+/-, or a signed number), a 0/1 label.
+WEIGHT_COLUMN_NAMES = ("weight", "importance", "score", "edgeweight")
+SIGN_COLUMN_NAMES = ("type", "mor", "sign", "mode_of_regulation")
+LABEL_COLUMN_NAMES = ("label", "is_edge", "edge", "gold_standard")
+#: The edge-table layouts read by :func:`read_interactions`, as listed in messages.
+LAYOUTS = (
+    "tf,target[,evidence] (tfcnn)",
+    "source,target[,weight][,mor] (decoupler, CollecTRI)",
+    "TF,target,importance (arboreto, pySCENIC adjacencies)",
+    "regulatoryGene,targetGene,weight (GENIE3)",
+    "Gene1,Gene2[,Type] (BEELINE refNetwork.csv)",
+    "no header: TF<TAB>target[<TAB>1/0 label or weight] (DREAM5 gold standard)",
+    "the AGRIS AtRegNet table",
+)
+_TRUE_LABELS = frozenset({"1", "true", "t", "yes"})
+_FALSE_LABELS = frozenset({"0", "false", "f", "no"})
+_SIGNS = {"+": 1, "-": -1, "activation": 1, "repression": -1, "1": 1, "-1": -1}
 #: Field values that mean "no ID" (compared upper-cased, after trimming).
 MISSING_IDS = frozenset({"", "NA", "N/A", "NAN", "NONE", "NULL", "-"})
 #: A record spanning more physical lines than this means a quote was never closed.
@@ -70,8 +94,14 @@ class Interactions:
 
     ``pairs`` has one row per distinct (tf, target): columns ``tf``, ``target``
     (normalised IDs), ``line`` (first line, or position for :func:`from_pairs`, where
-    the pair was seen) and, when the source has one, ``evidence`` (all values seen for
-    the pair, sorted and ';'-joined).
+    the pair was seen) and, when the source has them, ``evidence`` (all values seen for
+    the pair, sorted and ';'-joined), ``sign`` (+1 activating, -1 repressing, 0 both
+    signs seen or none given) and ``weight`` (the largest given for the pair).
+
+    ``negatives`` holds the distinct pairs a 0/1 label column marks 0 (explicit
+    non-edges, DREAM5 style; columns ``tf``, ``target``, ``line``), without those also
+    marked 1; ``None`` when the source has no label column. They are not in ``pairs``
+    and not counted in ``n_records``.
 
     ``n_records`` counts the data records that passed the source's row filter
     (AtRegNet: the Confirmation / TargetType filter; plain tables: the evidence filter,
@@ -88,6 +118,7 @@ class Interactions:
     n_records: int = 0
     n_duplicates: int = 0
     records: pd.DataFrame | None = field(default=None, repr=False)
+    negatives: pd.DataFrame | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         missing = {"tf", "target", "line"} - set(self.pairs.columns)
@@ -117,6 +148,11 @@ class Interactions:
     def has_evidence(self) -> bool:
         """True when the source had an evidence column."""
         return EVIDENCE_COLUMN in self.pairs.columns
+
+    @property
+    def has_sign(self) -> bool:
+        """True when the source gave a sign (activating / repressing) per edge."""
+        return "sign" in self.pairs.columns
 
     @property
     def n_self_pairs(self) -> int:
@@ -160,8 +196,16 @@ class Interactions:
                 ", ".join(map(repr, absent)),
                 ", ".join(available),
             )
-        kept = list(keep.itertuples(index=False, name=None))
-        return _build(kept, self.source, self.skipped, has_evidence=True)
+        kept = [_record(*row) for row in keep.itertuples(index=False, name=None)]
+        return _build(
+            kept,
+            self.source,
+            self.skipped,
+            has_evidence=True,
+            has_sign=self.has_sign,
+            has_weight="weight" in self.pairs.columns,
+            negatives=self.negatives,
+        )
 
     def summary(self) -> dict[str, Any]:
         """Counts for reports: pairs, TFs, targets, the largest TF and its share, skips."""
@@ -189,7 +233,32 @@ class Interactions:
             for joined in self.pairs[EVIDENCE_COLUMN]:
                 per_value.update(v for v in joined.split(";") if v)
             out["evidence"] = dict(sorted(per_value.items()))
+        if self.has_sign:
+            signs = self.pairs["sign"]
+            out["signs"] = {
+                "activating": int((signs == 1).sum()),
+                "repressing": int((signs == -1).sum()),
+                "both_or_unknown": int((signs == 0).sum()),
+            }
+        if self.negatives is not None:
+            out["explicit_negatives"] = len(self.negatives)
         return out
+
+    def negatives_as_interactions(self) -> Interactions:
+        """The explicit non-edges (label 0) as :class:`Interactions` of their own.
+
+        For use as a negative set, or with ``exclude`` so they are never drawn as
+        random negatives either; an error when the source had no label column.
+        """
+        if self.negatives is None:
+            raise TfcnnInputError(
+                f"{self.source} has no 0/1 label column, so it lists no explicit non-edges."
+            )
+        kept = [
+            _record(tf, target, line)
+            for tf, target, line in self.negatives.itertuples(index=False, name=None)
+        ]
+        return _build(kept, f"{self.source} (label 0 rows)", (), has_evidence=False)
 
 
 # --------------------------------------------------------------------------- readers
@@ -246,7 +315,7 @@ def read_interactions(
 
 def from_pairs(pairs: Iterable[tuple[str, str]], source: str = "<pairs>") -> Interactions:
     """Build :class:`Interactions` from (tf, target) tuples; ``line`` is the 1-based position."""
-    kept: list[tuple[str, str, int, str | None]] = []
+    kept: list[_Record] = []
     for i, item in enumerate(pairs, start=1):
         if isinstance(item, str | bytes) or not _is_pair(item):
             raise TfcnnInputError(
@@ -258,7 +327,7 @@ def from_pairs(pairs: Iterable[tuple[str, str]], source: str = "<pairs>") -> Int
                 raise TfcnnInputError(
                     f"{source}, pair {i}: empty {role} ID in {item!r}; give both IDs."
                 )
-        kept.append((tf, target, i, None))
+        kept.append(_record(tf, target, i))
     return _build(kept, source, (), has_evidence=False)
 
 
@@ -385,7 +454,7 @@ def _parse_atregnet(text: str, name: str, confirmation: str, target_type: str) -
     want_conf, want_type = confirmation.strip().lower(), target_type.strip().lower()
     what = f"{want_conf} {want_type}"
 
-    kept: list[tuple[str, str, int, str | None]] = []
+    kept: list[_Record] = []
     skipped: list[SkippedRow] = []
     seen: Counter[tuple[str, str]] = Counter()
     longer: list[int] = []  # rows with extra non-empty fields: columns shifted right?
@@ -408,7 +477,7 @@ def _parse_atregnet(text: str, name: str, confirmation: str, target_type: str) -
         if reason:
             skipped.append(SkippedRow(line, reason, tf_raw, target_raw))
             continue
-        kept.append((normalize_id(tf_raw), normalize_id(target_raw), line, None))
+        kept.append(_record(normalize_id(tf_raw), normalize_id(target_raw), line))
 
     shifted = ""
     if longer:
@@ -463,15 +532,61 @@ def _guess_delimiter(path: Path, text: str, name: str) -> str:
     )
 
 
-def _header_columns(row: list[str]) -> tuple[int, int, int | None] | None:
-    """Column indices (tf, target, evidence) if ``row`` is a recognised header."""
+#: One data record: (tf, target, line, evidence, sign, weight).
+_Record = tuple[str, str, int, str | None, int | None, float | None]
+
+
+def _record(
+    tf: str,
+    target: str,
+    line: int,
+    evidence: str | None = None,
+    sign: object = None,
+    weight: object = None,
+) -> _Record:
+    """A record, with missing sign/weight (None or NaN from a DataFrame) as None."""
+    s = None if sign is None or pd.isna(sign) else int(sign)  # type: ignore[call-overload]
+    w = None if weight is None or pd.isna(weight) else float(weight)  # type: ignore[arg-type]
+    return (tf, target, int(line), evidence, s, w)
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """Where the fields of a plain table are (column indices; None when absent)."""
+
+    tf: int
+    target: int
+    evidence: int | None = None
+    weight: int | None = None
+    sign: int | None = None
+    label: int | None = None
+    weight_name: str = ""
+    sign_name: str = ""
+
+
+def _first_of(names: list[str], wanted: Sequence[str]) -> int | None:
+    return next((names.index(n) for n in wanted if n in names), None)
+
+
+def _header_columns(row: list[str]) -> _Columns | None:
+    """The columns of ``row`` if it is a recognised header (see :data:`LAYOUTS`)."""
     names = [c.strip().lower() for c in row]
-    i_tf = next((names.index(n) for n in TF_COLUMN_NAMES if n in names), None)
-    i_target = next((names.index(n) for n in TARGET_COLUMN_NAMES if n in names), None)
-    if i_tf is None or i_target is None:
+    i_tf = _first_of(names, TF_COLUMN_NAMES)
+    i_target = _first_of(names, TARGET_COLUMN_NAMES)
+    if i_tf is None or i_target is None or i_tf == i_target:
         return None
-    i_ev = names.index(EVIDENCE_COLUMN) if EVIDENCE_COLUMN in names else None
-    return i_tf, i_target, i_ev
+    i_weight = _first_of(names, WEIGHT_COLUMN_NAMES)
+    i_sign = _first_of(names, SIGN_COLUMN_NAMES)
+    return _Columns(
+        tf=i_tf,
+        target=i_target,
+        evidence=_first_of(names, (EVIDENCE_COLUMN,)),
+        weight=i_weight,
+        sign=i_sign,
+        label=_first_of(names, LABEL_COLUMN_NAMES),
+        weight_name=row[i_weight].strip() if i_weight is not None else "",
+        sign_name=row[i_sign].strip() if i_sign is not None else "",
+    )
 
 
 def _looks_like_id(field_text: str) -> bool:
@@ -486,78 +601,277 @@ def _parse_pairs(text: str, path: Path, evidence: Sequence[str] | None) -> Inter
     records = _iter_records(text, delimiter, name)
     first_line, first = _first_record(records, name, skip_comments=True)
     columns = _header_columns(first)
+    headerless = columns is None
     if columns is None:
         if len(first) >= 2 and _looks_like_id(first[0]) and _looks_like_id(first[1]):
-            columns = (0, 1, None)
+            columns = _Columns(0, 1)
             records = itertools.chain([(first_line, first)], records)
         else:
             raise TfcnnInputError(
                 f"{name}, line {first_line}: the first row {first[:4]} is neither a header "
                 f"naming the TF column ({'/'.join(TF_COLUMN_NAMES)}) and the target column "
-                f"({'/'.join(TARGET_COLUMN_NAMES)}), any case, nor a pair of gene IDs; "
-                "add such a header."
+                f"({'/'.join(TARGET_COLUMN_NAMES)}), any case, nor a pair of gene IDs. "
+                f"Layouts read: {'; '.join(LAYOUTS)}. Rename the columns to one of these."
             )
-    i_tf, i_target, i_ev = columns
-    need = max(i_tf, i_target) + 1
+    need = max(columns.tf, columns.target) + 1
+    sep_name = "tab" if delimiter == chr(9) else "comma"
 
-    kept: list[tuple[str, str, int, str | None]] = []
+    rows: list[tuple[int, str, str, str | None, str | None, str | None, str | None]] = []
     for line, record in records:
         if _is_blank(record) or record[0].lstrip().startswith("#"):
             continue
         if len(record) < need:
             raise TfcnnInputError(
                 f"{name}, line {line}: {len(record)} field(s), expected at least {need} "
-                f"({'tab' if delimiter == chr(9) else 'comma'} separated); "
-                "fix or remove that row."
+                f"({sep_name} separated); fix or remove that row."
             )
-        tf, target = normalize_id(record[i_tf]), normalize_id(record[i_target])
+        tf, target = normalize_id(record[columns.tf]), normalize_id(record[columns.target])
         for role, value in (("TF", tf), ("target", target)):
             if value.upper() in MISSING_IDS:
                 raise TfcnnInputError(
                     f"{name}, line {line}: empty {role} ID ({value!r}); fill it in or remove "
                     "that row."
                 )
-        ev = None
-        if i_ev is not None:  # a row may end before an empty trailing evidence field
-            ev = record[i_ev].strip() if i_ev < len(record) else ""
-        kept.append((tf, target, line, ev))
-    if not kept:
+
+        def cell(i: int | None, rec: list[str] = record) -> str | None:
+            # a row may end before an empty trailing field
+            return None if i is None else (rec[i].strip() if i < len(rec) else "")
+
+        if headerless:  # what the third field is is decided from all rows, below
+            third = cell(2)
+            rows.append((line, tf, target, None, third, third, third))
+            continue
+        rows.append(
+            (
+                line,
+                tf,
+                target,
+                cell(columns.evidence),
+                cell(columns.weight),
+                cell(columns.sign),
+                cell(columns.label),
+            )
+        )
+    if not rows:
         raise TfcnnInputError(f"{name}: the table has a header but no TF -> target rows.")
-    result = _build(kept, name, (), has_evidence=i_ev is not None)
+    if headerless:
+        columns = _headerless_third_column(rows)
+    labels = _labels(rows, columns, name)
+    signs = _signs(rows, columns, name)
+    weights = _weights(rows, columns, name)
+    kept: list[_Record] = []
+    negatives: dict[tuple[str, str], int] = {}
+    for k, (line, tf, target, ev, _, _, _) in enumerate(rows):
+        if labels is not None and not labels[k]:
+            negatives.setdefault((tf, target), line)
+            continue
+        kept.append(
+            _record(
+                tf,
+                target,
+                line,
+                ev if columns.evidence is not None else None,
+                None if signs is None else signs[k],
+                None if weights is None else weights[k],
+            )
+        )
+    if not kept:
+        raise TfcnnInputError(
+            f"{name}: every row is labelled 0 (not an edge) in its label column; give a table "
+            "with the known edges labelled 1."
+        )
+    negative_frame = None
+    if labels is not None:
+        known = {(r[0], r[1]) for r in kept}
+        negs = [(tf, tg, ln) for (tf, tg), ln in negatives.items() if (tf, tg) not in known]
+        negative_frame = pd.DataFrame(negs, columns=["tf", "target", "line"])
+        if len(rows) > len(kept):
+            log.info(
+                "%s: %d row(s) labelled 1 are edges; %d row(s) labelled 0 are not, and are "
+                "kept apart as explicit non-edges (%d distinct pairs)",
+                name,
+                len(kept),
+                len(rows) - len(kept),
+                len(negative_frame),
+            )
+    result = _build(
+        kept,
+        name,
+        (),
+        has_evidence=columns.evidence is not None,
+        has_sign=signs is not None,
+        has_weight=weights is not None,
+        negatives=negative_frame,
+    )
+    if result.has_sign:
+        _report_signs(result, columns.sign_name or columns.weight_name)
     if evidence is not None:
         result = result.filter_evidence(evidence)
     return result
 
 
+def _headerless_third_column(rows: list) -> _Columns:
+    """What the third field of a header-less table is, from all its values.
+
+    0/1 or true/false: a label (DREAM5 gold standards); +/-: a sign; numbers: a weight
+    (DREAM5 predictions, GENIE3 link lists); anything else (or absent) is ignored.
+    """
+    values = {r[6].lower() for r in rows if r[6] not in (None, "")}
+    if not values:
+        return _Columns(0, 1)
+    if values <= _TRUE_LABELS | _FALSE_LABELS:
+        return _Columns(0, 1, label=2)
+    if values <= {"+", "-"}:
+        return _Columns(0, 1, sign=2, sign_name="column 3")
+    try:
+        [float(v) for v in values]
+    except ValueError:
+        return _Columns(0, 1)
+    return _Columns(0, 1, weight=2, weight_name="column 3")
+
+
+def _cells(rows: list, at: int) -> list[str]:
+    return [r[at] if r[at] is not None else "" for r in rows]
+
+
+def _labels(rows: list, columns: _Columns, name: str) -> list[bool] | None:
+    """Per row: True for label 1 (an edge); None when the table has no label column."""
+    if columns.label is None:
+        return None
+    out = []
+    for (line, *_), value in zip(rows, _cells(rows, 6), strict=True):
+        v = value.strip().lower()
+        if v in _TRUE_LABELS:
+            out.append(True)
+        elif v in _FALSE_LABELS:
+            out.append(False)
+        else:
+            raise TfcnnInputError(
+                f"{name}, line {line}: label {value!r} is not 1/0 (or true/false). The label "
+                "column says which rows are edges (1) and which are not (0)."
+            )
+    return out
+
+
+def _signs(rows: list, columns: _Columns, name: str) -> list[int | None] | None:
+    """Per row: +1 / -1 / None; None when the table gives no sign.
+
+    A ``Type``/``mor``/``sign`` column gives it (+/-, or a signed number); so does a
+    ``weight`` column whose values are all +1 or -1 (CollecTRI's mode of regulation).
+    """
+    if columns.sign is not None:
+        values = _cells(rows, 5)
+        where = columns.sign_name
+        if where.lower() == "type" and not {v.lower() for v in values} <= {*_SIGNS, "", "0"}:
+            return None  # a 'type' column of other values (e.g. "direct") is not a sign
+    elif columns.weight is not None:
+        values = _cells(rows, 4)
+        given = {v for v in values if v}
+        if not given or not given <= {"1", "-1", "1.0", "-1.0", "+1"} or given <= {"1", "1.0"}:
+            return None
+        where = columns.weight_name
+    else:
+        return None
+    out: list[int | None] = []
+    for (line, *_), value in zip(rows, values, strict=True):
+        v = value.strip().lower()
+        if v in ("", "0", "unknown", "?"):
+            out.append(None)
+        elif v in _SIGNS:
+            out.append(_SIGNS[v])
+        else:
+            try:
+                number = float(v)
+            except ValueError:
+                raise TfcnnInputError(
+                    f"{name}, line {line}: sign {value!r} in column {where!r} is not '+' or "
+                    "'-' (or a signed number)."
+                ) from None
+            out.append(None if number == 0 or number != number else (1 if number > 0 else -1))
+    return out
+
+
+def _weights(rows: list, columns: _Columns, name: str) -> list[float | None] | None:
+    """Per row: the weight (a finite number) or None; None when there is no weight column."""
+    if columns.weight is None:
+        return None
+    out: list[float | None] = []
+    for (line, *_), value in zip(rows, _cells(rows, 4), strict=True):
+        if value == "":
+            out.append(None)
+            continue
+        try:
+            number = float(value)
+        except ValueError:
+            number = float("nan")
+        if number != number or number in (float("inf"), float("-inf")):
+            raise TfcnnInputError(
+                f"{name}, line {line}: weight {value!r} in column {columns.weight_name!r} "
+                "is not a finite number."
+            )
+        out.append(number)
+    return out
+
+
+def _report_signs(result: Interactions, column: str) -> None:
+    signs = result.summary()["signs"]
+    log.warning(
+        "%s: signed edges (column %r): %d activating, %d repressing, %d with both signs or "
+        "none. tfcnn uses every edge as a positive whatever its sign; the sign is kept in "
+        "the `sign` column.",
+        result.source,
+        column,
+        signs["activating"],
+        signs["repressing"],
+        signs["both_or_unknown"],
+    )
+
+
 def _build(
-    kept: Sequence[tuple[str, str, int, str | None]],
+    kept: Sequence[_Record],
     source: str,
     skipped: Sequence[SkippedRow],
     has_evidence: bool,
+    has_sign: bool = False,
+    has_weight: bool = False,
+    negatives: pd.DataFrame | None = None,
 ) -> Interactions:
-    """De-duplicate kept records (tf, target, line, evidence) into :class:`Interactions`."""
+    """De-duplicate kept records into :class:`Interactions` (see :data:`_Record`)."""
     first_line: dict[tuple[str, str], int] = {}
     evidence: dict[tuple[str, str], set[str]] = {}
-    for tf, target, line, ev in kept:
+    signs: dict[tuple[str, str], set[int]] = {}
+    weights: dict[tuple[str, str], float] = {}
+    for tf, target, line, ev, sign, weight in kept:
         key = (tf, target)
         if key not in first_line:
             first_line[key] = line
             evidence[key] = set()
+            signs[key] = set()
         if ev:
             evidence[key].add(ev)
+        if sign is not None:
+            signs[key].add(sign)
+        if weight is not None:
+            weights[key] = max(weight, weights.get(key, weight))
     data: dict[str, pd.Series] = {
         "tf": pd.Series([k[0] for k in first_line], dtype=str),
         "target": pd.Series([k[1] for k in first_line], dtype=str),
         "line": pd.Series(list(first_line.values()), dtype="int64"),
     }
+    if has_sign:
+        data["sign"] = pd.Series(
+            [next(iter(signs[k])) if len(signs[k]) == 1 else 0 for k in first_line], dtype="int8"
+        )
+    if has_weight:
+        data["weight"] = pd.Series([weights.get(k, float("nan")) for k in first_line], dtype=float)
     records = None
     if has_evidence:
         data[EVIDENCE_COLUMN] = pd.Series(
             [";".join(sorted(evidence[k])) for k in first_line], dtype=str
         )
         records = pd.DataFrame(
-            [(tf, target, line, ev or "") for tf, target, line, ev in kept],
-            columns=["tf", "target", "line", EVIDENCE_COLUMN],
+            [(tf, target, line, ev or "", s, w) for tf, target, line, ev, s, w in kept],
+            columns=["tf", "target", "line", EVIDENCE_COLUMN, "sign", "weight"],
         )
     return Interactions(
         pairs=pd.DataFrame(data),
@@ -566,4 +880,5 @@ def _build(
         n_records=len(kept) + len(skipped),
         n_duplicates=len(kept) - len(first_line),
         records=records,
+        negatives=negatives,
     )
