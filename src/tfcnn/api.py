@@ -12,8 +12,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from .errors import TfcnnInputError
-from .evaluation.baselines import pearson_scores, target_frequency_scores
-from .evaluation.metrics import binary_metrics, probability_distribution
+from .evaluation.baselines import pearson_scores
+from .evaluation.evaluate import DEFAULT_BOOTSTRAP, evaluate_pairs, model_card
+from .evaluation.metrics import probability_distribution
 from .io.atomic import check_writable
 from .io.datasets import resolve_path
 from .io.expression import ExpressionMatrix, load_expression
@@ -114,9 +115,10 @@ def train(
         model.fit_pairs(data, on_epoch=on_epoch)
     x_train, y_train = data.arrays("train")
     model.record_.metrics = {
-        "validation": evaluate(model, data, split="validation"),
-        "test": evaluate(model, data, split="test"),
+        "validation": evaluate(model, data, split="validation", controls=False, seed=seed),
+        "test": evaluate(model, data, split="test", seed=seed),
     }
+    model.record_.evaluation = model_card(model.record_.metrics["test"])
     model.record_.training_distribution = probability_distribution(
         y_train, model.predict_proba(x_train)[:, 1]
     )
@@ -126,9 +128,21 @@ def train(
 
 
 def evaluate(
-    model: PathLike | PairCNN, pairs: PathLike | PairSet, split: str = "test"
+    model: PathLike | PairCNN,
+    pairs: PathLike | PairSet,
+    split: str = "test",
+    *,
+    controls: bool = True,
+    n_boot: int = DEFAULT_BOOTSTRAP,
+    seed: int = 0,
 ) -> dict[str, Any]:
-    """Metrics of ``model`` on one split of ``pairs``, with Pearson's AUROC beside them."""
+    """Metrics of ``model`` on one split of ``pairs``, beside controls that cannot read pairs.
+
+    Accuracy, loss and confusion at 0.5; pooled, within-target and within-TF AUROC and
+    AUPRC of the model, of Pearson r and of the node-identity controls (TF-only,
+    target-only, target frequency); the model's margin over the best control with 95%
+    CIs (TFs resampled); and plain-words warnings. See :mod:`tfcnn.evaluation.evaluate`.
+    """
     est = load_model(model)
     data = load_pairs(pairs)
     # Name the files when they were given as paths (not for in-memory objects).
@@ -152,21 +166,11 @@ def evaluate(
     x, y = data.arrays(split)
     if y.size == 0:
         raise TfcnnInputError(f"the pair set has no {split} examples.")
-    result = binary_metrics(y, est.predict_proba(x)[:, 1])
-    t = data.table
-    train_targets = t.loc[(t["split"] == "train") & (t["label"] == 1), "target"]
-    controls = {
-        "pearson": (pearson_scores(x) + 1) / 2,
-        "target_frequency": target_frequency_scores(
-            train_targets, t.loc[data.mask(split), "target"]
-        ),
-    }
-    result["split"] = split
-    result["baselines"] = {}
-    for name, score in controls.items():
-        m = binary_metrics(y, score)
-        result["baselines"][name] = {"auroc": m["auroc"], "auprc": m["auprc"]}
-    return result
+    if split != "train" and not data.mask("train").any():
+        raise TfcnnInputError("the pair set has no train examples to fit the controls on.")
+    return evaluate_pairs(
+        est.predict_proba(x)[:, 1], data, split, controls=controls, n_boot=n_boot, seed=seed
+    )
 
 
 def scores_table(model: PairCNN, pairs: PairSet, split: str = "test"):

@@ -1,0 +1,188 @@
+"""Honest numbers (issue 14): metrics node identity cannot fake, and leak-free negatives.
+
+Everything here is synthetic, made by the tests: profiles from a random generator,
+"interactions" drawn by rules stated in each test.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.synthetic import planted_dataset
+from tfcnn.evaluation.evaluate import compare_with_controls, control_warnings, model_card
+from tfcnn.evaluation.metrics import auroc
+from tfcnn.evaluation.ranking import grouped_auroc, paired_bootstrap, ranking_metrics
+from tfcnn.io.expression import from_dataframe
+from tfcnn.io.interactions import from_pairs
+from tfcnn.model import PairCNN
+from tfcnn.pairs import build_pair_set
+
+
+# -- the metric itself --------------------------------------------------------------------
+def test_within_group_auroc_matches_a_direct_computation_and_ignores_node_scores() -> None:
+    rng = np.random.default_rng(0)
+    n = 2000
+    y = rng.integers(0, 2, n)
+    score = rng.normal(size=n) + 0.5 * y
+    tf, target = rng.integers(0, 15, n), rng.integers(0, 120, n)
+    num = den = 0.0
+    for t in np.unique(target):
+        m = target == t
+        if 0 < y[m].sum() < m.sum():
+            num += m.sum() * auroc(y[m], score[m])
+            den += m.sum()
+    assert grouped_auroc(y, score, tf, target, "within_target") == pytest.approx(num / den)
+    assert grouped_auroc(y, score, tf, target, "pooled") == pytest.approx(auroc(y, score))
+    # Any score that depends on the target alone is exactly 0.5 within targets, and any
+    # score of the TF alone exactly 0.5 within TFs, whatever the labels.
+    hub = rng.normal(size=200)
+    assert grouped_auroc(y, hub[target], tf, target, "within_target") == 0.5
+    assert grouped_auroc(y, hub[tf], tf, target, "within_tf") == 0.5
+    # Pairs of different folds are never compared.
+    fold = np.arange(n) % 2
+    shifted = score + 10 * fold
+    assert grouped_auroc(y, shifted, tf, target, "pooled", fold) == pytest.approx(
+        np.average(
+            [auroc(y[fold == k], score[fold == k]) for k in (0, 1)],
+            weights=[(fold == k).sum() for k in (0, 1)],
+        )
+    )
+
+
+def test_bootstrap_ci_covers_zero_for_equal_scores_and_not_for_a_better_one() -> None:
+    rng = np.random.default_rng(1)
+    n = 3000
+    y = rng.integers(0, 2, n)
+    tf, target = rng.integers(0, 40, n), rng.integers(0, 300, n)
+    noise = rng.normal(size=n)
+    scores = {"a": noise + y, "b": noise + y, "c": rng.normal(size=n)}
+    out = paired_bootstrap(y, scores, [("a", "b"), ("a", "c")], tf, target, n_boot=300)
+    same = out["within_target"]["a - b"]
+    assert same["difference"] == 0 and same["low"] <= 0 <= same["high"]
+    better = out["within_target"]["a - c"]
+    assert better["difference"] > 0.2 and better["low"] > 0.1
+
+
+# -- node identity only: the metric says chance, pooled AUROC says otherwise -------------
+def _node_identity_data(seed: int = 0):
+    """Synthetic genes whose profiles say how often they are a TF or a target, no more.
+
+    Positives are drawn TF by TF with probabilities proportional to each target's
+    "hubness"; a gene's profile carries its hubness (a shared pattern scaled by it) but
+    nothing links the two profiles of a positive pair beyond that.
+    """
+    rng = np.random.default_rng(seed)
+    n_tfs, n_genes, n_samples = 40, 600, 16
+    genes = [f"synthetic_g{i:04d}" for i in range(n_genes)]
+    tf_hub = rng.gamma(1.0, 1.0, n_tfs)
+    target_hub = rng.gamma(0.7, 1.0, n_genes)
+    pattern_tf, pattern_target = rng.normal(size=(2, n_samples))
+    profiles = rng.normal(size=(n_genes, n_samples))
+    profiles += np.outer(target_hub, pattern_target)
+    profiles[:n_tfs] += 2.0 + np.outer(tf_hub, pattern_tf)
+    pairs = set()
+    for t in range(n_tfs):
+        k = int(5 + 25 * tf_hub[t] / tf_hub.max())
+        p = target_hub.copy()
+        p[t] = 0
+        for g in rng.choice(n_genes, size=k, replace=False, p=p / p.sum()):
+            pairs.add((genes[t], genes[int(g)]))
+    frame = pd.DataFrame(profiles + 8.0, index=genes)
+    frame.columns = [f"synthetic_s{j}" for j in range(n_samples)]
+    return from_dataframe(frame, source="synthetic node-identity data"), from_pairs(
+        sorted(pairs), source="synthetic node-identity pairs"
+    )
+
+
+def _scored(model: PairCNN, ps) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    t = ps.table
+    return (
+        ps.labels,
+        model.predict_proba(ps.x)[:, 1],
+        t["tf"].to_numpy(),
+        t["target"].to_numpy(),
+    )
+
+
+def test_a_model_of_node_identity_scores_chance_within_targets_and_tfs() -> None:
+    """Issue 14: within-target/within-TF within 0.03 of 0.5; pooled (random negatives) high."""
+    expr, known = _node_identity_data()
+    shortcut = build_pair_set(expr, known, negatives="random", split="random", seed=0)
+    model = PairCNN(filters=(8, 8), units=8, epochs=15, batch_size=64, seed=0)
+    model.fit(*shortcut.arrays("train"))
+    y, p, _, _ = _scored(model, shortcut)
+    test = shortcut.mask("test")
+    assert auroc(y[test], p[test]) > 0.85  # node identity is learnable and pays, pooled
+    honest = build_pair_set(expr, known, negatives="degree-matched", split="random", seed=1)
+    y, p, tf, target = _scored(model, honest)
+    for kind in ("within_target", "within_tf"):
+        assert abs(grouped_auroc(y, p, tf, target, kind) - 0.5) <= 0.03, kind
+
+
+def test_a_planted_pair_relation_scores_high_within_targets_under_exact_matching() -> None:
+    expr, known = planted_dataset(n_tfs=20, targets_per_tf=20, n_background=100, n_samples=24)
+    ps = build_pair_set(expr, known, negatives="degree-matched", split="tf-holdout", seed=0)
+    model = PairCNN(filters=(8, 16), units=16, epochs=20, batch_size=64, seed=0)
+    model.fit(*ps.arrays("train"))
+    test = ps.mask("test")
+    y, p, tf, target = (a[test] for a in _scored(model, ps))
+    assert grouped_auroc(y, p, tf, target, "within_target") > 0.8
+
+
+# -- the binding-evidence leak ---------------------------------------------------------------
+def test_a_binding_feature_scores_chance_with_honest_negatives_only() -> None:
+    """Issue 14: excluding other assays' edges from the negative pool is a label leak.
+
+    Synthetic: a "binding assay" calls 30% of all TF x gene pairs bound, independently of
+    the planted positives. When its edges are kept out of the negatives (as the study
+    did with DAP-seq), "is bound" separates positives from negatives; drawn honestly, it
+    does not.
+    """
+    expr, known = planted_dataset(n_tfs=20, targets_per_tf=15, n_background=200, n_samples=12)
+    rng = np.random.default_rng(5)
+    genes = list(expr.genes)
+    tfs = sorted({t for t, _ in known.as_set()})
+    bound = {(t, g) for t in tfs for g in genes if g != t and rng.random() < 0.3}
+    binding = from_pairs(sorted(bound), source="synthetic binding assay")
+
+    def bound_auroc(exclude) -> float:
+        ps = build_pair_set(expr, known, negatives="tf-matched", seed=0, exclude=exclude)
+        t = ps.table
+        feature = np.array([(a, b) in bound for a, b in zip(t.tf, t.target, strict=True)])
+        return auroc(ps.labels, feature.astype(float))
+
+    leaky, honest = bound_auroc(binding), bound_auroc(None)
+    assert leaky > 0.6
+    assert abs(honest - 0.5) < 0.04
+
+
+# -- warnings and model cards --------------------------------------------------------------
+def test_controls_and_warnings_in_plain_words() -> None:
+    rng = np.random.default_rng(2)
+    n = 2000
+    tf, target = rng.integers(0, 30, n), rng.integers(0, 200, n)
+    hub = rng.normal(size=200)
+    y = (rng.random(n) < 1 / (1 + np.exp(-2 * hub[target]))).astype(int)  # hub targets
+    scores = {  # a model that only recognises hub targets, and the control that does too
+        "model": hub[target] + 0.01 * rng.normal(size=n),
+        "target_frequency": hub[target],
+    }
+    out = compare_with_controls(y, tf, target, scores, "model", ("target_frequency",), n_boot=200)
+    assert out["methods"]["target_frequency"]["within_target_auroc"] == 0.5
+    text = " ".join(out["warnings"])
+    assert "pooled AUROC" in text and "target-frequency control" in text
+    card = model_card({**out, "protocol": {"split": "tf-holdout", "negatives": "tf-matched"}})
+    assert card["protocol"] == {"split": "tf-holdout", "negatives": "tf-matched"}
+    assert card["within_target_auroc"] == out["methods"]["model"]["within_target_auroc"]
+    assert control_warnings({"pooled_auroc": 0.9, "within_target_auroc": 0.55}, {})[0].startswith(
+        "Pooled AUROC 0.900 but within-target 0.550"
+    )
+    assert set(ranking_metrics(y, scores["model"], tf, target)) >= {
+        "within_target_auroc",
+        "within_tf_auroc",
+        "pooled_auroc",
+        "within_target_auprc",
+        "pooled_auprc_chance",
+    }
