@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Group
 from rich.markup import escape
 from rich.table import Table
 
@@ -238,35 +239,47 @@ def evaluate(
         console.print(f"Metrics written to [bold]{escape(str(output))}[/]")
 
 
-def metrics_table(m: dict[str, Any], title: str) -> Table:
-    """Metrics as a two-column table, with the confusion matrix and Pearson baseline."""
+def metrics_table(m: dict[str, Any], title: str) -> Group:
+    """The evaluation as printed: each score beside the node-identity controls, then CIs.
 
-    def fmt(v: float | None) -> str:
-        return "n/a" if v is None else f"{v:.4f}"
+    Within-target AUROC leads (controls that recognise targets score exactly 0.5 there);
+    pooled figures follow, then the model's margin over the best control with its 95% CI
+    and plain-words warnings; accuracy and the confusion matrix last.
+    """
+    from ...evaluation.evaluate import KIND_LABELS, LABELS
 
-    table = Table(title=title)
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    c = m["confusion"]
-    rows = [
-        ("pairs (positives)", f"{m['n']:,} ({m['n_positive']:,})"),
-        ("accuracy", fmt(m["accuracy"])),
-        ("loss (binary cross-entropy)", fmt(m["loss"])),
-        ("AUROC", fmt(m["auroc"])),
-        ("AUPRC", fmt(m["auprc"])),
-        (
-            f"confusion at {m['threshold']}",
-            f"TP {c['tp']}  FP {c['fp']}  FN {c['fn']}  TN {c['tn']}",
-        ),
-    ]
-    if "baselines" in m:
-        rows.append(("Pearson r AUROC (same pairs)", fmt(m["baselines"]["pearson"]["auroc"])))
-        rows.append(
-            ("target-frequency control AUROC", fmt(m["baselines"]["target_frequency"]["auroc"]))
+    def fmt(v: float | None, digits: int = 3) -> str:
+        return "n/a" if v is None else f"{v:.{digits}f}"
+
+    table = Table(title=f"{title}: {m['n']:,} pairs ({m['n_positive']:,} positives)")
+    table.add_column("score", no_wrap=True)
+    for col in ("within-target AUROC", "within-TF AUROC", "pooled AUROC", "pooled AUPRC"):
+        table.add_column(col, justify="right")
+    for name, metrics in (m.get("methods") or {}).items():
+        label = LABELS.get(name, name)
+        table.add_row(
+            f"[bold]{escape(label)}[/]" if name == "model" else escape(label),
+            fmt(metrics.get("within_target_auroc")),
+            fmt(metrics.get("within_tf_auroc")),
+            fmt(metrics.get("pooled_auroc")),
+            fmt(metrics.get("pooled_auprc")),
         )
-    for row in rows:
-        table.add_row(*row)
-    return table
+    lines: list[Any] = [table]
+    for kind in ("within_target", "within_tf", "pooled"):
+        v = (m.get("versus_best_control") or {}).get(kind)
+        if v and v.get("difference") is not None:
+            lines.append(
+                f"model minus best control ({LABELS.get(v['control'], v['control'])}), "
+                f"{KIND_LABELS[kind]} AUROC: {v['difference']:+.3f} "
+                f"(95% CI {v['low']:+.3f} to {v['high']:+.3f}; TFs resampled)"
+            )
+    lines += [f"[yellow]warning:[/] {escape(w)}" for w in m.get("warnings") or []]
+    c = m["confusion"]
+    lines.append(
+        f"at probability {m['threshold']}: accuracy {fmt(m['accuracy'])}, loss "
+        f"{fmt(m['loss'])}; TP {c['tp']}  FP {c['fp']}  FN {c['fn']}  TN {c['tn']}"
+    )
+    return Group(*lines)
 
 
 def demo(
