@@ -202,9 +202,28 @@ def test_build_pairs_train_evaluate(synthetic, tmp_path, negatives, split) -> No
 
     out = ok(run("evaluate", "--model", model_dir, "--pairs", pairs_dir, "-o", metrics_json))
     assert f"Metrics written to {metrics_json}" in out
-    for label in ("accuracy", "AUROC", "AUPRC", "confusion at 0.5", "Pearson r AUROC"):
-        assert label in out
+    for label in (
+        "within-target AUROC",
+        "within-TF AUROC",
+        "pooled AUROC",
+        "Pearson r",
+        "TF-only control",
+        "target-only control",
+        "target-frequency control",
+        "model minus best control",
+        "accuracy",
+        "at probability 0.5",
+    ):
+        assert label in " ".join(out.split()), label
     metrics = json.loads(metrics_json.read_text())
+    assert set(metrics["methods"]) == {
+        "model",
+        "pearson",
+        "tf_only",
+        "target_only",
+        "target_frequency",
+    }
+    assert metrics["versus_best_control"]["pooled"]["low"] is not None
     assert METRIC_KEYS <= set(metrics)
     assert set(metrics["confusion"]) == {"tp", "fp", "fn", "tn"}
     assert metrics["split"] == "test"
