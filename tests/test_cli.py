@@ -203,9 +203,9 @@ def test_build_pairs_train_evaluate(synthetic, tmp_path, negatives, split) -> No
     out = ok(run("evaluate", "--model", model_dir, "--pairs", pairs_dir, "-o", metrics_json))
     assert f"Metrics written to {metrics_json}" in out
     for label in (
-        "within-target AUROC",
-        "within-TF AUROC",
-        "pooled AUROC",
+        "AUROC within targets",
+        "within TFs",
+        "pooled AUPRC",
         "Pearson r",
         "TF-only control",
         "target-only control",

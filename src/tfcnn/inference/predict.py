@@ -29,6 +29,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..errors import TfcnnInputError
+from ..evaluation.evaluate import card_line
 from ..evaluation.metrics import percentile_in
 from ..io.atomic import atomic_path
 from ..io.datasets import DATASETS, resolve_path
@@ -39,6 +40,12 @@ from ..io.ids import id_namespace, is_agi, is_probeset, normalize_id
 from ..io.interactions import Interactions
 from ..model.estimator import PairCNN
 from ..runtime import map_in_order, torch_threads
+from .decompose import (
+    column_stats,
+    percentile_in_columns,
+    percentile_in_rows,
+    row_stats,
+)
 from .engine import GeneTerms, PairScorer
 from .matrix import ScoringMatrix, scoring_matrix
 
@@ -62,9 +69,43 @@ COLUMNS = (
     "probability",
     "rank",
     "known_interaction",
+    "percentile_in_regulator_row",
+    "percentile_in_target_column",
+    "regulator_base_rate",
+    "regulator_mean_probability",
+    "target_mean_probability",
+    "regulator_scores_most_genes_high",
+    "regulator_in_training",
+    "target_in_training",
+    "pair_in_training",
     "percentile_vs_train_positives",
     "percentile_vs_train_negatives",
 )
+
+#: What each column means, for the CLI's --help, the XLSX legend sheet and the web page.
+COLUMN_HELP = {
+    "regulator": "the regulator (TF) as scored, in the matrix's ID space",
+    "target": "the target gene as scored",
+    "probability": "the model's probability of regulation for this pair",
+    "rank": "rank of the probability within this query (1 = highest)",
+    "known_interaction": "the pair is among the interactions the model was given (yes/no)",
+    "percentile_in_regulator_row": "percentile of this pair among the regulator's scores "
+    "with every gene: what the score says beyond the TF (rank by this)",
+    "percentile_in_target_column": "percentile among the reference TFs' scores with this "
+    "target (the query's regulators and the model's training TFs)",
+    "regulator_base_rate": "share of all genes this regulator scores above 0.5",
+    "regulator_mean_probability": "mean probability of this regulator with every gene",
+    "target_mean_probability": "mean probability of this target over the reference TFs",
+    "regulator_scores_most_genes_high": "the regulator scores above 0.5 with more than half "
+    "of all genes: its probabilities rank targets at best",
+    "regulator_in_training": "the regulator was a TF of the model's training pairs",
+    "target_in_training": "the target appeared in the model's training pairs",
+    "pair_in_training": "the pair itself was a training (or held-out) positive or negative: "
+    "a training pair is memorised, not predicted",
+    "percentile_vs_train_positives": "percentile of the probability among the training "
+    "positives' probabilities",
+    "percentile_vs_train_negatives": "the same among the training negatives",
+}
 
 
 # -- ID resolution ----------------------------------------------------------------------
@@ -270,6 +311,9 @@ class Predictor:
         self.known_source = why if known is not None else None
         if known is None:
             self.notes.append(f"known_interaction is 'unknown': {why}.")
+        self.training = self._training_rows()
+        self.card = card_line(self.model.record_.evaluation)
+        self.notes.insert(0, f"{self.name or 'the model'}: {self.card}.")
         self.distribution = self.model.record_.training_distribution
         if not self.distribution:
             self.notes.append(
@@ -289,6 +333,40 @@ class Predictor:
             other = [m.probeset_to_agi.get(g, "") for g in self.genes] if m else [""] * n
             return np.array(other, dtype=object), genes
         return empty, empty
+
+    def _matrix_rows(self, names: Sequence[str]) -> np.ndarray:
+        """Row of each gene name in the scoring matrix (-1 when absent or unmappable)."""
+        out = np.full(len(names), -1, dtype=np.int64)
+        for i, name in enumerate(names):
+            key = normalize_id(name)
+            row = self.index.get(key)
+            if row is None:
+                row = self._translate(key)[2]
+            if row is not None:
+                out[i] = row
+        return out
+
+    def _training_rows(self) -> dict[str, np.ndarray] | None:
+        """The model's pair record in scoring-matrix rows: TFs, targets and pair codes."""
+        record = self.model.record_
+        if record.pairs is None or not record.genes:
+            return None
+        rows = self._matrix_rows(record.genes)
+        tf, target = rows[record.pairs["tf"]], rows[record.pairs["target"]]
+        ok = (tf >= 0) & (target >= 0)
+        label, split = record.pairs["label"][ok], record.pairs["split"][ok]
+        tf, target = tf[ok], target[ok]
+        codes = tf * len(self.genes) + target
+        train = split == 0
+        return {
+            "tfs": np.unique(tf[train]),
+            "positive_tfs": np.unique(tf[train & (label == 1)]),
+            "targets": np.unique(target[train]),
+            "train_positive": codes[train & (label == 1)],
+            "train_negative": codes[train & (label == 0)],
+            "held_out_positive": codes[~train & (label == 1)],
+            "held_out_negative": codes[~train & (label == 0)],
+        }
 
     def example_ids(self, n_regulators: int = 3, n_targets: int = 5) -> tuple[list[str], list[str]]:
         """A few regulators and targets to try: TFs with known targets when available."""
@@ -461,9 +539,11 @@ class Predictor:
                 "every pair of this query has the same gene as regulator and target; "
                 "give other targets."
             )
-        prob = self.score_grid(regs.rows, tgts.rows, on_progress, workers).ravel()[keep]
-        table = self._table(tf_rows, target_rows, prob)
-        notes = list(self.notes)
+        grid = self.score_grid(regs.rows, tgts.rows, on_progress, workers)
+        prob = grid.ravel()[keep]
+        parts, tf_notes = self._decompose(regs.rows, tgts.rows, grid, all_targets, workers)
+        table = self._table(tf_rows, target_rows, prob, {k: v[keep] for k, v in parts.items()})
+        notes = list(self.notes) + tf_notes
         if all_targets:
             notes.append(f"no targets given: scored against all {n_t:,} genes of the matrix.")
         if n_self:
@@ -479,10 +559,103 @@ class Predictor:
             model_name=self.name,
         )
 
-    def _table(self, tf_rows: np.ndarray, target_rows: np.ndarray, prob: np.ndarray):
+    def _decompose(
+        self,
+        reg_rows: np.ndarray,
+        target_rows: np.ndarray,
+        grid: np.ndarray,
+        all_targets: bool,
+        workers: int | None,
+    ) -> tuple[dict[str, np.ndarray], list[str]]:
+        """Per pair of the grid (regulators x targets, raveled): the decomposed score.
+
+        See :mod:`tfcnn.inference.decompose`; returns the columns and one note per
+        regulator that scores above 0.5 with most genes.
+        """
+        n_genes = len(self.genes)
+        position = {int(r): i for i, r in enumerate(reg_rows)}
+        if all_targets:
+            scores = lambda rows: grid[[position[int(r)] for r in rows]]  # noqa: E731
+        else:
+            everything = np.arange(n_genes, dtype=np.int64)
+            scores = lambda rows: self.score_grid(rows, everything, workers=workers)  # noqa: E731
+        stats = row_stats(scores, reg_rows, n_genes)
+        n_r, n_t = grid.shape
+        which = np.repeat(np.arange(n_r), n_t)
+        values = grid.ravel()
+        # Reference TFs of each target's column: the query's regulators and training TFs.
+        extra = np.empty(0, dtype=np.int64)
+        if self.training is not None:
+            extra = np.setdiff1d(self.training["positive_tfs"], reg_rows)
+        ref_rows = np.concatenate([reg_rows, extra])
+        ref_grid = (
+            grid
+            if extra.size == 0
+            else np.vstack([grid, self.score_grid(extra, target_rows, workers=workers)])
+        )
+        target_mean, reference = column_stats(ref_grid, ref_rows, target_rows)
+        columns = np.tile(np.arange(n_t), n_r)
+        parts = {
+            "percentile_in_regulator_row": percentile_in_rows(stats, which, values),
+            "percentile_in_target_column": percentile_in_columns(reference, columns, values),
+            "regulator_base_rate": stats.base_rate[which],
+            "regulator_mean_probability": stats.mean[which],
+            "target_mean_probability": target_mean[columns],
+            "regulator_scores_most_genes_high": stats.shortcut[which],
+        }
+        notes = [
+            f"WARNING: regulator {self.genes[int(r)]} scores above 0.5 with "
+            f"{stats.base_rate[i]:.1%} of all {n_genes - 1:,} other genes: its probabilities "
+            "rank its targets at best (the model recognises this TF, not the pair). Read "
+            "percentile_in_regulator_row, not the probability."
+            for i, r in enumerate(reg_rows)
+            if stats.shortcut[i]
+        ]
+        return parts, notes
+
+    def _flags(self, tf_rows: np.ndarray, target_rows: np.ndarray) -> dict[str, pd.Series]:
+        """Whether each pair's TF, target and the pair itself were in the training data."""
+        n = tf_rows.size
+        if self.training is None:
+            unknown = _strings(pa.array(["unknown"]), np.zeros(n, np.int64))
+            return {k: unknown for k in ("regulator", "target", "pair")}
+        t = self.training
+        codes = tf_rows * len(self.genes) + target_rows
+        pair = np.zeros(n, dtype=np.int64)
+        for i, key in enumerate(
+            ("train_positive", "train_negative", "held_out_positive", "held_out_negative"), 1
+        ):
+            pair[(pair == 0) & np.isin(codes, t[key])] = i
+        yes_no = pa.array(["no", "yes"])
+        return {
+            "regulator": _strings(yes_no, np.isin(tf_rows, t["tfs"]).astype(np.int64)),
+            "target": _strings(yes_no, np.isin(target_rows, t["targets"]).astype(np.int64)),
+            "pair": _strings(
+                pa.array(
+                    [
+                        "no",
+                        "train positive",
+                        "train negative",
+                        "held-out positive",
+                        "held-out negative",
+                    ]
+                ),
+                pair,
+            ),
+        }
+
+    def _table(
+        self,
+        tf_rows: np.ndarray,
+        target_rows: np.ndarray,
+        prob: np.ndarray,
+        parts: dict[str, np.ndarray],
+    ) -> pd.DataFrame:
         """The result table, sorted by probability (rank 1 = highest)."""
         order = np.argsort(-prob, kind="stable")
         tf_rows, target_rows, prob = tf_rows[order], target_rows[order], prob[order]
+        parts = {k: v[order] for k, v in parts.items()}
+        flags = self._flags(tf_rows, target_rows)
         if self._id_columns is None:  # Arrow string arrays, built once: fast to take from
             self._id_columns = tuple(
                 pa.array([str(v) for v in values], pa.large_string())
@@ -511,6 +684,15 @@ class Predictor:
                 "probability": prob,
                 "rank": rank,
                 "known_interaction": known,
+                "percentile_in_regulator_row": np.round(parts["percentile_in_regulator_row"], 2),
+                "percentile_in_target_column": np.round(parts["percentile_in_target_column"], 2),
+                "regulator_base_rate": np.round(parts["regulator_base_rate"], 4),
+                "regulator_mean_probability": np.round(parts["regulator_mean_probability"], 4),
+                "target_mean_probability": np.round(parts["target_mean_probability"], 4),
+                "regulator_scores_most_genes_high": parts["regulator_scores_most_genes_high"],
+                "regulator_in_training": flags["regulator"],
+                "target_in_training": flags["target"],
+                "pair_in_training": flags["pair"],
                 "percentile_vs_train_positives": np.round(pct_pos, 2),
                 "percentile_vs_train_negatives": np.round(pct_neg, 2),
             },

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ...errors import TfcnnInputError
-from ..console import console, user_errors
+from ..console import console, print_error, user_errors
 from ..options import (
     EvidenceOpt,
     ExcludeOpt,
@@ -26,6 +26,7 @@ from ..options import (
     PairsOpt,
     SeedOpt,
     SplitOpt,
+    ThreadsOpt,
     check_choice,
     csv_list,
     int_pair,
@@ -175,12 +176,17 @@ def train(
     batch_size: Annotated[int, typer.Option(help="Batch size.")] = 512,
     learning_rate: Annotated[float, typer.Option(help="RMSprop learning rate.")] = 1e-3,
     seed: SeedOpt = 0,
+    threads: ThreadsOpt = None,
     force: ForceOpt = False,
 ) -> None:
-    """Train a pair CNN (published architecture by default) and report test metrics."""
+    """Train a pair CNN (published architecture by default) and report test metrics.
+
+    Same seed and same --threads, same weights: the thread count is part of the recipe.
+    """
     from ... import api
     from ...io.atomic import check_writable
     from ...model import PairCNN
+    from ...runtime import default_threads, torch_threads
 
     check_writable(output, force)
     # Check every option before reading (possibly large) input files.
@@ -205,14 +211,15 @@ def train(
         if expression is not None or interactions is not None:
             raise TfcnnInputError("give either --pairs or --expression/--interactions, not both.")
         data = api.load_pairs(pairs)
-    model = api.train(
-        data,
-        output=output,
-        force=force,
-        seed=seed,
-        progress=True,
-        **hyperparameters,
-    )
+    with torch_threads(default_threads(threads), blas=True):
+        model = api.train(
+            data,
+            output=output,
+            force=force,
+            seed=seed,
+            progress=True,
+            **hyperparameters,
+        )
     console.print(metrics_table(model.record_.metrics["test"], "Held-out test split"))
     console.print(f"Model written to [bold]{escape(str(output))}[/]")
 
@@ -253,7 +260,8 @@ def metrics_table(m: dict[str, Any], title: str) -> Group:
 
     table = Table(title=f"{title}: {m['n']:,} pairs ({m['n_positive']:,} positives)")
     table.add_column("score", no_wrap=True)
-    for col in ("within-target AUROC", "within-TF AUROC", "pooled AUROC", "pooled AUPRC"):
+    table.add_column("AUROC within targets", justify="right")
+    for col in ("within TFs", "pooled", "pooled AUPRC"):
         table.add_column(col, justify="right")
     for name, metrics in (m.get("methods") or {}).items():
         label = LABELS.get(name, name)
@@ -289,14 +297,24 @@ def demo(
     ] = None,
     seed: SeedOpt = 0,
     epochs: Annotated[int, typer.Option(help="Training epochs per model.")] = 30,
+    threads: ThreadsOpt = None,
     force: ForceOpt = False,
 ) -> None:
-    """Train on the bundled nitrogen compendium under four protocols, side by side."""
+    """Train on the bundled nitrogen compendium under four protocols, side by side.
+
+    The four models train as parallel one-thread runs (--threads at a time), so the
+    numbers are the same whatever --threads is.
+    """
+    from ...runtime import Stopped
     from ...study.demo import run_demo
 
     if epochs < 1:
         raise TfcnnInputError("--epochs must be >= 1.")
-    run_demo(output, seed=seed, epochs=epochs, force=force, console=console)
+    try:
+        run_demo(output, seed=seed, epochs=epochs, force=force, console=console, threads=threads)
+    except Stopped as stop:
+        print_error(f"{stop}: the demo's workers were stopped; nothing was written.")
+        raise typer.Exit(code=stop.exit_code) from None
 
 
 def register(app: typer.Typer) -> None:
