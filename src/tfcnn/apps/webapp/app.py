@@ -265,12 +265,17 @@ def make_server(
                     f"with a matrix of its {choice.n_samples} samples, or pick another model.",
                     class_="tfcnn-error",
                 )
+            caveat = (
+                f"held-out pooled AUROC {auroc} ({choice.protocol}): pooled figures can be "
+                "earned by recognising TFs or targets alone"
+                if choice.protocol
+                else f"reported AUROC {auroc}"
+            )
             return tags.div(
                 tags.div(choice.description),
-                tags.div(
-                    f"{choice.origin}; {choice.n_genes:,} genes x {choice.n_samples} samples; "
-                    f"held-out test AUROC {auroc}"
-                ),
+                tags.div(f"{choice.origin}; {choice.n_genes:,} genes x {choice.n_samples} samples"),
+                tags.div(tags.strong("Honest figure: "), choice.card, id="model_card"),
+                tags.div(caveat, class_="tfcnn-note", id="model_pooled"),
                 unusable,
                 class_="tfcnn-model-info",
             )
@@ -291,9 +296,13 @@ def make_server(
             if outcome.error is not None:
                 return tags.p(outcome.error, class_="tfcnn-error", id="status_error")
             p = outcome.prediction
-            notes = [tags.li(n) for n in p.notes]
+            warnings = [tags.li(n) for n in p.notes if n.startswith("WARNING")]
+            notes = [tags.li(n) for n in p.notes if not n.startswith("WARNING")]
             return TagList(
                 tags.p(summary_text(p), id="status_summary"),
+                tags.ul(*warnings, class_="tfcnn-error", id="status_warnings")
+                if warnings
+                else None,
                 tags.ul(*notes, class_="tfcnn-note") if notes else None,
             )
 

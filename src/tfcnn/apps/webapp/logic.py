@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ...errors import TfcnnInputError
+from ...evaluation.evaluate import card_line
 from ...explain import explain_pair, plot_pair
 from ...inference.predict import (
     DEFAULT_MAX_REGULATORS,
@@ -88,6 +89,8 @@ class ModelChoice:
     n_samples: int
     n_genes: int
     has_matrix: bool = True  # False: the model carries no expression matrix to score on
+    card: str = ""  # the honest figure: within-target AUROC under its protocol
+    protocol: str = ""  # split / negatives of the test AUROC
 
     @property
     def usable(self) -> bool:
@@ -146,6 +149,8 @@ def _choice(
     auroc_text = "test AUROC n/a" if auroc is None else f"test AUROC {auroc:.3f}"
     genes = len(meta.get("genes") or [])
     missing = "" if has_matrix and genes else "; no expression matrix"
+    data = meta.get("data") or {}
+    protocol = f"{data.get('split', '?')} split, {data.get('negatives', '?')} negatives"
     return ModelChoice(
         key=key,
         path=Path(os.path.realpath(path)),
@@ -156,6 +161,8 @@ def _choice(
         n_samples=len(meta.get("samples") or []),
         n_genes=genes,
         has_matrix=has_matrix,
+        card=card_line(meta.get("evaluation")),
+        protocol=protocol if data else "",
     )
 
 
@@ -376,20 +383,39 @@ def summary_text(p: Prediction) -> str:
     )
 
 
+#: Columns shown on the page, with plain names (downloads keep every column, as named).
+PAGE_COLUMNS = {
+    "regulator": "regulator",
+    "regulator_agi": "regulator AGI",
+    "regulator_probeset": "regulator probeset",
+    "target": "target",
+    "target_agi": "target AGI",
+    "target_probeset": "target probeset",
+    "probability": "probability",
+    "percentile_in_regulator_row": "rank within regulator (percentile)",
+    "regulator_base_rate": "regulator high with (share of genes)",
+    "pair_in_training": "pair in training",
+    "known_interaction": "known pair",
+}
+
+
 def display_table(table: pd.DataFrame, rows: int = DISPLAY_ROWS) -> pd.DataFrame:
     """The rows and columns shown on the page (downloads keep every row and column).
 
-    ID columns that are empty or repeat the scored ID are hidden; probabilities are
-    rounded to 4 decimals.
+    ID columns that are empty or repeat the scored ID are hidden; numbers are rounded
+    (probabilities to 3 decimals, percentiles to 1) and columns get plain names.
     """
-    view = table.head(rows).copy()
+    view = table.head(rows)[[c for c in PAGE_COLUMNS if c in table.columns]].copy()
     for role in ("regulator", "target"):
         for col in (f"{role}_agi", f"{role}_probeset"):
             values = view[col].astype(str)
             if not (values != "").any() or values.equals(view[role].astype(str)):
                 view = view.drop(columns=col)  # empty, or the same as the ID column
-    view["probability"] = view["probability"].round(4)
-    return view.reset_index(drop=True)
+    view["probability"] = view["probability"].round(3)
+    if "percentile_in_regulator_row" in view:
+        view["percentile_in_regulator_row"] = view["percentile_in_regulator_row"].round(1)
+        view["regulator_base_rate"] = view["regulator_base_rate"].round(2)
+    return view.rename(columns=PAGE_COLUMNS).reset_index(drop=True)
 
 
 def unused_for_display(p: Prediction, limit: int = DISPLAY_ISSUES) -> tuple[list, int]:
