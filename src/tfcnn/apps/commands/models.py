@@ -20,22 +20,32 @@ models_app = typer.Typer(
 
 
 def models_list(ctx: typer.Context) -> None:
-    """List bundled and registered models with their provenance and test AUROC."""
+    """List bundled and registered models: provenance, the honest figure, pooled AUROC."""
     if ctx.invoked_subcommand is not None:
         return
+    from ...evaluation.evaluate import card_line
     from ...model.registry import list_models, user_models_dir
 
     entries = list_models()
     table = Table(title="Models (use the name wherever --model is asked)")
-    for col in ("name", "origin", "samples", "test AUROC", "description"):
+    table.add_column("name", no_wrap=True)
+    for col in ("origin", "samples", "honest figure", "pooled test AUROC", "description"):
         table.add_column(col, overflow="fold")
     for e in entries:
         auroc = e.test_auroc
+        data = e.metadata.get("data") or {}
+        pooled = "n/a" if auroc is None else f"{auroc:.3f}"
+        if data and auroc is not None:
+            pooled += f" ({data.get('split')} split, {data.get('negatives')} negatives)"
+        reported = (e.metadata.get("provenance") or {}).get("reported_accuracy")
+        if auroc is None and reported is not None:
+            pooled = f"reported accuracy {reported} (random negatives; not measured by tfcnn)"
         table.add_row(
             escape(e.name),
             e.origin,
             str(e.n_samples) + ("" if e.metadata.get("samples") else " (names not recorded)"),
-            "n/a" if auroc is None else f"{auroc:.3f}",
+            escape(card_line(e.metadata.get("evaluation"))),
+            pooled,
             escape(e.description),
         )
     console.print(table)
