@@ -186,3 +186,30 @@ def test_controls_and_warnings_in_plain_words() -> None:
         "within_target_auprc",
         "pooled_auprc_chance",
     }
+
+
+def test_negative_exclude_names_evidence_types_kept_out_of_the_pool(tmp_path) -> None:
+    """By default only the positives' own evidence is kept out of the negatives."""
+    from tfcnn import api
+
+    expr, known = planted_dataset(n_tfs=10, targets_per_tf=12, n_background=120, n_samples=10)
+    rng = np.random.default_rng(3)
+    genes = list(expr.genes)
+    tfs = sorted({t for t, _ in known.as_set()})
+    rows = [(t, g, "ChIP") for t, g in sorted(known.as_set())]
+    bound = [(t, g, "DAP") for t in tfs for g in genes if g != t and rng.random() < 0.3]
+    table = tmp_path / "synthetic_edges.tsv"
+    pd.DataFrame(rows + bound, columns=["tf", "target", "evidence"]).to_csv(
+        table, sep="\t", index=False
+    )
+    honest = api.build_pairs(expr, table, evidence=["ChIP"], negatives="tf-matched", seed=0)
+    kept_out = api.build_pairs(
+        expr, table, evidence=["ChIP"], negative_exclude=["DAP"], negatives="tf-matched", seed=0
+    )
+    assert honest.meta["negative_pool"]["excluded_evidence"] == ["ChIP"]
+    assert kept_out.meta["negative_pool"]["excluded_evidence"] == ["ChIP", "DAP"]
+    dap = {(t, g) for t, g, _ in bound}
+    neg = kept_out.table[kept_out.table.label == 0]
+    assert not set(zip(neg.tf, neg.target, strict=True)) & dap
+    neg = honest.table[honest.table.label == 0]
+    assert set(zip(neg.tf, neg.target, strict=True)) & dap

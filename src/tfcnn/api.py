@@ -50,6 +50,7 @@ def build_pairs(
     id_map: PathLike | IdMap | None = None,
     evidence: Sequence[str] | None = None,
     exclude: PathLike | Interactions | None = None,
+    negative_exclude: Sequence[str] | None = None,
     negatives: str = "random",
     split: str = "random",
     seed: int = 0,
@@ -57,10 +58,29 @@ def build_pairs(
     output: PathLike | None = None,
     force: bool = False,
 ) -> PairSet:
-    """Build (and optionally save) the labelled, split pair set. See :mod:`tfcnn.pairs`."""
+    """Build (and optionally save) the labelled, split pair set. See :mod:`tfcnn.pairs`.
+
+    Negatives are never a pair of the positives' own evidence types (``evidence``). By
+    default nothing else is kept out of the negative pool: excluding other assays' edges
+    (e.g. DAP-seq binding when positives are ChIP-seq and TARGET) would let "bound in
+    that assay" separate positives from negatives. ``negative_exclude`` names further
+    evidence types of ``interactions`` to keep out anyway, ``exclude`` a file of pairs.
+    """
     expr = load_expression(expression, log2=log2)
     known = load_interactions(interactions, evidence=evidence)
-    excl = load_interactions(exclude) if exclude is not None else None
+    excl = [load_interactions(exclude)] if exclude is not None else []
+    if negative_exclude:
+        if not isinstance(interactions, Interactions) and not known.has_evidence:
+            raise TfcnnInputError(
+                f"`negative_exclude` names evidence types, but {interactions} has no evidence "
+                "column; give a file of pairs to keep out as `exclude` instead."
+            )
+        base = interactions if isinstance(interactions, Interactions) else None
+        excl.append(
+            base.filter_evidence(negative_exclude)
+            if base is not None
+            else load_interactions(interactions, evidence=negative_exclude)
+        )
     pairs = build_pair_set(
         expr,
         known,

@@ -47,6 +47,15 @@ ExcludeOpt = Annotated[
     str | None,
     typer.Option("--exclude", help="Further known pairs never to use as negatives."),
 ]
+NegativeExcludeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--negative-exclude",
+        help="Comma-separated evidence types of --interactions whose pairs are never drawn "
+        "as negatives, beyond the positives' own (default: none; excluding an assay not used "
+        "as positives makes 'bound in that assay' a label shortcut).",
+    ),
+]
 PairsOpt = Annotated[
     Path, typer.Option("--pairs", "-p", help="Pair set directory written by build-pairs.")
 ]

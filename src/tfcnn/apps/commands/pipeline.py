@@ -22,6 +22,7 @@ from ..options import (
     InteractionsOpt,
     Log2Opt,
     ModelOpt,
+    NegativeExcludeOpt,
     NegativesOpt,
     PairsOpt,
     SeedOpt,
@@ -60,6 +61,7 @@ def build_pairs_cmd(
     id_map: IdMapOpt = None,
     evidence: EvidenceOpt = None,
     exclude: ExcludeOpt = None,
+    negative_exclude: NegativeExcludeOpt = None,
     negatives: NegativesOpt = "random",
     split: SplitOpt = "random",
     log2: Log2Opt = False,
@@ -79,6 +81,7 @@ def build_pairs_cmd(
         log2,
         output=output,
         force=force,
+        negative_exclude=negative_exclude,
     )
     _print_pairs_summary(pairs.summary())
     console.print(f"Pair set written to [bold]{escape(str(output))}[/]")
@@ -96,6 +99,7 @@ def _build_pairs(
     log2: bool,
     output: Path | None = None,
     force: bool = False,
+    negative_exclude: str | None = None,
 ):
     """Check the pair options, then build (and, with ``output``, save) the pair set."""
     from ...api import build_pairs
@@ -109,6 +113,7 @@ def _build_pairs(
         id_map=id_map,
         evidence=csv_list(evidence),
         exclude=exclude,
+        negative_exclude=csv_list(negative_exclude),
         negatives=negatives,
         split=split,
         seed=seed,
@@ -157,6 +162,7 @@ def train(
     id_map: IdMapOpt = None,
     evidence: EvidenceOpt = None,
     exclude: ExcludeOpt = None,
+    negative_exclude: NegativeExcludeOpt = None,
     negatives: NegativesOpt = "random",
     split: SplitOpt = "random",
     log2: Log2Opt = False,
@@ -205,7 +211,16 @@ def train(
         if expression is None or interactions is None:
             raise TfcnnInputError("give --pairs, or both --expression and --interactions.")
         data = _build_pairs(
-            expression, interactions, id_map, evidence, exclude, negatives, split, seed, log2
+            expression,
+            interactions,
+            id_map,
+            evidence,
+            exclude,
+            negatives,
+            split,
+            seed,
+            log2,
+            negative_exclude=negative_exclude,
         )
     else:
         if expression is not None or interactions is not None:
