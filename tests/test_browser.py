@@ -211,3 +211,49 @@ def test_query_in_a_real_browser(served, tmp_path):
     shutil.copyfile(shot, SCREENSHOT_COPY)
     print(f"screenshots: {start} (first view), {shot} (after a query; copy: {SCREENSHOT_COPY})")
     assert shot.stat().st_size > 10_000
+
+
+def test_the_page_flags_a_shortcut_regulator_and_shows_the_honest_figure(served):
+    """Issue 14: a hub TF against all genes gets its warning; the model's caveat is shown."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tfcnn.inference.predict import Predictor
+    from tfcnn.model.registry import resolve_model
+
+    url, env, genes = served
+    old = os.environ.get("TFCNN_HOME")
+    os.environ["TFCNN_HOME"] = env["TFCNN_HOME"]
+    try:
+        predictor = Predictor(resolve_model(MODEL), name=MODEL)
+    finally:
+        if old is None:
+            os.environ.pop("TFCNN_HOME")
+        else:
+            os.environ["TFCNN_HOME"] = old
+    tfs = sorted({predictor.model.record_.genes[i] for i in predictor.model.record_.pairs["tf"]})
+    table = predictor.predict(tfs, None).table
+    rates = table.groupby("regulator").regulator_base_rate.first()
+    hub = rates.idxmax()
+    assert rates[hub] > 0.5, "the synthetic model has no shortcut TF to show"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1200})
+            page.goto(url)
+            expect(page.locator("#model_card")).to_contain_text("within-target AUROC")
+            expect(page.locator("#model_pooled")).to_contain_text(
+                "pooled figures can be earned by recognising TFs or targets alone"
+            )
+            page.fill("#regulators", hub)
+            page.click("#run")
+            expect(page.locator("#status_summary")).to_contain_text("pairs scored", timeout=30_000)
+            expect(page.locator("#status_warnings")).to_contain_text(
+                f"regulator {hub} scores above 0.5 with"
+            )
+            expect(page.locator("#status_warnings")).to_contain_text("rank its targets at best")
+            headers = page.locator("#results_table thead tr").first.locator("th").all_inner_texts()
+            assert "rank within regulator (percentile)" in [h.strip() for h in headers]
+        finally:
+            browser.close()
