@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import TfcnnInputError
 from .evaluation.baselines import pearson_scores
@@ -23,6 +23,10 @@ from .io.interactions import Interactions, read_interactions
 from .model.estimator import PairCNN
 from .pairs import PairSet, build_pair_set
 from .progress import epoch_progress
+
+if TYPE_CHECKING:
+    from .explain import PairExplanation
+    from .inference.predict import Prediction
 
 PathLike = str | os.PathLike[str]
 
@@ -201,3 +205,47 @@ def scores_table(model: PairCNN, pairs: PairSet, split: str = "test"):
     table["probability"] = model.predict_proba(x)[:, 1]
     table["pearson_r"] = pearson_scores(x)
     return table.reset_index(drop=True)
+
+
+def predict(
+    model: PathLike | PairCNN,
+    regulators: str | Sequence[str],
+    targets: str | Sequence[str] | None = None,
+    *,
+    expression: PathLike | ExpressionMatrix | None = None,
+    log2: bool = False,
+) -> Prediction:
+    """Score every regulator against every target (all genes when ``targets`` is None).
+
+    The table gives, beside each probability, what it says beyond the TF and the target
+    (see :mod:`tfcnn.inference.decompose`) and whether the pair was in the training data;
+    ``notes`` hold the model's honest figure and per-TF shortcut warnings.
+    """
+    from .inference.predict import Predictor
+
+    name = "the model" if isinstance(model, PairCNN) else str(model)
+    return Predictor(load_model(model), expression=expression, name=name, log2=log2).predict(
+        regulators, targets
+    )
+
+
+def explain_pair(
+    model: PathLike | PairCNN,
+    tf: str,
+    target: str,
+    *,
+    expression: PathLike | ExpressionMatrix | None = None,
+    log2: bool = False,
+    method: str = "hirescam",
+) -> PairExplanation:
+    """Which samples drove one pair's score (activation map, smoothed, peak window)."""
+    from .explain import check_not_self_pair
+    from .explain import explain_pair as explain
+    from .inference.matrix import scoring_matrix
+
+    est = load_model(model)
+    check_not_self_pair(tf, target)
+    matrix = scoring_matrix(est, expression, log2=log2)
+    x, tf_id, target_id = matrix.pair(tf, target)
+    check_not_self_pair(tf_id, target_id)  # two spellings (AGI, probeset) of one gene
+    return explain(est, x, matrix.samples, method=method)
