@@ -213,3 +213,34 @@ def test_negative_exclude_names_evidence_types_kept_out_of_the_pool(tmp_path) ->
     assert not set(zip(neg.tf, neg.target, strict=True)) & dap
     neg = honest.table[honest.table.label == 0]
     assert set(zip(neg.tf, neg.target, strict=True)) & dap
+
+
+def test_assay_agreement_is_the_auroc_of_one_assays_calls_for_anothers() -> None:
+    from tfcnn.evaluation.ceiling import assay_agreement
+
+    rng = np.random.default_rng(4)
+    genes = [f"synthetic_g{i:03d}" for i in range(200)]
+    rows = []
+    for tf in genes[:3]:
+        a = set(rng.choice(200, 40, replace=False).tolist())
+        b = set(list(a)[:20]) | set(rng.choice(200, 20, replace=False).tolist())  # half shared
+        rows += [(tf, genes[j], "assayA") for j in a if genes[j] != tf]
+        rows += [(tf, genes[j], "assayB") for j in b if genes[j] != tf]
+    table = pd.DataFrame(rows, columns=["tf", "target", "evidence"])
+    table = table.groupby(["tf", "target"], as_index=False)["evidence"].agg(";".join)
+    out = assay_agreement(_with_evidence(table), genes)
+    pair = next(p for p in out["pairs"] if (p["predictor"], p["truth"]) == ("assayA", "assayB"))
+    assert pair["tfs"] == 3 and 0.6 < pair["median"] < 0.9
+    assert out["overall"]["comparisons"] == 6
+
+
+def _with_evidence(table: pd.DataFrame):
+    """A synthetic evidence table read back through tfcnn's own reader."""
+    import tempfile
+    from pathlib import Path
+
+    from tfcnn.io.interactions import read_interactions
+
+    path = Path(tempfile.mkdtemp()) / "synthetic_assays.tsv"
+    table.to_csv(path, sep="\t", index=False)
+    return read_interactions(path)
