@@ -76,7 +76,7 @@ def test_real_nitrogen_expression_loads() -> None:
     m = read_expression(REAL_EXPRESSION)
     assert (m.n_genes, m.n_samples) == (2286, 131)
     assert m.values.shape == (2286, 131)
-    assert m.values.dtype == np.float64
+    assert m.values.dtype == np.float32  # one float32 copy (issue 16)
     assert len(set(m.genes)) == m.n_genes
     # As published: 2264 AGI codes plus 22 probeset names written upper-case ("245874_AT").
     non_agi = [g for g in m.genes if not is_agi(g)]
@@ -108,13 +108,18 @@ def test_all_formats_give_identical_matrices(tmp_path: Path) -> None:
     paths += [tmp_path / "index.parquet", tmp_path / "column.parquet"]
 
     expected_genes = tuple(g.upper() for g in df.index)
+    z_exact = zscore_rows(df.to_numpy()).astype(np.float32)
     for path in paths:
         m = read_expression(path)
         assert m.genes == expected_genes, path
         assert m.samples == tuple(df.columns), path
-        np.testing.assert_array_equal(m.values, df.to_numpy(), err_msg=str(path))
+        # one float32 copy; z-scores from the float64 values, as exact as before (issue 16)
+        np.testing.assert_array_equal(m.values, df.to_numpy().astype(np.float32), str(path))
+        np.testing.assert_array_equal(m.zscored(), z_exact, err_msg=str(path))
         assert m.source == str(path)
-    np.testing.assert_array_equal(from_dataframe(df).values, df.to_numpy())
+    from_df = from_dataframe(df)
+    np.testing.assert_array_equal(from_df.values, df.to_numpy().astype(np.float32))
+    np.testing.assert_array_equal(from_df.zscored(), z_exact)
 
 
 def test_r_style_header_without_id_cell(tmp_path: Path) -> None:
@@ -338,7 +343,7 @@ def test_linear_scale_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) 
     path = write_text(tmp_path / "lin.tsv", lines)
     with caplog.at_level(logging.WARNING, logger="tfcnn"):
         read_expression(path)
-    assert "linear scale" in caplog.text and "--log2" in caplog.text
+    assert "linear scale" in caplog.text and "`log2`" in caplog.text
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="tfcnn"):
         read_expression(path, log2=True)
