@@ -20,6 +20,7 @@ from .io.datasets import resolve_path
 from .io.expression import ExpressionMatrix, load_expression
 from .io.idmap import IdMap, read_id_map
 from .io.interactions import Interactions, read_interactions
+from .io.orientation import check_against_pairs
 from .model.estimator import PairCNN
 from .pairs import PairSet, build_pair_set
 from .progress import epoch_progress
@@ -59,10 +60,18 @@ def build_pairs(
     split: str = "random",
     seed: int = 0,
     log2: bool = False,
+    transpose: bool = False,
+    layer: str | None = None,
+    pseudobulk: str | None = None,
+    order_by: str | None = None,
     output: PathLike | None = None,
     force: bool = False,
 ) -> PairSet:
     """Build (and optionally save) the labelled, split pair set. See :mod:`tfcnn.pairs`.
+
+    ``transpose``, ``layer``, ``pseudobulk`` and ``order_by`` say how to read an
+    expression file (see :func:`tfcnn.io.expression.read_expression`); a matrix whose
+    sample names, rather than its genes, are the interactions' genes is refused.
 
     Negatives are never a pair of the positives' own evidence types (``evidence``). By
     default nothing else is kept out of the negative pool: excluding other assays' edges
@@ -70,8 +79,23 @@ def build_pairs(
     that assay" separate positives from negatives. ``negative_exclude`` names further
     evidence types of ``interactions`` to keep out anyway, ``exclude`` a file of pairs.
     """
-    expr = load_expression(expression, log2=log2)
+    expr = load_expression(
+        expression,
+        log2=log2,
+        transpose=transpose,
+        layer=layer,
+        pseudobulk=pseudobulk,
+        order_by=order_by,
+    )
     known = load_interactions(interactions, evidence=evidence)
+    check_against_pairs(
+        expr.genes,
+        expr.samples,
+        set(known.tfs) | set(known.targets),
+        expr.source,
+        known.source,
+        expr.transposed,
+    )
     excl = [load_interactions(exclude)] if exclude is not None else []
     if negative_exclude:
         if not isinstance(interactions, Interactions) and not known.has_evidence:

@@ -479,7 +479,7 @@ def from_values(
         return v
 
     table = _Table(ids, [str(s) for s in samples], convert)
-    return _assemble(table, source, log2, False, lambda i: f"gene {ids[i]!r}")
+    return _assemble(table, source, log2, False, lambda i: f"gene {i + 1} ({ids[i]!r})")
 
 
 def _row_labeller(ids: list[str]) -> Callable[[int], str]:
