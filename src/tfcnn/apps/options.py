@@ -14,10 +14,58 @@ ExpressionOpt = Annotated[
     typer.Option(
         "--expression",
         "-x",
-        help="Expression matrix (genes x samples; TSV/CSV[.gz]/Parquet) or a bundled "
-        "dataset name, e.g. nitrogen-expression.",
+        help="Expression matrix (genes x samples; TSV/CSV[.gz]/Parquet; samples x genes with "
+        "--transpose), single-cell data (.h5ad, .loom, a 10x folder: see --pseudobulk) or a "
+        "bundled dataset name, e.g. nitrogen-expression.",
     ),
 ]
+TransposeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--transpose",
+        help="The expression table is samples x genes (scanpy/AnnData CSV exports, pySCENIC's "
+        "CSV input, DREAM5 expression files): read it transposed.",
+    ),
+]
+LayerOpt = Annotated[
+    str | None,
+    typer.Option("--layer", help=".h5ad/.loom: the layer to read (default: X, the main matrix)."),
+]
+PseudobulkOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--pseudobulk",
+        help="Single-cell files: average the cells of each group of this obs column (cell "
+        "type, cluster, time point) into one sample. Needed above 10,000 cells.",
+    ),
+]
+OrderByOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--order-by",
+        help="Single-cell files: order the samples by this obs column (a pseudotime: the "
+        "groups' mean). A convolution reads the samples in order.",
+    ),
+]
+LayoutOpt = Annotated[
+    str,
+    typer.Option(
+        "--layout",
+        help="Columns written: tfcnn (tf,target,probability), pyscenic (TF,target,importance: "
+        "what pyscenic ctx reads), beeline (Gene1,Gene2,EdgeWeight, tab-separated: BEELINE's "
+        "rankedEdges.csv).",
+    ),
+]
+
+
+def expression_options(
+    transpose: bool = False,
+    layer: str | None = None,
+    pseudobulk: str | None = None,
+    order_by: str | None = None,
+) -> dict[str, object]:
+    """How to read an expression file, as keyword arguments of ``load_expression``."""
+    return {"transpose": transpose, "layer": layer, "pseudobulk": pseudobulk, "order_by": order_by}
 InteractionsOpt = Annotated[
     str,
     typer.Option(

@@ -20,16 +20,21 @@ from ..options import (
     ForceOpt,
     IdMapOpt,
     InteractionsOpt,
+    LayerOpt,
     Log2Opt,
     ModelOpt,
     NegativeExcludeOpt,
     NegativesOpt,
+    OrderByOpt,
     PairsOpt,
+    PseudobulkOpt,
     SeedOpt,
     SplitOpt,
     ThreadsOpt,
+    TransposeOpt,
     check_choice,
     csv_list,
+    expression_options,
     int_pair,
 )
 
@@ -65,6 +70,10 @@ def build_pairs_cmd(
     negatives: NegativesOpt = "random",
     split: SplitOpt = "random",
     log2: Log2Opt = False,
+    transpose: TransposeOpt = False,
+    layer: LayerOpt = None,
+    pseudobulk: PseudobulkOpt = None,
+    order_by: OrderByOpt = None,
     seed: SeedOpt = 0,
     force: ForceOpt = False,
 ) -> None:
@@ -82,6 +91,7 @@ def build_pairs_cmd(
         output=output,
         force=force,
         negative_exclude=negative_exclude,
+        **expression_options(transpose, layer, pseudobulk, order_by),
     )
     _print_pairs_summary(pairs.summary())
     console.print(f"Pair set written to [bold]{escape(str(output))}[/]")
@@ -100,8 +110,12 @@ def _build_pairs(
     output: Path | None = None,
     force: bool = False,
     negative_exclude: str | None = None,
+    **read: Any,
 ):
-    """Check the pair options, then build (and, with ``output``, save) the pair set."""
+    """Check the pair options, then build (and, with ``output``, save) the pair set.
+
+    ``read``: how to read the expression file (:func:`~tfcnn.apps.options.expression_options`).
+    """
     from ...api import build_pairs
     from ...pairs import NEGATIVE_STRATEGIES, SPLIT_STRATEGIES
 
@@ -120,6 +134,7 @@ def _build_pairs(
         log2=log2,
         output=output,
         force=force,
+        **read,
     )
 
 
@@ -166,6 +181,10 @@ def train(
     negatives: NegativesOpt = "random",
     split: SplitOpt = "random",
     log2: Log2Opt = False,
+    transpose: TransposeOpt = False,
+    layer: LayerOpt = None,
+    pseudobulk: PseudobulkOpt = None,
+    order_by: OrderByOpt = None,
     filters: Annotated[str, typer.Option(help="Filters of conv 1 and conv 2.")] = "4,8",
     units: Annotated[int, typer.Option(help="Units of the dense layer.")] = 8,
     batch_norm1: Annotated[
@@ -221,6 +240,7 @@ def train(
             seed,
             log2,
             negative_exclude=negative_exclude,
+            **expression_options(transpose, layer, pseudobulk, order_by),
         )
     else:
         if expression is not None or interactions is not None:
