@@ -22,7 +22,6 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 import pandas as pd
@@ -31,13 +30,14 @@ import pyarrow as pa
 from ..errors import TfcnnInputError
 from ..evaluation.evaluate import card_line
 from ..evaluation.metrics import percentile_in
-from ..io.atomic import atomic_path
+from ..io import tables
 from ..io.datasets import DATASETS, resolve_path
 from ..io.expression import ExpressionMatrix
 from ..io.idlists import split_ids
 from ..io.idmap import IdMap, read_id_map
 from ..io.ids import id_namespace, is_agi, is_probeset, normalize_id
 from ..io.interactions import Interactions
+from ..io.tables import XLSX_MAX_ROWS, table_format, to_text, write_xlsx  # noqa: F401
 from ..model.estimator import PairCNN
 from ..runtime import map_in_order, torch_threads
 from .decompose import (
@@ -53,7 +53,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_REGULATORS = 2_000
 DEFAULT_MAX_TARGETS = 25_000
-XLSX_MAX_ROWS = 1_048_575  # Excel's sheet limit, less the header row
 _STR_DTYPE = pd.Series([""]).dtype  # pandas' default string dtype
 _BLOCK_PAIRS = 16_384  # pairs per engine call (a block of regulators x all targets)
 _MIN_BLOCK_REGULATORS = 8  # each block re-reads its targets' terms: not too few regulators
@@ -746,49 +745,20 @@ def predict(
     )
 
 
-# -- writing -----------------------------------------------------------------------------
-TABLE_FORMATS = {".csv": "csv", ".tsv": "tsv", ".txt": "tsv", ".tab": "tsv", ".xlsx": "xlsx"}
-
-
-def table_format(path: str | os.PathLike[str]) -> str:
-    """csv, tsv or xlsx from a file name's extension."""
-    suffix = Path(path).suffix.lower()
-    if suffix not in TABLE_FORMATS:
-        raise TfcnnInputError(
-            f"{path}: unknown table format {suffix or '(no extension)'!r}; end the file name "
-            "in .csv, .tsv or .xlsx."
-        )
-    return TABLE_FORMATS[suffix]
-
-
-def to_text(table: pd.DataFrame, fmt: str = "csv") -> str:
-    """The table as CSV or TSV text (probabilities at full precision)."""
-    return table.to_csv(sep="\t" if fmt == "tsv" else ",", index=False, lineterminator="\n")
-
-
-def write_xlsx(
-    table: pd.DataFrame,
-    path: str | os.PathLike[str] | IO[bytes],
-    issues: pd.DataFrame | None = None,
-) -> None:
-    """Write the table (and, when given, the unusable IDs) to an .xlsx file via openpyxl."""
-    if len(table) > XLSX_MAX_ROWS:
-        raise TfcnnInputError(
-            f"{len(table):,} rows do not fit in one Excel sheet (at most {XLSX_MAX_ROWS:,}); "
-            "write .csv or .tsv instead."
-        )
-    with pd.ExcelWriter(path, engine="openpyxl") as writer:
-        table.to_excel(writer, sheet_name="predictions", index=False)
-        if issues is not None and len(issues):
-            issues.to_excel(writer, sheet_name="unused IDs", index=False)
-
-
-def write_table(prediction: Prediction, path: str | os.PathLike[str], force: bool = False) -> Path:
-    """Write the result table by extension (.csv, .tsv, .xlsx), atomically."""
-    fmt = table_format(path)
-    with atomic_path(path, force=force) as tmp:
-        if fmt == "xlsx":
-            write_xlsx(prediction.table, tmp, prediction.issues_frame())
-        else:
-            tmp.write_text(to_text(prediction.table, fmt), encoding="utf-8")
-    return Path(path)
+# -- writing: tfcnn.io.tables (table_format, to_text, write_xlsx, XLSX_MAX_ROWS are
+# imported above for this module's callers) ----------------------------------------------
+def write_table(
+    prediction: Prediction,
+    path: str | os.PathLike[str],
+    force: bool = False,
+    layout: str = "tfcnn",
+) -> Path:
+    """Write the result table by extension (:mod:`tfcnn.io.tables`: .csv, .tsv, .parquet,
+    .xlsx, text also .gz), atomically; ``layout`` renames regulator, target and
+    probability (pyscenic, beeline); .xlsx adds the unusable IDs as a second sheet."""
+    table = tables.apply_layout(
+        prediction.table, layout, ("regulator", "target", "probability"), keep_others=True
+    )
+    return tables.write_table(
+        table, path, force=force, layout=layout, issues=prediction.issues_frame()
+    )

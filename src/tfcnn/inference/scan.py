@@ -1,4 +1,4 @@
-"""Genome-wide scoring: every TF x target pair to a Parquet file, resumable, optionally on dask.
+"""Genome-wide scoring: every TF x target pair to a table file, resumable, optionally on dask.
 
 The scan walks the TF list in blocks of ``block_tfs`` TFs. Each block is scored by
 :class:`tfcnn.inference.engine.PairScorer` against every target (the pairs are never materialised),
@@ -18,7 +18,15 @@ depend on the thread count; parallelism comes from scoring several blocks at onc
 Self pairs (a gene with itself) are left out: their two rows are the same profile.
 Rows of the output: ``tf``, ``target`` (strings), ``probability`` (float32). Within a TF,
 rows follow the target order, or decreasing probability (ties: target order) with
-``top_k``.
+``top_k``. The output is written by extension (``.parquet``, ``.csv``/``.tsv`` optionally
+``.gz``, ``.xlsx`` when the rows fit) and ``layout`` renames the three columns for
+pySCENIC (``TF, target, importance``) or BEELINE (``Gene1, Gene2, EdgeWeight``); see
+:mod:`tfcnn.io.tables`. The blocks in the work directory are always Parquet.
+
+:func:`cross_fit_scan` trains K models on TF-grouped folds of the known pairs and scores
+each TF only with the model that never saw it as a TF, so the edge list can be compared
+with those known pairs (BEELINE-style) without leakage; a ``fold`` column says which
+model scored each row.
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +54,7 @@ from ..io.datasets import resolve_path
 from ..io.expression import ExpressionMatrix
 from ..io.idlists import IdList, read_id_list
 from ..io.ids import id_namespace, normalize_id
+from ..io.tables import XLSX_MAX_ROWS, OutputFormat, TableWriter, edge_columns, output_format
 from ..model.estimator import PairCNN
 from ..model.network import CNNConfig, PairCNNNetwork
 from ..runtime import map_in_order, torch_threads
@@ -274,25 +283,8 @@ class _WorkDir:
             "fingerprint": fingerprint,
             "blocks": n_blocks,
         }
-        existing = path / MANIFEST
-        if path.exists():
-            try:
-                found = json.loads(existing.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                found = None
-            if found != manifest:
-                if not force:
-                    raise TfcnnInputError(
-                        f"{path} holds the unfinished blocks of a different scan (other model, "
-                        "matrix or options). Rerun with the same arguments to resume it, or "
-                        "pass `force` to discard it."
-                    )
-                shutil.rmtree(path)
-        path.mkdir(parents=True, exist_ok=True)
-        if not existing.exists():
-            tmp = path / (MANIFEST + ".tmp")
-            tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-            os.replace(tmp, existing)
+        what = "the unfinished blocks of a different scan (other model, matrix or options)"
+        claim_work_dir(path, manifest, MANIFEST, what, force)
 
     def block_path(self, i: int) -> Path:
         return self.path / f"block-{i:06d}.parquet"
@@ -331,8 +323,10 @@ def scan(
     workers: int | None = None,
     force: bool = False,
     on_block: ProgressCallback | None = None,
+    layout: str = "tfcnn",
 ) -> ScanResult:
-    """Score every TF x target pair of ``genes`` and write ``output`` (Parquet).
+    """Score every TF x target pair of ``genes`` and write ``output`` (format by extension,
+    columns by ``layout``: see :mod:`tfcnn.io.tables`).
 
     ``zscores`` is the genes x samples z-scored matrix (rows in ``genes`` order); ``tfs``
     and ``targets`` default to all genes. ``scheduler``: None (this process, ``workers``
@@ -341,6 +335,7 @@ def scan(
     """
     start = time.perf_counter()
     output = check_writable(output, force)
+    fmt = output_format(output, layout)  # an unknown extension is refused before any work
     genes = list(genes)
     index = {g: i for i, g in enumerate(genes)}
     if len(index) != len(genes):
@@ -354,6 +349,7 @@ def scan(
     tf_list = _resolve(tfs, index, "TF")
     tg_list = _resolve(targets, index, "target")
     check_options(min_prob, top_k, workers, block_tfs)
+    _check_xlsx_fits(fmt, output, tf_list, tg_list, min_prob, top_k)
 
     state = _network_state(net)
     options = {
@@ -393,13 +389,13 @@ def scan(
         else:
             _run_dask(payload, blocks, todo, tg_rows, min_prob, top_k, scheduler, workers, finish)
 
-    rows = 0
-    with atomic_path(output, force=force) as tmp:
-        with pq.ParquetWriter(tmp, SCHEMA, **WRITE_OPTIONS) as writer:
-            for i in range(len(blocks)):
-                table = pq.read_table(work.block_path(i), schema=SCHEMA)
-                rows += table.num_rows
-                writer.write_table(table, row_group_size=max(1, table.num_rows))
+    rows = write_blocks(
+        (pq.read_table(work.block_path(i), schema=SCHEMA) for i in range(len(blocks))),
+        output,
+        fmt,
+        layout,
+        force,
+    )
     shutil.rmtree(work.path, ignore_errors=True)
     return ScanResult(
         output=output,
@@ -409,6 +405,67 @@ def scan(
         blocks_resumed=len(blocks) - len(todo),
         seconds=time.perf_counter() - start,
     )
+
+
+def _check_xlsx_fits(
+    fmt: OutputFormat,
+    output: Path,
+    tfs: Sequence[str],
+    targets: Sequence[str],
+    min_prob: float | None,
+    top_k: int | None,
+) -> None:
+    """Refuse an .xlsx output that cannot hold the rows (before any work); with
+    ``min_prob`` the rows are only known at the end, where the writer checks again."""
+    if fmt.kind != "xlsx" or min_prob is not None:
+        return
+    per_tf = len(targets) if top_k is None else min(top_k, len(targets))
+    bound = len(tfs) * per_tf - (len(set(tfs) & set(targets)) if top_k is None else 0)
+    if bound > XLSX_MAX_ROWS:
+        raise TfcnnInputError(
+            f"{output}: the scan writes up to {bound:,} rows, more than an Excel sheet holds "
+            f"({XLSX_MAX_ROWS:,}); write .parquet, .csv or .tsv, or keep fewer rows "
+            "(`top_k`, `min_prob`)."
+        )
+
+
+def write_blocks(
+    tables: Iterable[pa.Table],
+    output: str | os.PathLike[str],
+    fmt: OutputFormat,
+    layout: str,
+    force: bool,
+) -> int:
+    """Write Arrow tables (tf, target, probability[, more]) as ``output``, one row group
+    (or text chunk) per table, columns renamed for ``layout``; the number of rows."""
+    names = list(edge_columns(layout))
+    rows = 0
+    if fmt.kind == "parquet":
+        options = {**WRITE_OPTIONS, "use_dictionary": names[:2]}
+        with atomic_path(output, force=force) as tmp:
+            writer = None
+            try:
+                for table in tables:
+                    table = table.rename_columns(names + table.column_names[3:])
+                    if writer is None:
+                        writer = pq.ParquetWriter(tmp, table.schema, **options)
+                    rows += table.num_rows
+                    writer.write_table(table, row_group_size=max(1, table.num_rows))
+            finally:
+                if writer is not None:
+                    writer.close()
+            if writer is None:
+                pq.write_table(SCHEMA.empty_table().rename_columns(names), tmp, **options)
+        return rows
+    with TableWriter(output, fmt, force=force) as text:
+        wrote = False
+        for table in tables:
+            text.write(table.rename_columns(names + table.column_names[3:]))
+            wrote = True
+        if not wrote:
+            text.write(SCHEMA.empty_table().rename_columns(names))
+        rows = text.rows
+    return rows
 
 
 def check_options(
@@ -502,3 +559,211 @@ def _run_dask(payload, blocks, todo, tg_rows, min_prob, top_k, scheduler, worker
         }
         for fut in as_completed(futures):
             finish(futures[fut], fut.result())
+
+
+# -- cross-fitted scan -------------------------------------------------------------------
+CROSS_FIT_MANIFEST = "cross-fit.json"
+
+
+@dataclass(frozen=True)
+class FoldInfo:
+    """One fold of a cross-fitted scan: the TFs its model scored and how it did on them."""
+
+    fold: int
+    tfs: int  # TFs scored by this fold's model
+    held_out_tfs: int  # of those, TFs with known pairs (the fold's test TFs)
+    test_auroc: float | None  # the model on its held-out TFs' pairs
+    resumed: bool
+
+
+@dataclass(frozen=True)
+class CrossFitResult:
+    """What a cross-fitted scan did."""
+
+    output: Path
+    pairs: int
+    rows: int
+    folds: tuple[FoldInfo, ...]
+    unseen_tfs: int  # scanned TFs outside the known pairs, dealt to the folds in turn
+    seconds: float
+
+
+def cross_fit_scan(
+    expression: Any,
+    interactions: Any,
+    output: str | os.PathLike[str],
+    n_folds: int,
+    *,
+    id_map: Any = None,
+    evidence: Sequence[str] | None = None,
+    negatives: str = "tf-matched",
+    seed: int = 0,
+    tfs: IdsArg = None,
+    targets: IdsArg = None,
+    min_prob: float | None = None,
+    top_k: int | None = None,
+    layout: str = "tfcnn",
+    block_tfs: int = DEFAULT_BLOCK_TFS,
+    workers: int | None = None,
+    force: bool = False,
+    log2: bool = False,
+    read: dict[str, Any] | None = None,
+    train: dict[str, Any] | None = None,
+    on_fold: Callable[[int, str], None] | None = None,
+    on_block: ProgressCallback | None = None,
+) -> CrossFitResult:
+    """Scan every TF x target pair, each TF scored by a model that never saw it as a TF.
+
+    The known pairs (``interactions`` on ``expression``, with ``negatives``) are split
+    into ``n_folds`` TF-grouped folds (:func:`tfcnn.pairs.tf_group_folds`); model ``k``
+    is trained (:func:`tfcnn.api.train`, ``train`` hyperparameters) with fold ``k``'s TFs
+    held out, and scores exactly those TFs. TFs to scan that have no known pair (no
+    model saw them) are dealt to the folds in turn. The output (format by extension,
+    columns by ``layout``) has a ``fold`` column. Finished folds (models and their
+    scans) are kept in ``<output>.work/``: rerun the same command to resume.
+    ``read``: how to read ``expression`` (transpose, layer, pseudobulk, order_by).
+    """
+    from .. import api
+    from ..model.estimator import PairCNN as Estimator
+    from ..pairs import tf_group_folds
+
+    start = time.perf_counter()
+    output = check_writable(output, force)
+    fmt = output_format(output, layout)
+    check_options(min_prob, top_k, workers, block_tfs)
+    if n_folds < 2:
+        raise TfcnnInputError(f"`cross_fit` needs at least 2 folds (got {n_folds}).")
+    train = dict(train or {})
+    Estimator(seed=seed, **train).check_settings()
+    pairs = api.build_pairs(
+        expression,
+        interactions,
+        id_map=id_map,
+        evidence=evidence,
+        negatives=negatives,
+        split="random",
+        seed=seed,
+        log2=log2,
+        **(read or {}),
+    )
+    folds = tf_group_folds(pairs, n_folds, seed=seed)
+    genes = list(pairs.genes)
+    matrix = ScoringMatrix(
+        pairs.zscores, genes, list(pairs.samples), pairs.meta["expression"]["source"]
+    )
+    scan_tfs = (
+        default_tfs(genes)[0] if tfs is None else ids_in_matrix(_id_list(tfs, "`tfs`"), matrix)
+    )
+    tg_list = genes if targets is None else ids_in_matrix(_id_list(targets, "`targets`"), matrix)
+    scan_tfs = list(dict.fromkeys(scan_tfs))
+    fold_of: dict[str, int] = {}
+    for k, fold in enumerate(folds):
+        t = fold.table
+        for tf in t.loc[t["split"] == "test", "tf"]:
+            fold_of.setdefault(str(tf), k)
+    unseen = [tf for tf in scan_tfs if tf not in fold_of]
+    assigned = {tf: fold_of[tf] for tf in scan_tfs if tf in fold_of}
+    for i, tf in enumerate(unseen):
+        assigned[tf] = i % n_folds
+    per_fold = [[tf for tf in scan_tfs if assigned[tf] == k] for k in range(n_folds)]
+    _check_xlsx_fits(fmt, output, scan_tfs, tg_list, min_prob, top_k)
+
+    z = np.ascontiguousarray(pairs.zscores, dtype=np.float32)
+    options = {
+        "n_folds": n_folds,
+        "negatives": negatives,
+        "seed": seed,
+        "train": train,
+        "tfs": scan_tfs,
+        "targets": tg_list,
+        "min_prob": min_prob,
+        "top_k": top_k,
+        "block_tfs": block_tfs,
+        "pairs": pairs.table[["tf", "target", "label"]].to_numpy().tolist(),
+    }
+    token = _fingerprint([z.tobytes()], options)
+    work = _CrossFitWork(work_dir_for(output), token, force)
+    infos = []
+    for k in range(n_folds):
+        model_dir = work.path / f"model-{k}"
+        resumed = model_dir.is_dir()
+        if resumed:
+            model = Estimator.load(model_dir)
+        else:
+            if on_fold is not None:
+                on_fold(k, "training")
+            model = api.train(folds[k], seed=seed, **train)
+            model.save(model_dir)
+        fold_out = work.path / f"fold-{k}.parquet"
+        if per_fold[k] and not fold_out.is_file():
+            if on_fold is not None:
+                on_fold(k, "scanning")
+            scan(
+                model.network_,
+                z,
+                genes,
+                fold_out,
+                tfs=per_fold[k],
+                targets=tg_list,
+                min_prob=min_prob,
+                top_k=top_k,
+                block_tfs=block_tfs,
+                workers=workers,
+                force=True,
+                on_block=on_block,
+            )
+        test = model.record_.metrics.get("test", {}) if model.record_.metrics else {}
+        held_out = sum(1 for tf in per_fold[k] if tf in fold_of)
+        infos.append(FoldInfo(k, len(per_fold[k]), held_out, test.get("auroc"), resumed))
+
+    def tables() -> Iterable[pa.Table]:
+        for k in range(n_folds):
+            fold_out = work.path / f"fold-{k}.parquet"
+            if not fold_out.is_file():
+                continue
+            pf = pq.ParquetFile(fold_out)
+            for g in range(pf.num_row_groups):
+                table = pf.read_row_group(g)
+                yield table.append_column(
+                    "fold", pa.array(np.full(table.num_rows, k, np.int16), pa.int16())
+                )
+
+    rows = write_blocks(tables(), output, fmt, layout, force)
+    shutil.rmtree(work.path, ignore_errors=True)
+    n_pairs = sum(len(f) * len(tg_list) - len(set(f) & set(tg_list)) for f in per_fold)
+    return CrossFitResult(
+        output, n_pairs, rows, tuple(infos), len(unseen), time.perf_counter() - start
+    )
+
+
+def claim_work_dir(path: Path, manifest: dict[str, Any], name: str, what: str, force: bool) -> None:
+    """Make ``path`` the work folder whose ``name`` file holds ``manifest``: an existing
+    folder with another manifest holds ``what`` and is refused (removed with ``force``)."""
+    existing = path / name
+    if path.exists():
+        try:
+            found = json.loads(existing.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            found = None
+        if found != manifest:
+            if not force:
+                raise TfcnnInputError(
+                    f"{path} holds {what}. Rerun with the same arguments to resume it, or "
+                    "pass `force` to discard it."
+                )
+            shutil.rmtree(path)
+    path.mkdir(parents=True, exist_ok=True)
+    if not existing.exists():
+        tmp = path / (name + ".tmp")
+        tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        os.replace(tmp, existing)
+
+
+class _CrossFitWork:
+    """The work folder of a cross-fitted scan: fold models and fold scans, resumable."""
+
+    def __init__(self, path: Path, token: str, force: bool) -> None:
+        self.path = path
+        manifest = {"format": "tfcnn-cross-fit-work", "fingerprint": token}
+        what = "the unfinished work of a different cross-fitted scan (other data or options)"
+        claim_work_dir(path, manifest, CROSS_FIT_MANIFEST, what, force)

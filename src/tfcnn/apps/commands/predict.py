@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from ..console import err_console, user_errors
-from ..options import ForceOpt, IdMapOpt, Log2Opt
+from ..options import ForceOpt, IdMapOpt, LayoutOpt, Log2Opt
 
 _MAX_LISTED = 20
 
@@ -55,20 +55,23 @@ def predict_cmd(
         typer.Option(
             "--output",
             "-o",
-            help="Write the table here: .csv, .tsv or .xlsx by extension. Default: CSV on "
-            "standard output.",
+            help="Write the table here, by extension: .csv, .tsv (also .gz), .parquet or .xlsx. "
+            "Default: CSV on standard output.",
         ),
     ] = None,
+    layout: LayoutOpt = "tfcnn",
     force: ForceOpt = False,
 ) -> None:
     """Score regulators against targets: probability, rank, known pair, percentiles."""
-    from ...inference.predict import Predictor, table_format, to_text, write_table
+    from ...inference.predict import Predictor, write_table
     from ...io.atomic import check_writable
     from ...io.idlists import read_id_list
+    from ...io.tables import apply_layout, check_layout, output_format, to_text
     from ...model.registry import resolve_model
 
+    check_layout(layout)
     if output is not None:
-        table_format(output)
+        output_format(output, layout)  # an unknown extension is refused before any work
         check_writable(output, force)
     reg_ids = read_id_list(regulators, "`regulators`").ids
     tgt_ids = None
@@ -84,10 +87,12 @@ def predict_cmd(
     if extra > 0:
         err_console.print(f"[yellow]note:[/] ... and {extra} more", highlight=False)
     if output is None:
-        sys.stdout.write(to_text(result.table, "csv"))
+        columns = ("regulator", "target", "probability")
+        table = apply_layout(result.table, layout, columns, keep_others=True)
+        sys.stdout.write(to_text(table, "tsv" if layout == "beeline" else "csv"))
         sys.stdout.flush()
     else:
-        write_table(result, output, force=force)
+        write_table(result, output, force=force, layout=layout)
     counts: dict[str, int] = {}
     for issue in result.issues:
         counts[issue.problem] = counts.get(issue.problem, 0) + 1

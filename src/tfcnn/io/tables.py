@@ -1,0 +1,251 @@
+"""Result tables written by extension and in the column layout other tools read.
+
+Formats, by the output's name: ``.parquet``; ``.csv``; ``.tsv`` / ``.txt`` / ``.tab``
+(tab-separated), each text format optionally ``.gz``; ``.xlsx`` up to Excel's
+1,048,575 rows. An unknown extension is refused (:func:`output_format`) before any work.
+
+Layouts (:data:`LAYOUTS`) rename the three columns of an edge list:
+
+* ``tfcnn``: ``tf, target, probability``;
+* ``pyscenic``: ``TF, target, importance``, the adjacencies ``pyscenic ctx`` reads (it
+  takes the separator from the extension, ``.tsv`` or ``.csv``, and the columns by
+  position, so further columns may follow);
+* ``beeline``: ``Gene1, Gene2, EdgeWeight``, BEELINE's ``rankedEdges.csv``, which BEELINE
+  reads tab-separated whatever the extension: written tab-separated.
+
+Every table is written atomically (:mod:`tfcnn.io.atomic`), streamed block by block when
+it comes in blocks (:class:`TableWriter`), so a genome-wide scan never holds it whole
+(except for ``.xlsx``, which openpyxl writes at once).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, cast
+
+import pandas as pd
+import pyarrow as pa
+
+from ..errors import TfcnnInputError
+from .atomic import atomic_path
+
+XLSX_MAX_ROWS = 1_048_575  # Excel's sheet limit, less the header row
+#: Extension -> (format, separator); each text format also with ``.gz``.
+_TEXT = {".csv": ",", ".tsv": "\t", ".txt": "\t", ".tab": "\t"}
+EXTENSIONS: tuple[str, ...] = (
+    ".parquet",
+    *_TEXT,
+    *(f"{ext}.gz" for ext in _TEXT),
+    ".xlsx",
+)
+#: Column names of an edge list in each layout (TF, target, score).
+LAYOUTS: dict[str, tuple[str, str, str]] = {
+    "tfcnn": ("tf", "target", "probability"),
+    "pyscenic": ("TF", "target", "importance"),
+    "beeline": ("Gene1", "Gene2", "EdgeWeight"),
+}
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """How a table is written: ``kind`` (parquet, csv, tsv or xlsx), ``gzip``."""
+
+    kind: str
+    gzip: bool = False
+
+    @property
+    def sep(self) -> str:
+        return "\t" if self.kind == "tsv" else ","
+
+
+def output_format(path: str | os.PathLike[str], layout: str = "tfcnn") -> OutputFormat:
+    """The format of ``path`` by its extension (and ``layout``: beeline text is tab-
+    separated); an unknown extension is refused, naming the ones written."""
+    check_layout(layout)
+    name = Path(path).name.lower()
+    for ext in sorted(EXTENSIONS, key=len, reverse=True):
+        if name.endswith(ext):
+            base = ext.removesuffix(".gz")
+            if base in _TEXT:
+                kind = "tsv" if _TEXT[base] == "\t" or layout == "beeline" else "csv"
+                return OutputFormat(kind, ext.endswith(".gz"))
+            return OutputFormat(base.lstrip("."))
+    suffix = "".join(Path(path).suffixes[-2:]) or "(no extension)"
+    raise TfcnnInputError(
+        f"{path}: unknown table format {suffix!r}; end the file name in .csv, .tsv or .xlsx, "
+        f"or {', '.join(e for e in EXTENSIONS if e not in ('.csv', '.tsv', '.xlsx'))}."
+    )
+
+
+def table_format(path: str | os.PathLike[str]) -> str:
+    """csv, tsv, xlsx or parquet from a file name's extension (see :func:`output_format`)."""
+    return output_format(path).kind
+
+
+def check_layout(layout: str) -> str:
+    """``layout`` if it is one of :data:`LAYOUTS`, else a :class:`TfcnnInputError`."""
+    if layout not in LAYOUTS:
+        raise TfcnnInputError(f"`layout` must be one of {', '.join(LAYOUTS)} (got {layout!r}).")
+    return layout
+
+
+def edge_columns(layout: str) -> tuple[str, str, str]:
+    """The (TF, target, score) column names of ``layout``."""
+    return LAYOUTS[check_layout(layout)]
+
+
+def apply_layout(
+    table: pd.DataFrame,
+    layout: str,
+    columns: tuple[str, str, str] = LAYOUTS["tfcnn"],
+    keep_others: bool = False,
+) -> pd.DataFrame:
+    """``table`` with its (TF, target, score) ``columns`` renamed for ``layout``; the
+    ``tfcnn`` layout keeps the table as it is, the others keep only those three columns
+    (first) unless ``keep_others``."""
+    if check_layout(layout) == "tfcnn":
+        return table
+    renamed = table.rename(columns=dict(zip(columns, LAYOUTS[layout], strict=True)))
+    first = list(LAYOUTS[layout])
+    rest = [c for c in renamed.columns if c not in first] if keep_others else []
+    return renamed[first + rest]
+
+
+def to_text(table: pd.DataFrame, fmt: str = "csv") -> str:
+    """The table as CSV or TSV text (probabilities at full precision)."""
+    return table.to_csv(sep="\t" if fmt == "tsv" else ",", index=False, lineterminator="\n")
+
+
+def write_xlsx(
+    table: pd.DataFrame,
+    path: str | os.PathLike[str] | IO[bytes],
+    issues: pd.DataFrame | None = None,
+    sheet: str = "predictions",
+) -> None:
+    """Write the table (and, when given, the unusable IDs) to an .xlsx file via openpyxl."""
+    if len(table) > XLSX_MAX_ROWS:
+        raise TfcnnInputError(
+            f"{len(table):,} rows do not fit in one Excel sheet (at most {XLSX_MAX_ROWS:,}); "
+            "write .csv, .tsv or .parquet instead."
+        )
+    with pd.ExcelWriter(path, engine="openpyxl") as writer:
+        table.to_excel(writer, sheet_name=sheet, index=False)
+        if issues is not None and len(issues):
+            issues.to_excel(writer, sheet_name="unused IDs", index=False)
+
+
+def write_table(
+    table: pd.DataFrame,
+    path: str | os.PathLike[str],
+    *,
+    force: bool = False,
+    layout: str = "tfcnn",
+    issues: pd.DataFrame | None = None,
+) -> Path:
+    """Write ``table`` by extension, atomically (``issues``: a second .xlsx sheet)."""
+    fmt = output_format(path, layout)
+    with TableWriter(path, fmt, force=force, sheet="predictions", issues=issues) as writer:
+        writer.write(table)
+    return Path(path)
+
+
+class TableWriter:
+    """Write a table in blocks (DataFrames or Arrow tables with the same columns) to a
+    temporary file, renamed into place when the ``with`` block ends without error."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        fmt: OutputFormat,
+        *,
+        force: bool = False,
+        sheet: str = "edges",
+        issues: pd.DataFrame | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.fmt = fmt
+        self.force = force
+        self.sheet = sheet
+        self.issues = issues
+        self.rows = 0
+        self._stack = contextlib.ExitStack()
+        self._parquet: Any = None
+        self._text: IO[str] | None = None
+        self._frames: list[pd.DataFrame] = []
+        self._tmp: Path | None = None
+
+    def __enter__(self) -> TableWriter:
+        self._tmp = self._stack.enter_context(atomic_path(self.path, force=self.force))
+        return self
+
+    def write(self, block: pd.DataFrame | pa.Table) -> None:
+        """Append a block (the first one fixes the columns)."""
+        assert self._tmp is not None, "use TableWriter in a with block"
+        self.rows += block.num_rows if isinstance(block, pa.Table) else len(block)
+        if self.fmt.kind == "parquet":
+            table = (
+                block
+                if isinstance(block, pa.Table)
+                else pa.Table.from_pandas(block, preserve_index=False)
+            )
+            if self._parquet is None:
+                import pyarrow.parquet as pq
+
+                self._parquet = self._stack.enter_context(
+                    pq.ParquetWriter(self._tmp, table.schema, compression="snappy")
+                )
+            self._parquet.write_table(table, row_group_size=max(1, table.num_rows))
+            return
+        frame = block.to_pandas() if isinstance(block, pa.Table) else block
+        if self.fmt.kind == "xlsx":
+            if self.rows > XLSX_MAX_ROWS:
+                raise TfcnnInputError(
+                    f"{self.path}: more than {XLSX_MAX_ROWS:,} rows do not fit in one Excel "
+                    "sheet; write .csv, .tsv or .parquet instead."
+                )
+            self._frames.append(frame)
+            return
+        header = self._text is None
+        if self._text is None:
+            raw = cast(
+                IO[bytes],
+                gzip.GzipFile(self._tmp, "wb", mtime=0) if self.fmt.gzip else open(self._tmp, "wb"),  # noqa: SIM115 (closed by the exit stack)
+            )
+            self._stack.enter_context(raw)
+            self._text = self._stack.enter_context(
+                io.TextIOWrapper(raw, encoding="utf-8", newline="")
+            )
+        frame.to_csv(self._text, sep=self.fmt.sep, index=False, header=header, lineterminator="\n")
+
+    def _finish(self) -> None:
+        if self.fmt.kind == "xlsx":
+            frames = self._frames
+            table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+            assert self._tmp is not None
+            write_xlsx(table, self._tmp, self.issues, sheet=self.sheet)
+        elif self._text is None and self._parquet is None:
+            raise ValueError("TableWriter: no block was written (write an empty one)")
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            try:
+                self._finish()
+            except BaseException as error:
+                self._stack.__exit__(type(error), error, error.__traceback__)
+                raise
+        self._stack.__exit__(exc_type, exc, tb)
+
+
+@contextlib.contextmanager
+def table_writer(
+    path: str | os.PathLike[str], layout: str = "tfcnn", force: bool = False, sheet: str = "edges"
+) -> Iterator[TableWriter]:
+    """A :class:`TableWriter` for ``path`` (format by extension and ``layout``)."""
+    with TableWriter(path, output_format(path, layout), force=force, sheet=sheet) as writer:
+        yield writer
