@@ -17,17 +17,23 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "benchmarks" / "run.py"
 
 
-@pytest.mark.slow
-def test_bench_quick_writes_expected_json(tmp_path: Path) -> None:
-    out = tmp_path / "results.json"
+def run_quick(script: Path, out: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """``script --quick --output out`` from the repository root; it must succeed."""
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--quick", "--output", str(out)],
+        [sys.executable, str(script), "--quick", "--output", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=300,  # a hang guard, not a speed goal (the quick run takes seconds)
+        timeout=timeout,  # a hang guard, not a speed goal
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+@pytest.mark.slow
+def test_bench_quick_writes_expected_json(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    proc = run_quick(SCRIPT, out)
     results = json.loads(out.read_text())
 
     assert set(results) >= {"meta", "training", "scoring", "variant"}
@@ -64,14 +70,7 @@ LOAD_SCRIPT = ROOT / "benchmarks" / "bench_load.py"
 def test_bench_load_quick_serves_every_query_and_prints_the_goals(tmp_path: Path) -> None:
     """`bench_load.py --quick`: a real `tfcnn serve`, 3 sessions x 2 queries, no error."""
     out = tmp_path / "load.json"
-    proc = subprocess.run(
-        [sys.executable, str(LOAD_SCRIPT), "--quick", "--output", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,  # a hang guard, not a speed goal
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    proc = run_quick(LOAD_SCRIPT, out)
     results = json.loads(out.read_text())
     assert results["meta"]["quick"] is True
     assert results["queries_planned"] == results["queries_done"] == 6
@@ -81,3 +80,24 @@ def test_bench_load_quick_serves_every_query_and_prints_the_goals(tmp_path: Path
     assert all(r["error"] is None for r in results["records"])
     for line in ("errors: 0 (goal 0)", "p95: ", "(goal < 5 s)", "memory (server RSS): start "):
         assert line in proc.stdout
+
+
+BUSY_SCRIPT = ROOT / "benchmarks" / "bench_busy.py"
+
+
+@pytest.mark.slow
+def test_bench_busy_quick_prints_the_ratio_and_load(tmp_path: Path) -> None:
+    """`bench_busy.py --quick`: the demo idle, then beside 2 hogs; ratio, goal, load."""
+    out = tmp_path / "busy.json"
+    proc = run_quick(BUSY_SCRIPT, out, timeout=600)
+    results = json.loads(out.read_text())
+    meta = results["meta"]
+    assert (meta["quick"], meta["epochs"], meta["hogs"]) == (True, 1, 2) and meta["cores"] >= 1
+    assert results["same_table"] is True  # the load never changes the numbers
+    for run in ("idle", "busy"):
+        assert results[run]["seconds"] > 0 and len(results[run]["load_before"]) == 3
+    idle, busy = results["idle"]["seconds"], results["busy"]["seconds"]
+    assert results["ratio"] == pytest.approx(busy / idle)
+    for line in ("slowdown beside 2 CPU-bound processes:", "fair share of", "goal <= 5x"):
+        assert line in proc.stdout
+    assert "load average" in proc.stdout

@@ -1,4 +1,5 @@
-"""The demo on the bundled real data (2 epochs to stay fast): outputs and what they show."""
+"""The demo on the bundled real data (2 epochs to stay fast): outputs and what they show,
+and the same numbers whether its four models train in parallel or one after another."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from tfcnn.study.demo import default_output, run_demo
 def demo(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo") / "results"
     console = Console(file=open(out.parent / "stdout.txt", "w"), width=100)  # noqa: SIM115
-    result = run_demo(out, epochs=2, progress=False, console=console)
+    # two workers, one thread each: the four models train two at a time
+    result = run_demo(out, epochs=2, progress=False, console=console, threads=2)
     console.file.close()
     return result, (out.parent / "stdout.txt").read_text()
 
@@ -64,3 +66,24 @@ def test_never_overwrites(demo, tmp_path) -> None:
         run_demo(result.output, epochs=1, progress=False, console=Console(quiet=True))
     (tmp_path / "demo").mkdir()
     assert default_output(tmp_path) == tmp_path / "demo-2"
+
+
+def test_parallel_and_sequential_runs_give_the_same_numbers(demo, tmp_path) -> None:
+    """Each model is a one-thread run wherever it trains: --threads never changes a number."""
+    parallel, _ = demo
+    sequential = run_demo(
+        tmp_path / "seq", epochs=2, progress=False, console=Console(quiet=True), threads=1
+    )
+    assert sequential.rows == parallel.rows
+    for row in parallel.rows:
+        weights = [
+            (r.output / row["model"] / "weights.safetensors").read_bytes()
+            for r in (parallel, sequential)
+        ]
+        assert weights[0] == weights[1], row["protocol"]
+        tables = [
+            (r.output / "predictions" / f"{row['protocol']}.test.tsv").read_text()
+            for r in (parallel, sequential)
+        ]
+        assert tables[0] == tables[1]
+    assert json.loads((parallel.output / "metrics.json").read_text())["threads_per_model"] == 1

@@ -19,6 +19,7 @@ from tfcnn.apps.cli import app
 from tfcnn.evaluation import baselines
 from tfcnn.evaluation.metrics import auroc
 from tfcnn.study import runner, study, tuning
+from tfcnn.study.inputs import StudyInputs, content_spec, read_inputs
 from tfcnn.study.protocols import data_spec
 
 
@@ -80,14 +81,16 @@ def test_genie3_finds_the_planted_regulator() -> None:
     assert np.all(np.diag(self_imp) == 0)
 
 
-def _tune_configs(files: Path, n: int) -> list[dict]:
-    data = data_spec(str(files / "expr.tsv"), str(files / "pairs.tsv"))
-    return tuning.grid_configs(data, values=(2, 4), epochs=1, train_pairs=60)[:n]
+def _tune_configs(files: Path, n: int) -> tuple[list[dict], StudyInputs]:
+    """``n`` grid jobs on the synthetic files, and their inputs (read once, here)."""
+    inputs = read_inputs(data_spec(str(files / "expr.tsv"), str(files / "pairs.tsv")))
+    data = content_spec(inputs.spec)
+    return tuning.grid_configs(data, values=(2, 4), epochs=1, train_pairs=60)[:n], inputs
 
 
 def test_runs_resume_only_the_missing_ones(files, tmp_path) -> None:
-    configs = _tune_configs(files, 4)
-    first = runner.run_jobs(configs[:2], tmp_path, workers=1)
+    configs, inputs = _tune_configs(files, 4)
+    first = runner.run_jobs(configs[:2], tmp_path, inputs=inputs, workers=1)
     assert first == {"skipped": 0, "ran": 2}
     stamps = {
         runner.config_hash(c): os.stat(runner.run_dir(tmp_path, c) / "metrics.json").st_mtime_ns
@@ -98,7 +101,7 @@ def test_runs_resume_only_the_missing_ones(files, tmp_path) -> None:
     partial.mkdir(parents=True)
     (partial / "config.json").write_text("{}")
     time.sleep(0.01)
-    second = runner.run_jobs(configs, tmp_path, workers=2)
+    second = runner.run_jobs(configs, tmp_path, inputs=inputs, workers=2)
     assert second == {"skipped": 2, "ran": 2}
     for c in configs[:2]:
         path = runner.run_dir(tmp_path, c) / "metrics.json"
@@ -109,7 +112,7 @@ def test_runs_resume_only_the_missing_ones(files, tmp_path) -> None:
         m = json.loads((d / "metrics.json").read_text())
         assert m["n_train"] == 60 and len(m["history"]) == 1
         assert 0.0 <= m["val_accuracy"] <= 1.0
-    assert runner.run_jobs(configs, tmp_path, workers=2) == {"skipped": 4, "ran": 0}
+    assert runner.run_jobs(configs, tmp_path, inputs=inputs, workers=2) == {"skipped": 4, "ran": 0}
     assert not [p for p in (tmp_path / "runs").iterdir() if p.name.startswith(".")]
 
 
@@ -197,16 +200,19 @@ def test_study_refuses_bad_options_and_foreign_folders(files, tmp_path) -> None:
     assert only_x.exit_code == 2 and "both" in plain(only_x.output)
 
 
-def test_runs_on_a_dask_scheduler(files, tmp_path) -> None:
+def test_runs_on_an_in_process_dask_scheduler(files, tmp_path) -> None:
+    """The quick case; worker processes in other folders: tests/test_study_dask.py."""
     distributed = pytest.importorskip("dask.distributed")
-    configs = _tune_configs(files, 2)
+    configs, inputs = _tune_configs(files, 2)
     with distributed.LocalCluster(
         n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None
     ) as cluster:
-        counts = runner.run_jobs(configs, tmp_path, scheduler=cluster.scheduler_address)
+        counts = runner.run_jobs(
+            configs, tmp_path, inputs=inputs, scheduler=cluster.scheduler_address
+        )
     assert counts == {"skipped": 0, "ran": 2}
     local = tmp_path / "local"
-    runner.run_jobs(configs, local, workers=1)
+    runner.run_jobs(configs, local, inputs=inputs, workers=1)
     for c in configs:  # same seed, same numbers wherever it ran
         a = runner.load_run(tmp_path, c)
         b = runner.load_run(local, c)
@@ -217,7 +223,8 @@ def test_in_process_runs_restore_the_thread_settings(files, tmp_path) -> None:
     import torch
 
     before = torch.get_num_threads()
-    runner.run_jobs(_tune_configs(files, 1), tmp_path, workers=1)
+    configs, inputs = _tune_configs(files, 1)
+    runner.run_jobs(configs, tmp_path, inputs=inputs, workers=1)
     assert torch.get_num_threads() == before
 
 

@@ -117,6 +117,17 @@ SeedOpt = Annotated[
         help="Random seed (same seed and thread count, same result).",
     ),
 ]
+ThreadsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--threads",
+        min=1,
+        max=1024,
+        help="CPU threads to use (default: the cores this process may run on). train: torch "
+        "threads, part of the recipe (same seed + same threads = same weights); demo, study, "
+        "tune: parallel runs of one thread each, so their numbers never depend on it.",
+    ),
+]
 ForceOpt = Annotated[
     bool, typer.Option("--force", help="Replace an existing output instead of refusing.")
 ]

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import os
+import time
+from concurrent.futures import as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,9 +25,11 @@ from rich.table import Table
 
 from .. import __version__
 from ..api import load_expression, load_interactions, scores_table, train
-from ..io.atomic import atomic_dir
+from ..io.atomic import atomic_dir, check_writable
+from ..io.expression import ExpressionMatrix
 from ..io.interactions import Interactions
 from ..pairs import build_pair_set
+from ..runtime import default_threads, stop_on_signals, torch_threads, worker_pool
 
 DEMO_EVIDENCE = ("TARGET", "CHIPSeq", "Litterature")
 PROTOCOLS = (
@@ -85,74 +89,69 @@ def run_demo(
     force: bool = False,
     progress: bool = True,
     console: Console | None = None,
+    threads: int | None = None,
 ) -> DemoResult:
-    """Run the four protocols, print the table, write models + metrics.json to ``output``."""
+    """Run the four protocols, print the table, write models + metrics.json to ``output``.
+
+    The four models train as parallel runs of one thread each, ``threads`` at a time
+    (default: the cores this process may use; 1 trains them one after the other here).
+    Each run has one thread wherever it runs, so the numbers never depend on ``threads``.
+    SIGINT/SIGTERM stop the workers and leave nothing under ``output``.
+    """
     console = console or Console()
     out = Path(output) if output is not None else default_output()
-    expression = load_expression("nitrogen-expression")
-    positives = load_interactions("nitrogen-edges", evidence=DEMO_EVIDENCE)
-    all_edges: Interactions = load_interactions("nitrogen-edges")
-    console.print(
-        f"[bold]tfcnn demo[/]: {expression.n_genes:,} genes x {expression.n_samples} conditions "
-        f"(bundled nitrogen compendium); positives = ConnecTF {' + '.join(DEMO_EVIDENCE)} edges"
+    check_writable(out, force)  # before loading anything
+    workers = min(len(PROTOCOLS), default_threads(threads))
+    data = (
+        load_expression("nitrogen-expression"),
+        load_interactions("nitrogen-edges", evidence=DEMO_EVIDENCE),
+        load_interactions("nitrogen-edges"),
     )
-    rows: list[dict[str, Any]] = []
-    data_summary: dict[str, Any] = {}
-    with atomic_dir(out, force=force) as tmp:
-        for split, negatives in PROTOCOLS:
-            name = protocol_name(split, negatives)
-            pairs = build_pair_set(
-                expression,
-                positives,
-                negatives=negatives,
-                split=split,
-                seed=seed,
-                exclude=all_edges,
-            )
-            if not data_summary:
-                data_summary = {
-                    "expression": pairs.meta["expression"],
-                    "positives": pairs.meta["positives"],
-                    "n_regulators": pairs.meta["n_regulators"],
-                    "top_regulator": pairs.meta["top_regulator"],
-                    "evidence": list(DEMO_EVIDENCE),
-                }
-                _print_data(console, pairs.meta)
-            model = train(
-                pairs,
-                seed=seed,
-                epochs=epochs,
-                progress=progress,
-                label=f"{split} / {negatives}",
-                output=tmp / "models" / name,
-            )
-            test = model.record_.metrics["test"]
-            counts = pairs.counts()
-            rows.append(
-                {
-                    "protocol": name,
-                    "split": split,
-                    "negatives": negatives,
-                    "n_train": counts["train"]["positives"] + counts["train"]["negatives"],
-                    "n_test": test["n"],
-                    "test_regulators": counts["test"]["regulators_in_positives"],
-                    "positives_kept": pairs.meta["positives"]["kept"],
-                    "cnn_auroc": test["auroc"],
-                    "cnn_auprc": test["auprc"],
-                    "cnn_accuracy": test["accuracy"],
-                    "pearson_auroc": test["baselines"]["pearson"]["auroc"],
-                    "target_frequency_auroc": test["baselines"]["target_frequency"]["auroc"],
-                    "model": f"models/{name}",
-                }
-            )
-            (tmp / "predictions").mkdir(exist_ok=True)
-            scores_table(model, pairs, "test").to_csv(
-                tmp / "predictions" / f"{name}.test.tsv", sep="\t", index=False
-            )
+    console.print(
+        f"[bold]tfcnn demo[/]: {data[0].n_genes:,} genes x {data[0].n_samples} conditions "
+        f"(bundled nitrogen compendium); positives = ConnecTF {' + '.join(DEMO_EVIDENCE)} "
+        f"edges; {len(PROTOCOLS)} models, {workers} at a time, one thread each"
+    )
+    with stop_on_signals(), atomic_dir(out, force=force) as tmp:
+        jobs = [(split, negatives, seed, epochs, str(tmp)) for split, negatives in PROTOCOLS]
+        found: dict[int, dict[str, Any]] = {}
+
+        def done(i: int, row: dict[str, Any]) -> None:
+            found[i] = row
+            if progress:
+                console.print(
+                    f"  [{len(found)}/{len(jobs)}] {row['split']} / {row['negatives']}: "
+                    f"CNN test AUROC {_fmt(row['cnn_auroc'])} ({row.pop('seconds'):.0f} s)"
+                )
+            else:
+                row.pop("seconds")
+
+        if workers <= 1:
+            _receive(data)
+            for i, job in enumerate(jobs):
+                done(i, _train_protocol(*job))
+        else:
+            with worker_pool(workers, _receive, (data,)) as pool:
+                futures = {pool.submit(_train_protocol, *job): i for i, job in enumerate(jobs)}
+                for fut in as_completed(futures):
+                    done(futures[fut], fut.result())
+        rows = [found[i] for i in range(len(jobs))]
+        meta = rows[0].pop("pairs_meta")
+        for r in rows[1:]:
+            r.pop("pairs_meta")
+        data_summary = {
+            "expression": meta["expression"],
+            "positives": meta["positives"],
+            "n_regulators": meta["n_regulators"],
+            "top_regulator": meta["top_regulator"],
+            "evidence": list(DEMO_EVIDENCE),
+        }
+        _print_data(console, meta)
         metrics = {
             "tfcnn_version": __version__,
             "seed": seed,
             "epochs": epochs,
+            "threads_per_model": 1,
             "data": data_summary,
             "protocols": rows,
             "command": f"tfcnn demo --seed {seed} --epochs {epochs}",
@@ -168,6 +167,66 @@ def run_demo(
         f"\nResults written to [bold]{out}[/]: metrics.json, table.txt, models/, predictions/"
     )
     return DemoResult(output=out, rows=rows, data=data_summary)
+
+
+_data: tuple[ExpressionMatrix, Interactions, Interactions] | None = None
+
+
+def _receive(data: tuple[ExpressionMatrix, Interactions, Interactions]) -> None:
+    """Keep the demo's inputs in this process (a worker gets them once, not per model)."""
+    global _data
+    _data = data
+
+
+def _train_protocol(
+    split: str, negatives: str, seed: int, epochs: int, folder: str
+) -> dict[str, Any]:
+    """Build one protocol's pairs, train on one thread, write model and predictions
+    under ``folder``; return the table row (with the pair set's summary and seconds)."""
+    if _data is None:
+        raise RuntimeError("the demo's inputs were not given to this process (_receive)")
+    expression, positives, all_edges = _data
+    start = time.time()
+    name = protocol_name(split, negatives)
+    with torch_threads(1, blas=True):
+        pairs = build_pair_set(
+            expression,
+            positives,
+            negatives=negatives,
+            split=split,
+            seed=seed,
+            exclude=all_edges,
+        )
+        model = train(
+            pairs,
+            seed=seed,
+            epochs=epochs,
+            progress=False,
+            output=Path(folder) / "models" / name,
+        )
+        table = scores_table(model, pairs, "test")
+    predictions = Path(folder) / "predictions"
+    predictions.mkdir(exist_ok=True)
+    table.to_csv(predictions / f"{name}.test.tsv", sep="\t", index=False)
+    test = model.record_.metrics["test"]
+    counts = pairs.counts()
+    return {
+        "protocol": name,
+        "split": split,
+        "negatives": negatives,
+        "n_train": counts["train"]["positives"] + counts["train"]["negatives"],
+        "n_test": test["n"],
+        "test_regulators": counts["test"]["regulators_in_positives"],
+        "positives_kept": pairs.meta["positives"]["kept"],
+        "cnn_auroc": test["auroc"],
+        "cnn_auprc": test["auprc"],
+        "cnn_accuracy": test["accuracy"],
+        "pearson_auroc": test["methods"]["pearson"]["pooled_auroc"],
+        "target_frequency_auroc": test["methods"]["target_frequency"]["pooled_auroc"],
+        "model": f"models/{name}",
+        "pairs_meta": pairs.meta,
+        "seconds": time.time() - start,
+    }
 
 
 def _print_data(console: Console, meta: dict[str, Any]) -> None:

@@ -22,9 +22,7 @@ frequency among training positives.
 
 from __future__ import annotations
 
-import json
 import time
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +30,12 @@ import numpy as np
 import pandas as pd
 from safetensors.numpy import save_file
 
-from ..api import load_expression, load_id_map, load_interactions
 from ..errors import TfcnnInputError
 from ..evaluation import baselines
 from ..evaluation.metrics import auprc, auroc, binary_metrics, probability_distribution
 from ..model.estimator import PairCNN
 from ..pairs import PairSet, build_pair_set, tf_group_folds
+from . import inputs
 
 SPLITS = ("random", "tf-holdout", "pair-disjoint")
 NEGATIVES = ("random", "tf-matched", "degree-matched")
@@ -65,7 +63,12 @@ def data_spec(
     id_map: str | None = None,
     log2: bool = False,
 ) -> dict[str, Any]:
-    """The JSON-ready description of a dataset that every job config carries."""
+    """The JSON-ready description of a dataset as typed (paths or bundled names).
+
+    Study settings keep it, with each file's sha256 added by
+    :func:`.inputs.read_inputs`; job configs carry only the contents
+    (:func:`.inputs.content_spec`), never the paths.
+    """
     return {
         "expression": str(expression),
         "interactions": str(interactions),
@@ -85,18 +88,16 @@ def default_data_spec() -> dict[str, Any]:
     )
 
 
-@lru_cache(maxsize=4)
-def _load(spec_json: str) -> tuple[Any, Any, Any, Any]:
-    spec = json.loads(spec_json)
-    expression = load_expression(spec["expression"], log2=spec["log2"])
-    positives = load_interactions(spec["interactions"], evidence=spec["evidence"])
-    exclude = load_interactions(spec["exclude"]) if spec["exclude"] else None
-    return expression, positives, exclude, load_id_map(spec["id_map"])
+def _load(spec: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
+    """The parsed inputs of ``spec``: shipped to this process by content, or (on the
+    client) read from the files it names (see :mod:`.inputs`)."""
+    data = inputs.obtain(spec)
+    return data.expression, data.positives, data.exclude, data.id_map
 
 
 def build(spec: dict[str, Any], negatives: str, split: str, seed: int, fractions) -> PairSet:
-    """A pair set of the dataset ``spec`` (loaded once per process)."""
-    expression, positives, exclude, id_map = _load(json.dumps(spec, sort_keys=True))
+    """A pair set of the dataset ``spec`` (its inputs are read once, see :mod:`.inputs`)."""
+    expression, positives, exclude, id_map = _load(spec)
     return build_pair_set(
         expression,
         positives,

@@ -1,8 +1,10 @@
 """`run`: every protocol, baseline, control and tuning scan for one dataset.
 
-Settings are stored in ``RESULTS/study-config.json``; runs in ``RESULTS/runs/`` (see
-:mod:`.runner`); :func:`collect` turns finished runs into ``RESULTS/study.json``, the
-numbers the report shows.
+Settings are stored in ``RESULTS/study-config.json``, with the sha256 of every input
+file (see :mod:`.inputs`); runs in ``RESULTS/runs/`` (see :mod:`.runner`); :func:`collect`
+turns finished runs into ``RESULTS/study.json``, the numbers the report shows. A folder
+made from other input contents is never resumed (nor mixed): it is refused, or with
+``force`` started over.
 """
 
 from __future__ import annotations
@@ -22,6 +24,14 @@ from ..errors import TfcnnInputError
 from ..evaluation.metrics import auprc, auroc
 from ..io.atomic import write_text
 from . import protocols, runner, tuning
+from .inputs import (
+    CONTENTS,
+    StudyInputs,
+    changed_files,
+    content_spec,
+    describe_changes,
+    read_inputs,
+)
 
 SETTINGS_FILE = "study-config.json"
 SUMMARY_FILE = "study.json"
@@ -70,7 +80,7 @@ def protocol_configs(settings: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         {
             "kind": "protocol",
-            "data": settings["data"],
+            "data": content_spec(settings["data"]),
             "split": split,
             "negatives": neg,
             "replicate": r,
@@ -91,7 +101,7 @@ def genie3_config(settings: dict[str, Any]) -> dict[str, Any] | None:
         return None
     return {
         "kind": "genie3",
-        "data": settings["data"],
+        "data": content_spec(settings["data"]),
         "seed": settings["seed"],
         "n_estimators": p["genie3_trees"],
     }
@@ -101,9 +111,10 @@ def tuning_configs(settings: dict[str, Any], scan: str) -> list[dict[str, Any]]:
     g = settings.get(scan)
     if not g:
         return []
+    data = content_spec(settings["data"])
     if scan == "grid":
         return tuning.grid_configs(
-            settings["data"],
+            data,
             values=tuple(g["values"]),
             epochs=g["epochs"],
             train_pairs=g["train_pairs"],
@@ -111,7 +122,7 @@ def tuning_configs(settings: dict[str, Any], scan: str) -> list[dict[str, Any]]:
             seed=settings["seed"],
         )
     return tuning.regularisation_configs(
-        settings["data"],
+        data,
         dropouts=tuple(g["dropouts"]),
         batch_sizes=tuple(g["batch_sizes"]),
         epochs=tuple(g["epochs"]),
@@ -137,49 +148,96 @@ def all_configs(settings: dict[str, Any]) -> list[dict[str, Any]]:
     )
 
 
-def prepare_output(output: str | os.PathLike[str], settings: dict[str, Any], force: bool) -> Path:
-    """Create or resume ``output``: a study folder with the same settings is resumed."""
-    out = Path(output)
-    cfg = out / SETTINGS_FILE
-    if out.exists():
-        if not out.is_dir():
-            raise TfcnnInputError(f"{out} is a file; give a folder as --output.")
-        if cfg.is_file():
-            try:
-                old = read_settings(out)
-            except TfcnnInputError:
-                if not force:
-                    raise
-                old = {}
-            same = {k: v for k, v in old.items() if k not in ("tfcnn_version", "commands")} == {
-                k: v for k, v in settings.items() if k not in ("tfcnn_version", "commands")
-            }
-            if not same and not force:
-                raise TfcnnInputError(
-                    f"{out} holds a study with other settings ({cfg}); choose another "
-                    "--output, or pass --force to use these settings there (finished runs "
-                    "with identical configs are still reused)."
-                )
-        elif any(out.iterdir()) and not force:
-            raise TfcnnInputError(
-                f"{out} exists and is not a tfcnn results folder; choose another --output "
-                "or pass --force."
-            )
-    out.mkdir(parents=True, exist_ok=True)
-    write_text(cfg, json.dumps(settings, indent=2) + "\n", force=True)
+def _comparable(settings: dict[str, Any]) -> dict[str, Any]:
+    """Settings as they decide the runs: no version or command, data by contents only."""
+    out = {k: v for k, v in settings.items() if k not in ("tfcnn_version", "commands")}
+    if isinstance(out.get("data"), dict):
+        out["data"] = content_spec(out["data"])
     return out
+
+
+def prepare_output(output: str | os.PathLike[str], settings: dict[str, Any], force: bool) -> Path:
+    """Create or resume ``output``: a study folder with the same settings and the same
+    input contents is resumed; other contents are refused (``force``: started over)."""
+    out = Path(output)
+    old = check_output(out, force)
+    if old and not force:
+        _check_resumable(out, old, settings)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / SETTINGS_FILE, json.dumps(settings, indent=2) + "\n", force=True)
+    return out
+
+
+def check_output(output: str | os.PathLike[str], force: bool) -> dict[str, Any] | None:
+    """Refuse an ``output`` that cannot hold these results, before any input is read;
+    return the settings of the results folder it already is (None: new or forced)."""
+    out = Path(output)
+    if not out.exists():
+        return None
+    if not out.is_dir():
+        raise TfcnnInputError(f"{out} is a file; give a folder as --output.")
+    if (out / SETTINGS_FILE).is_file():
+        try:
+            return read_settings(out)
+        except TfcnnInputError:
+            if not force:
+                raise
+            return None
+    if any(out.iterdir()) and not force:
+        raise TfcnnInputError(
+            f"{out} exists and is not a tfcnn results folder; choose another --output "
+            "or pass --force."
+        )
+    return None
+
+
+def _check_resumable(out: Path, old: dict[str, Any], new: dict[str, Any]) -> None:
+    """Refuse to resume ``out`` with other input contents (named) or other settings."""
+    if CONTENTS not in old["data"]:
+        raise TfcnnInputError(
+            f"{out} was made by a tfcnn that did not record the contents of its inputs, so "
+            "its runs cannot be checked against these files; choose another --output, or "
+            "pass `force` to start over there."
+        )
+    changed = changed_files(old["data"], new["data"])
+    if changed:
+        what = describe_changes(old["data"], new["data"], changed)
+        raise TfcnnInputError(
+            f"{out} was made from other input data: {what}. "
+            "Runs on other data are never mixed: restore the original file, choose another "
+            "--output, or pass `force` to start over there with these inputs (runs on the "
+            "old contents are then never used)."
+        )
+    if _comparable(old) != _comparable(new):
+        raise TfcnnInputError(
+            f"{out} holds a study with other settings ({out / SETTINGS_FILE}); choose another "
+            "--output, or pass `force` to use these settings there (finished runs "
+            "with identical configs and inputs are still reused)."
+        )
 
 
 def run(
     output: str | os.PathLike[str],
     settings: dict[str, Any],
     *,
+    inputs: StudyInputs | None = None,
     workers: int = 2,
     scheduler: str | None = None,
     force: bool = False,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Run (or resume) every job of ``settings`` in ``output``; write study.json."""
+    """Run (or resume) every job of ``settings`` in ``output``; write study.json.
+
+    The inputs are read once here (or given as ``inputs``, read by
+    :func:`.inputs.read_inputs` from ``settings["data"]``), and their contents recorded
+    in the settings; the jobs get them as data, wherever they run.
+    """
+    as_typed = {k: v for k, v in settings["data"].items() if k != CONTENTS}
+    if inputs is None:
+        inputs = read_inputs(as_typed)
+    elif {k: v for k, v in inputs.spec.items() if k != CONTENTS} != as_typed:
+        raise ValueError("`inputs` were read from other files than `settings` name")
+    settings = {**settings, "data": inputs.spec}
     out = prepare_output(output, settings, force)
     configs = all_configs(settings)
     finished = sum(runner.is_finished(out, c) for c in configs)
@@ -188,7 +246,9 @@ def run(
     def on_done(config: dict[str, Any], done: int, total: int) -> None:
         log(f"  [{done}/{total}] {describe(config)}")
 
-    counts = runner.run_jobs(configs, out, workers=workers, scheduler=scheduler, on_done=on_done)
+    counts = runner.run_jobs(
+        configs, out, inputs=inputs, workers=workers, scheduler=scheduler, on_done=on_done
+    )
     summary = collect(out)
     summary["run_counts"] = counts
     write_text(out / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n", force=True)
@@ -402,7 +462,7 @@ def rerun_command(settings: dict[str, Any], output: str | os.PathLike[str]) -> s
     data = settings["data"]
     args: list[str] = []
     default = protocols.default_data_spec()
-    if data != default:
+    if {k: v for k, v in data.items() if k != CONTENTS} != default:
         args += ["-x", q(data["expression"]), "-i", q(data["interactions"])]
         if data["evidence"]:
             args += ["--evidence", q(",".join(data["evidence"]))]

@@ -9,7 +9,9 @@
 Both use the study's protocol (random split, random negatives) on a seeded subsample
 of ``train_pairs`` training pairs (the study's grid used 6,900), validated on a seeded
 subsample of ``validation_pairs`` validation pairs (None: the whole validation split).
-Every configuration is one resumable job (see :mod:`.runner`).
+Every configuration is one resumable job (see :mod:`.runner`); its ``data`` is the
+contents spec of the dataset (:func:`.inputs.content_spec`: sha256 of each input, no
+path), so the job runs wherever its inputs are shipped.
 """
 
 from __future__ import annotations

@@ -340,13 +340,16 @@ def demo(
     The four models train as parallel one-thread runs (--threads at a time), so the
     numbers are the same whatever --threads is.
     """
-    from ...runtime import Stopped
+    from ...runtime import Stopped, stop_on_signals
     from ...study.demo import run_demo
 
     if epochs < 1:
         raise TfcnnInputError("--epochs must be >= 1.")
     try:
-        run_demo(output, seed=seed, epochs=epochs, force=force, console=console, threads=threads)
+        with stop_on_signals():
+            run_demo(
+                output, seed=seed, epochs=epochs, force=force, console=console, threads=threads
+            )
     except Stopped as stop:
         print_error(f"{stop}: the demo's workers were stopped; nothing was written.")
         raise typer.Exit(code=stop.exit_code) from None

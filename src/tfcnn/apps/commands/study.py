@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 
 from ...errors import TfcnnInputError
-from ..console import console, user_errors
-from ..options import EvidenceOpt, ExcludeOpt, ForceOpt, IdMapOpt, Log2Opt, SeedOpt
+from ..console import console, print_error, user_errors
+from ..options import EvidenceOpt, ExcludeOpt, ForceOpt, IdMapOpt, Log2Opt, SeedOpt, ThreadsOpt
+
+if TYPE_CHECKING:
+    from ...study.inputs import StudyInputs
 
 OutputOpt = Annotated[
     Path, typer.Option("--output", "-o", help="Results folder (created, or resumed).")
@@ -33,12 +36,15 @@ InteractionsStudyOpt = Annotated[
     str | None, typer.Option("--interactions", "-i", help="Known TF->target pairs.")
 ]
 WorkersOpt = Annotated[
-    int, typer.Option("--workers", help="Local worker processes (1 torch thread each).")
+    int | None,
+    typer.Option("--workers", help="Local worker processes, 1 thread each (default: --threads)."),
 ]
 SchedulerOpt = Annotated[
     str | None,
     typer.Option(
-        "--scheduler", help="dask.distributed scheduler address (tcp://host:port) instead."
+        "--scheduler",
+        help="dask.distributed scheduler address (tcp://host:port) instead: inputs are "
+        "shipped to its workers and results come back here (docs/dask.md).",
     ),
 ]
 TrainPairsOpt = Annotated[
@@ -59,7 +65,9 @@ def _data(
     evidence: str | None,
     exclude: str | None,
     log2: bool,
-) -> dict[str, Any]:
+) -> StudyInputs:
+    """The inputs, read once (here, on the client) and checked before any output."""
+    from ...study.inputs import read_inputs
     from ...study.protocols import data_spec, default_data_spec
 
     if expression is None and interactions is None:
@@ -68,32 +76,27 @@ def _data(
                 "--evidence/--exclude/--id-map/--log2 need --expression and --interactions "
                 "(without them the bundled nitrogen compendium is used as in tfcnn demo)."
             )
-        return default_data_spec()
+        return read_inputs(default_data_spec())
     if expression is None or interactions is None:
         raise TfcnnInputError("give both --expression and --interactions, or neither.")
     ev = [v.strip() for v in evidence.split(",") if v.strip()] if evidence else None
-    spec = data_spec(expression, interactions, ev, exclude, id_map, log2)
-    _check_data(spec)
-    return spec
+    inputs = read_inputs(data_spec(expression, interactions, ev, exclude, id_map, log2))
+    _check_data(inputs)
+    return inputs
 
 
-def _check_data(spec: dict[str, Any]) -> None:
-    """Read the user's files, and line the pairs up with the matrix, before any output.
+def _check_data(inputs: StudyInputs) -> None:
+    """Line the pairs up with the matrix before any output.
 
-    The runs read the files again (in their own processes), where a bad file would
-    surface only after the results folder exists, or be recorded as a failed protocol.
-    Whether each protocol can be built (enough TFs for a split, ...) is still decided,
-    and reported, per protocol.
+    A bad file would otherwise surface only after the results folder exists, or be
+    recorded as a failed protocol. Whether each protocol can be built (enough TFs for a
+    split, ...) is still decided, and reported, per protocol.
     """
-    from ...api import load_expression, load_id_map, load_interactions
     from ...pairs import align_interactions
 
-    expression = load_expression(spec["expression"], log2=spec["log2"])
-    positives = load_interactions(spec["interactions"], evidence=spec["evidence"])
-    id_map = load_id_map(spec["id_map"])
-    if spec["exclude"]:
-        excluded = load_interactions(spec["exclude"])
-        align_interactions(excluded, expression.genes, id_map, expression.source)
+    expression, positives, id_map = inputs.expression, inputs.positives, inputs.id_map
+    if inputs.exclude is not None:
+        align_interactions(inputs.exclude, expression.genes, id_map, expression.source)
     pairs, _ = align_interactions(positives, expression.genes, id_map, expression.source)
     genes = set(expression.genes)
     if not (pairs["tf"].isin(genes) & pairs["target"].isin(genes)).any():
@@ -133,26 +136,45 @@ def _choices(value: str, allowed: tuple[str, ...], option: str) -> list[str]:
     return out
 
 
-def _check_run(workers: int, train_pairs: int | None = None) -> None:
-    if workers < 1:
+def _check_run(workers: int | None, train_pairs: int | None = None) -> None:
+    if workers is not None and workers < 1:
         raise TfcnnInputError("--workers must be >= 1.")
     if train_pairs is not None and train_pairs < 10:
         raise TfcnnInputError("--train-pairs must be >= 10.")
 
 
-def _run(output: Path, settings: dict[str, Any], workers, scheduler, force) -> dict[str, Any]:
+def _run(
+    output: Path,
+    settings: dict[str, Any],
+    inputs: StudyInputs,
+    workers: int | None,
+    threads: int | None,
+    scheduler: str | None,
+    force: bool,
+) -> dict[str, Any]:
+    """Run or resume the study; on SIGINT/SIGTERM stop the workers, keep finished runs."""
+    from ...runtime import Stopped, default_threads, stop_on_signals
     from ...study import report, study
 
     start = time.time()
-    summary = study.run(
-        output,
-        settings,
-        workers=workers,
-        scheduler=scheduler,
-        force=force,
-        log=lambda m: console.print(escape(m), highlight=False),
-    )
-    path = report.write_report(output, force=True)
+    try:
+        with stop_on_signals():
+            summary = study.run(
+                output,
+                settings,
+                inputs=inputs,
+                workers=workers or default_threads(threads),
+                scheduler=scheduler,
+                force=force,
+                log=lambda m: console.print(escape(m), highlight=False),
+            )
+            path = report.write_report(output, force=True)
+    except Stopped as stop:
+        print_error(
+            f"{stop}: workers stopped; finished runs are kept in {output}, nothing is "
+            "half-written. Rerun the same command to resume."
+        )
+        raise typer.Exit(code=stop.exit_code) from None
     for w in summary["warnings"]:
         console.print(f"[bold red]warning:[/] {escape(w)}")
     console.print(
@@ -177,7 +199,8 @@ def tune_grid(
     train_pairs: TrainPairsOpt = 6900,
     validation_pairs: ValPairsOpt = 0,
     seed: SeedOpt = 0,
-    workers: WorkersOpt = 2,
+    workers: WorkersOpt = None,
+    threads: ThreadsOpt = None,
     scheduler: SchedulerOpt = None,
     force: ForceOpt = False,
 ) -> None:
@@ -188,8 +211,10 @@ def tune_grid(
     if epochs < 1:
         raise TfcnnInputError("--epochs must be >= 1.")
     grid_values = _ints(values, "--values")
+    study.check_output(output, force)  # before reading (possibly large) inputs
+    inputs = _data(expression, interactions, id_map, evidence, exclude, log2)
     settings = study.default_settings(
-        _data(expression, interactions, id_map, evidence, exclude, log2),
+        inputs.spec,
         seed=seed,
         replicates=0,
         grid={
@@ -204,7 +229,7 @@ def tune_grid(
         f"Grid: {len(grid_values) ** 3} configs, {epochs} epochs, "
         f"{train_pairs:,} training pairs (seeded subsample)"
     )
-    _run(output, settings, workers, scheduler, force)
+    _run(output, settings, inputs, workers, threads, scheduler, force)
 
 
 def tune_regularisation(
@@ -223,7 +248,8 @@ def tune_regularisation(
     train_pairs: TrainPairsOpt = 6900,
     validation_pairs: ValPairsOpt = 0,
     seed: SeedOpt = 0,
-    workers: WorkersOpt = 2,
+    workers: WorkersOpt = None,
+    threads: ThreadsOpt = None,
     scheduler: SchedulerOpt = None,
     force: ForceOpt = False,
 ) -> None:
@@ -238,14 +264,16 @@ def tune_regularisation(
         "train_pairs": train_pairs,
         "validation_pairs": validation_pairs or None,
     }
+    study.check_output(output, force)  # before reading (possibly large) inputs
+    inputs = _data(expression, interactions, id_map, evidence, exclude, log2)
     settings = study.default_settings(
-        _data(expression, interactions, id_map, evidence, exclude, log2),
+        inputs.spec,
         seed=seed,
         replicates=0,
         regularisation=reg_scan,
     )
     settings["commands"] = [study.rerun_command(settings, output)]
-    _run(output, settings, workers, scheduler, force)
+    _run(output, settings, inputs, workers, threads, scheduler, force)
 
 
 def study_cmd(
@@ -285,7 +313,8 @@ def study_cmd(
         int, typer.Option("--tune-epochs", help="Grid epochs (study: 30).")
     ] = 10,
     seed: SeedOpt = 0,
-    workers: WorkersOpt = 2,
+    workers: WorkersOpt = None,
+    threads: ThreadsOpt = None,
     scheduler: SchedulerOpt = None,
     force: ForceOpt = False,
 ) -> None:
@@ -303,8 +332,10 @@ def study_cmd(
     }
     splits = tuple(_choices(split, protocols.SPLITS, "--split"))
     negative_kinds = tuple(_choices(negatives, protocols.NEGATIVES, "--negatives"))
+    study.check_output(output, force)  # before reading (possibly large) inputs
+    inputs = _data(expression, interactions, id_map, evidence, exclude, log2)
     settings = study.default_settings(
-        _data(expression, interactions, id_map, evidence, exclude, log2),
+        inputs.spec,
         seed=seed,
         replicates=replicates,
         epochs=epochs,
@@ -334,7 +365,7 @@ def study_cmd(
             else ""
         )
     )
-    _run(output, settings, workers, scheduler, force)
+    _run(output, settings, inputs, workers, threads, scheduler, force)
 
 
 def report_cmd(
