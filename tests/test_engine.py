@@ -71,6 +71,35 @@ def test_score_block_equals_reference_layers(config: CNNConfig, sign: int) -> No
         np.testing.assert_allclose(got.ravel(), grouped, atol=TOL, rtol=0)
 
 
+WIDE = [
+    CNNConfig(n_samples=601),
+    CNNConfig(n_samples=520, filters=(5, 3), units=4, batch_norm=(True, True), kernel_width=4),
+]
+
+
+@pytest.mark.parametrize(
+    ("config", "tile"),
+    [(c, 3) for c in CONFIGS] + [(c, 1) for c in CONFIGS[:2]] + [(c, 128) for c in WIDE],
+    ids=[f"{i}-tile3" for i in IDS] + [f"{i}-tile1" for i in IDS[:2]] + ["w601", "w520-bn-k4"],
+)
+def test_position_tiles_equal_reference_layers(config: CNNConfig, tile: int) -> None:
+    """Inputs cut into tiles of positions (with conv 2's halo) score as the whole width."""
+    net = _net(config, seed=3 * config.n_samples)
+    rng = np.random.default_rng(5)
+    z = rng.standard_normal((7, config.n_samples)).astype(np.float32)
+    tfs, targets = np.array([6, 0, 3]), np.array([1, 2, 3, 4, 5, 6])
+    x = torch.from_numpy(
+        np.stack([np.repeat(z[tfs], len(targets), 0), np.tile(z[targets], (len(tfs), 1))], 1)
+    )
+    own, grouped = _reference(net, x)
+    scorer = PairScorer(net, chunk=4, tile=tile)
+    assert len(scorer._tiles) == -(-config.pooled_width // tile)
+    got = scorer.score_block(scorer.gene_terms(z), tfs, targets).ravel()
+    np.testing.assert_allclose(got, own, atol=TOL, rtol=0)
+    np.testing.assert_allclose(got, grouped, atol=TOL, rtol=0)
+    np.testing.assert_allclose(scorer.predict_pairs(x), own, atol=TOL, rtol=0)
+
+
 @pytest.mark.parametrize("config", CONFIGS, ids=IDS)
 def test_predict_pairs_equals_reference_layers(config: CNNConfig) -> None:
     net = _net(config, seed=7 * config.n_samples)

@@ -110,6 +110,40 @@ def test_gradients_match_grouped_conv_reference(width: int) -> None:
         torch.testing.assert_close(grads[name], p.grad, atol=1e-4, rtol=1e-4, msg=name)
 
 
+@pytest.mark.parametrize(
+    "config",
+    [
+        CNNConfig(n_samples=40, filters=(20, 24), units=6, dropout=0.0),
+        CNNConfig(n_samples=33, filters=(4, 16), units=5, dropout=0.0, kernel_width=4),
+        CNNConfig(n_samples=30, filters=(3, 5), units=4, dropout=0.0, batch_norm=(False, False)),
+    ],
+    ids=["separable-row-bn", "wide-bn2-even-kernel", "narrow-no-bn"],
+)
+def test_fast_training_paths_match_grouped_conv_reference(config: CNNConfig) -> None:
+    """Without batch norm 1: pooled first block, conv 2 (composed, or depthwise +
+    pointwise from SEPARABLE_FROM channels) and batch norm 2 over a channels-last view
+    give the grouped-conv outputs, gradients and running statistics."""
+    net = PairCNNNetwork(config).train()
+    _randomise(net, seed=config.n_samples)
+    ref = PairCNNNetwork(config).train()
+    ref.load_state_dict(net.state_dict())
+    x = torch.randn(16, 2, config.n_samples, generator=torch.Generator().manual_seed(2))
+    ours = net(x)
+    (ours * torch.linspace(-1, 1, len(ours))).sum().backward()
+    theirs = _torch_grouped_reference(ref, x)
+    (theirs * torch.linspace(-1, 1, len(theirs))).sum().backward()
+    torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
+    grads = dict(ref.named_parameters())
+    for name, p in net.named_parameters():
+        torch.testing.assert_close(p.grad, grads[name].grad, atol=1e-4, rtol=1e-4, msg=name)
+    for name, buf in net.named_buffers():  # batch norm running statistics, batch count
+        torch.testing.assert_close(buf, dict(ref.named_buffers())[name], msg=name)
+    net.eval()
+    ref.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), _torch_grouped_reference(ref, x), atol=1e-5, rtol=0)
+
+
 def test_published_shapes_and_parameter_count() -> None:
     """Per-layer counts of the published architecture (BN after conv 2 only).
 

@@ -3,7 +3,7 @@
 :class:`PairScorer` is an inference-only restatement of a trained
 :class:`~tfcnn.model.network.PairCNNNetwork` (eval mode) that gives the same probabilities (to
 float rounding; the tests hold it to 1e-5 against the plain PyTorch layers) with far less
-work, because it exploits four facts about the published layer stack:
+work, because it exploits five facts about the published layer stack:
 
 1. **The first layer mixes the two rows only through kernel rows.** With Keras 'same'
    padding a 2-row kernel pads one zero row below, so conv 1's output row 0 is
@@ -12,28 +12,36 @@ work, because it exploits four facts about the published layer stack:
    the pointwise weights). So each gene's terms ``A = d0 * z`` and ``B = d1 * z`` are
    computed once per gene, and a pair only adds two precomputed rows.
 2. **ReLU, batch norm and max-pool are monotone per channel.** Channel ``o`` of conv 1
-   after ReLU and (optional) batch norm is ``g_o(s) = a_o * relu(p_o * s + b_o) + c_o``, a
-   monotone function of the pre-activation series ``s``; so the 2x2 max-pool of ``g_o``
-   equals ``g_o`` of the max (or min, when ``g_o`` decreases) of ``s`` over the window,
-   and the window spans both rows. A pair's whole first block is therefore two scalar
-   series of ``W/2`` values (window max, window min of ``s``), the target's row-1 part of
-   which is computed once per target.
-3. **Batch norms are affine next to linear layers.** Batch norm 1's scale is folded into
-   conv 2's weights and its shift into a per-position conv 2 bias (the 'same' zero
-   padding is not shifted, so the bias differs at the edges); batch norm 2 is folded into
-   the dense layer. Dropout is the identity at inference.
-4. **Pairs are the fast axis.** Every tensor is laid out features x pairs, so each
-   element-wise step runs over long contiguous rows, and conv 2 is one batched matrix
-   product over output positions whose inputs are overlapping row windows of the padded
-   map (no im2col copy), followed by one matrix product for the dense layer.
+   after ReLU and (optional) batch norm is ``a_o * relu(p_o * s + b_o) + c_o``, a
+   monotone function of the pre-activation series ``s``; so its 2x2 max-pool is that
+   function of the window's max of ``s`` (or min, when the function decreases), and the
+   window spans both rows. A pair's whole first block is two scalar series of ``W/2``
+   values (window max, window min of ``s``); the target's row-1 part is computed once per
+   target.
+3. **A ReLU is a clip.** ``relu(p * s + b) = p * max(s, -b/p) + b`` for ``p > 0`` (``min``
+   for ``p < 0``). The scale ``p`` (and batch norm 1's scale) goes into conv 2's weights
+   and the constant into conv 2's bias, so each channel of the pooled map is one clip of
+   one series: one element-wise pass. When the series is a window max and the clip a
+   max (or both min), the target's row-1 part and the threshold combine once per target.
+4. **Constants ride in the matrix products.** The pooled map carries a channel of ones
+   (zero on the 'same' padding), so conv 2's bias, which differs at the edges, is part
+   of its matrix product; batch norm 2 is folded into the dense layer. Dropout is the
+   identity at inference.
+5. **Pairs are the fast axis, positions come in tiles.** Every tensor is laid out
+   features x pairs, so each element-wise step runs over long contiguous rows, and conv 2
+   is one batched matrix product over output positions whose inputs are overlapping row
+   windows of the padded map (no im2col copy). Wide inputs are cut into tiles of
+   positions (with conv 2's halo), and the dense layer sums the tiles' products, so the
+   working set of a chunk of pairs stays in the CPU caches at any width.
 
-Pairs are streamed in chunks of :data:`DEFAULT_CHUNK`, so the working memory is a few
-MiB plus the per-gene terms (genes x samples x 2 floats), whatever the number of pairs.
+Pairs are streamed in chunks, so the working memory is a few MiB plus the per-gene terms
+(about genes x samples x 2 floats), whatever the number of pairs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,8 +50,15 @@ import torch.nn.functional as F
 
 from ..model.network import PairCNNNetwork, same_padding
 
-#: Pairs per chunk: small enough that a chunk's intermediates stay in the CPU caches.
-DEFAULT_CHUNK = 512
+#: Working-set budget of one chunk of pairs (a tile's intermediates), in bytes: about
+#: half of a core's L2 cache on current x86 CPUs.
+CACHE_BYTES = 1 << 20
+#: Output positions per tile (wider inputs are cut into tiles of at most this many).
+TILE_POSITIONS = 128
+#: Pairs per chunk are chosen from the budget, within these bounds.
+MIN_CHUNK, MAX_CHUNK = 32, 1024
+#: Genes whose first-layer terms are computed at once (bounds the temporary memory).
+GENE_BATCH = 2048
 
 
 def _bn_affine(bn: torch.nn.BatchNorm2d | None, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -57,17 +72,80 @@ def _bn_affine(bn: torch.nn.BatchNorm2d | None, channels: int) -> tuple[torch.Te
     return scale, bn.bias - mean * scale
 
 
+@dataclass(frozen=True)
+class _Tile:
+    """Output positions ``p0:p1`` and the data positions ``h0:h1`` their conv 2 reads.
+
+    The gene terms hold, for each tile, rows ``row : row + 2 * (h1 - h0)``: the even
+    samples of positions ``h0:h1``, then the odd ones. Row ``i`` of the tile's padded map
+    is position ``p0 - left + i``; data positions start at map row ``i0``.
+    """
+
+    p0: int
+    p1: int
+    h0: int
+    h1: int
+    row: int
+    i0: int
+
+    @property
+    def width(self) -> int:
+        return self.p1 - self.p0
+
+    @property
+    def data(self) -> int:
+        return self.h1 - self.h0
+
+    @property
+    def rows(self) -> slice:
+        """This tile's rows of the gene terms."""
+        return slice(self.row, self.row + 2 * self.data)
+
+
+@dataclass(frozen=True)
+class _Group:
+    """Channels of the pooled map that clip one series the same way.
+
+    ``series`` is "max" (the window max of s) or "min"; ``clip`` is "max" (``max(x, t)``)
+    or "min". ``first:last`` are their channels in the map, ``thresholds`` (g,) their ``t``.
+    """
+
+    series: str
+    clip: str
+    first: int
+    last: int
+    thresholds: torch.Tensor
+
+    @property
+    def folds(self) -> bool:
+        """The target's row-1 part and the threshold combine into one per-target term."""
+        return self.series == self.clip
+
+    @property
+    def clip_op(self) -> Callable[..., torch.Tensor]:
+        return torch.maximum if self.clip == "max" else torch.minimum
+
+    @property
+    def series_op(self) -> Callable[..., torch.Tensor]:
+        return torch.maximum if self.series == "max" else torch.minimum
+
+    @property
+    def thresholds4(self) -> torch.Tensor:
+        """The thresholds as (1, g, 1, 1), to broadcast over (data, g, m, c)."""
+        return self.thresholds.view(1, -1, 1, 1)
+
+
 @dataclass
 class GeneTerms:
     """Per-gene first-layer terms, features x genes.
 
-    ``a`` = d0 * z (the TF row, and the target's row 1), ``b`` = d1 * z; rows are the
-    even samples of the pooled width, then the odd ones, so a window's two samples are
-    ``Wp`` rows apart.
+    ``a`` = d0 * z (the TF row, and the target's row 1), ``b`` = d1 * z; rows are laid out
+    tile by tile (the even samples of a tile's positions, then the odd ones), so a
+    window's two samples are a fixed number of rows apart.
     """
 
-    a: torch.Tensor  # (2 * Wp, G)
-    b: torch.Tensor  # (2 * Wp, G)
+    a: torch.Tensor  # (rows, G)
+    b: torch.Tensor  # (rows, G)
 
 
 class PairScorer:
@@ -75,15 +153,21 @@ class PairScorer:
 
     Build it with :meth:`from_network`. :meth:`gene_terms` precomputes the per-gene terms
     of a z-scored matrix, :meth:`score_block` scores every pair of a TF block against a
-    target set, :meth:`predict_pairs` scores arbitrary ``(N, 2, W)`` pairs.
+    target set, :meth:`predict_pairs` scores arbitrary ``(N, 2, W)`` pairs. ``chunk`` sets
+    the pairs per chunk (default: from :data:`CACHE_BYTES`); ``tile`` the positions per
+    tile. Neither depends on the machine, so neither do the results.
     """
 
-    def __init__(self, net: PairCNNNetwork, chunk: int = DEFAULT_CHUNK) -> None:
+    def __init__(
+        self, net: PairCNNNetwork, chunk: int | None = None, tile: int = TILE_POSITIONS
+    ) -> None:
         cfg = net.config
         self.config = cfg
-        self.chunk = max(1, int(chunk))
         f1, f2 = cfg.filters
         kw, wp = cfg.kernel_width, cfg.pooled_width
+        left, _ = same_padding(kw)
+        self._f2, self._kw, self._wp, self._left = f2, kw, wp, left
+        self._units = cfg.units
         with torch.no_grad():
             c1, c2 = net.conv1, net.conv2
             # conv 1 (one input channel, height 2): row kernels applied to each gene.
@@ -94,52 +178,72 @@ class PairScorer:
             kernels = [dw1[0], dw1[1] if cfg.kernel_height == 2 else torch.zeros(kw)]
             self._row_kernels = torch.stack(kernels).unsqueeze(1).contiguous()  # (2, 1, kw)
             self._pad = same_padding(kw)
-            # sample order of the gene terms: even samples of each window, then odd ones
-            self._cols = torch.cat([torch.arange(0, 2 * wp, 2), torch.arange(1, 2 * wp, 2)])
-            p1 = c1.pointwise.detach().float()[:, 0]  # (f1,)
+            self._tiles = _plan_tiles(wp, kw, left, max(1, int(tile)))
+            self._cols = torch.cat(
+                [
+                    torch.cat(
+                        [
+                            torch.arange(2 * t.h0, 2 * t.h1, 2),
+                            torch.arange(2 * t.h0 + 1, 2 * t.h1, 2),
+                        ]
+                    )
+                    for t in self._tiles
+                ]
+            )
+            # Each channel after ReLU and batch norm 1: sigma * clip(series, t) + kappa.
+            p1 = c1.pointwise.detach().float()[:, 0]
             b1 = c1.bias.detach().float()
             a1, cc1 = _bn_affine(net.norm1, f1)
-            # g_o increases with s: it pools the window max of s; else the window min.
-            increasing = (p1 * a1) >= 0
-            self._use_max = bool(increasing.any())
-            self._use_min = bool((~increasing).any())
-            self._p_max = torch.where(increasing, p1, 0.0).view(1, f1, 1)
-            self._p_min = torch.where(increasing, 0.0, p1).view(1, f1, 1)
-            self._b1 = b1.view(1, f1, 1).contiguous()
-            # conv 2 on the height-1 pooled map: only depthwise kernel row `top` (= 0) acts;
-            # weight as (f2, kw * f1) with column k * f1 + o, batch norm 1's scale folded in.
+            sigma = a1 * p1
+            kappa = torch.where(p1 != 0, a1 * b1, a1 * b1.relu()) + cc1
+            thresholds = torch.where(p1 != 0, -b1 / torch.where(p1 != 0, p1, 1.0), 0.0)
+            order: list[int] = []
+            groups: list[_Group] = []
+            # (series, clip): g increasing in s pools the window max, else the min; the
+            # ReLU clips from below when p > 0, from above when p < 0.
+            for series, clip in (("max", "max"), ("min", "min"), ("max", "min"), ("min", "max")):
+                pick = ((sigma > 0) == (series == "max")) & ((p1 > 0) == (clip == "max"))
+                members = [int(o) for o in torch.nonzero(pick & (sigma != 0))[:, 0]]
+                if members:
+                    groups.append(
+                        _Group(
+                            series, clip, len(order), len(order) + len(members), thresholds[members]
+                        )
+                    )
+                    order.extend(members)
+            self._groups = groups
+            self._uses = {g.series for g in groups}
+            k1 = len(order) + 1  # map channels: the clipped series, then ones
+            self._k1 = k1
+            # conv 2 on the height-1 pooled map: only depthwise kernel row 0 acts.
             dw2 = c2.depthwise.detach().float()[:, 0, :]  # (f1, kw)
             w2 = c2.pointwise.detach().float()[:, :, None] * dw2[None]  # (f2, f1, kw)
-            scaled = w2 * a1[None, :, None]
-            self._w2 = scaled.permute(0, 2, 1).reshape(f2, kw * f1).contiguous()
-            # conv 2 bias per output position: b2, plus batch norm 1's shift through the taps
-            # that read data (not padding).
-            left, _ = self._pad
-            bias2 = c2.bias.detach().float()[None, :].repeat(wp, 1)  # (wp, f2)
-            if net.norm1 is not None:
-                shift = torch.einsum("cok,o->kc", w2, cc1)  # (kw, f2)
-                for k in range(kw):
-                    lo, hi = max(0, left - k), min(wp, wp + left - k)
-                    bias2[lo:hi] += shift[k]
-            self._bias2 = bias2.unsqueeze(2).contiguous()  # (wp, f2, 1)
-            # batch norm 2 folded into the dense layer (input order: width, channel).
+            weight = torch.zeros(f2, kw, k1)
+            weight[:, :, : k1 - 1] = (w2[:, order] * sigma[order][None, :, None]).permute(0, 2, 1)
+            ones = torch.einsum("cok,o->ck", w2, kappa)  # every channel's constant, per tap
+            ones[:, left] += c2.bias.detach().float()  # tap `left` always reads data
+            weight[:, :, k1 - 1] = ones
+            self._w2 = weight.reshape(f2, kw * k1).contiguous()
+            # batch norm 2 folded into the dense layer (input order: position, channel).
             a2, cc2 = _bn_affine(net.norm2, f2)
             wd = net.dense.weight.detach().float()  # (units, wp * f2)
             self._wd = (wd * a2.repeat(wp)[None, :]).contiguous()
             self._bd = (net.dense.bias.detach().float() + wd @ cc2.repeat(wp))[:, None]
             self._wo = net.out.weight.detach().float().contiguous()  # (1, units)
             self._bo = net.out.bias.detach().float()[:, None]
-        self._f1, self._f2, self._kw, self._wp = f1, f2, kw, wp
-        self._left = left
+        widest = max(self._tiles, key=lambda t: t.width)
+        per_pair = 4 * (3 * widest.data + (widest.width + kw - 1) * k1 + widest.width * f2)
+        auto = min(MAX_CHUNK, max(MIN_CHUNK, CACHE_BYTES // per_pair))
+        self.chunk = max(1, int(chunk)) if chunk is not None else auto
 
     @classmethod
-    def from_network(cls, net: PairCNNNetwork, chunk: int = DEFAULT_CHUNK) -> PairScorer:
+    def from_network(cls, net: PairCNNNetwork, chunk: int | None = None) -> PairScorer:
         """Compile a (trained) network; its eval-mode statistics are used."""
         return cls(net, chunk)
 
     # -- per-gene terms ------------------------------------------------------------------
     def _terms(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(genes, W) -> both first-layer terms, (2 * Wp, genes) each."""
+        """(genes, W) -> both first-layer terms, (rows, genes) each."""
         terms = F.conv1d(F.pad(z.unsqueeze(1), self._pad), self._row_kernels)  # (G, 2, W)
         terms = terms.index_select(2, self._cols)
         return terms[:, 0].t().contiguous(), terms[:, 1].t().contiguous()
@@ -153,51 +257,73 @@ class PairScorer:
             raise ValueError(
                 f"expected a (genes, {self.config.n_samples}) matrix, got {tuple(zt.shape)}"
             )
+        rows, genes = len(self._cols), zt.shape[0]
+        a, b = torch.empty(rows, genes), torch.empty(rows, genes)
         with torch.no_grad():
-            a, b = self._terms(zt)
+            for lo in range(0, genes, GENE_BATCH):
+                hi = min(genes, lo + GENE_BATCH)
+                a[:, lo:hi], b[:, lo:hi] = self._terms(zt[lo:hi])
         return GeneTerms(a=a, b=b)
 
-    # -- the pair network, from pre-activation series ---------------------------------------
-    def _window(self, s: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """``s`` (2 * Wp, ...) series -> its window max and min, (Wp, ...) each (as needed)."""
-        even, odd = s[: self._wp], s[self._wp :]
-        high = torch.maximum(even, odd) if self._use_max else None
-        low = torch.minimum(even, odd) if self._use_min else None
-        return high, low
+    # -- the pair network, tile by tile --------------------------------------------------
+    def _target_side(self, tile: _Tile, a_tg: torch.Tensor) -> list[torch.Tensor]:
+        """Per-target terms of a tile, one per channel group.
 
-    def _conv_map(self, n: int) -> torch.Tensor:
-        """A padded conv 2 input for up to ``n`` pairs, (Wp + kw - 1, f1, n), zeros.
-
-        Each call gets its own (threads may share a scorer); the padding rows stay zero
-        while the inner rows are rewritten for every chunk.
+        ``a_tg`` (2 * data, c): the targets' ``A`` rows of the tile. The row-1 window max
+        (or min) of each target, combined with the group's thresholds when they fold,
+        (data, g, 1, c); else the row-1 series alone, (data, 1, c).
         """
-        return torch.zeros(self._wp + self._kw - 1, self._f1, n)
+        d = tile.data
+        even, odd = a_tg[:d], a_tg[d:]
+        row1 = {}
+        if "max" in self._uses:
+            row1["max"] = torch.maximum(even, odd)
+        if "min" in self._uses:
+            row1["min"] = torch.minimum(even, odd)
+        side = []
+        for g in self._groups:
+            r = row1[g.series].unsqueeze(1)
+            side.append(g.clip_op(r, g.thresholds[None, :, None]).unsqueeze(2) if g.folds else r)
+        return side
 
-    def _logits(
-        self, high: torch.Tensor | None, low: torch.Tensor | None, conv_map: torch.Tensor
-    ) -> torch.Tensor:
-        """Pooled window max / min series of the pairs, (Wp, n) each -> logits (n,)."""
-        wp, f1, f2, kw = self._wp, self._f1, self._f2, self._kw
-        series = high if high is not None else low
-        if series is None:
-            raise ValueError("no pooled series: neither the window max nor min was computed")
-        n = series.shape[1]
-        full = conv_map[:, :, :n]
-        inner = full[self._left : self._left + wp]  # (wp, f1, n)
-        if high is not None:
-            torch.addcmul(self._b1, high[:, None, :], self._p_max, out=inner)
-            if low is not None:
-                inner.addcmul_(low[:, None, :], self._p_min)
+    def _tile_logits(
+        self,
+        plan: _Plan,
+        a: torch.Tensor,
+        b: torch.Tensor,
+        side: list[torch.Tensor],
+        acc: torch.Tensor,
+        first: bool,
+    ) -> None:
+        """Add one tile's dense-layer products for a plan's pairs to ``acc`` (units, n).
+
+        ``a`` (2 * data, m, 1 or c) and ``b`` (2 * data, 1, c) are the pairs' TF and
+        target terms of the tile (broadcast to every pair); ``side`` from
+        :meth:`_target_side`. The plan's map padding must be set for its tile.
+        """
+        torch.add(a, b, out=plan.series)
+        if plan.low is not None:
+            torch.minimum(plan.even, plan.odd, out=plan.low)
+        if plan.high is not None:
+            torch.maximum(plan.even, plan.odd, out=plan.high)
+        for g, dest, t in zip(self._groups, plan.dests, side, strict=True):
+            x = plan.high4 if g.series == "max" else plan.low4
+            if g.folds:
+                g.clip_op(x, t, out=dest)
+            else:  # the row-1 series first, then the clip
+                g.clip_op(g.series_op(x, t.unsqueeze(1)), g.thresholds4, out=dest)
+        # conv 2: output position p reads map rows p .. p + kw - 1, i.e. kw * k1
+        # consecutive rows of the (rows * k1, n_max) map: overlapping windows, no copy.
+        torch.bmm(plan.w2, plan.windows, out=plan.hidden).relu_()
+        if first:
+            torch.addmm(self._bd, plan.wd, plan.hidden2d, out=acc)
         else:
-            torch.addcmul(self._b1, series[:, None, :], self._p_min, out=inner)
-        inner.relu_()
-        # conv 2: output position p reads rows p .. p + kw - 1 of the padded map, i.e.
-        # kw * f1 consecutive rows of its (positions * f1, n) view: overlapping windows.
-        ld = full.stride(1)
-        windows = full.as_strided((wp, kw * f1, n), (f1 * ld, ld, 1))
-        h = torch.baddbmm(self._bias2, self._w2.expand(wp, f2, kw * f1), windows).relu_()
-        h = torch.addmm(self._bd, self._wd, h.view(wp * f2, n)).relu_()
-        return torch.addmm(self._bo, self._wo, h)[0]
+            acc.addmm_(plan.wd, plan.hidden2d)
+
+    def _finish(self, acc: torch.Tensor, dest: torch.Tensor) -> None:
+        """Dense-layer sums (units, n) -> probabilities, written to ``dest`` (n values)."""
+        logits = torch.addmm(self._bo, self._wo, acc.relu_())
+        torch.sigmoid(logits.view(dest.shape), out=dest)
 
     # -- public scoring ----------------------------------------------------------------
     def score_block(
@@ -206,34 +332,36 @@ class PairScorer:
         """Probabilities of every (TF, target) pair: array (len(tf_rows), len(target_rows)).
 
         Rows index ``terms`` (from :meth:`gene_terms`). Pairs are processed a target chunk
-        at a time, each TF of the block against it, so memory stays small.
+        at a time, tile by tile, each TF of the block against it, so memory stays small.
         """
         tf_idx = torch.as_tensor(np.ascontiguousarray(tf_rows, dtype=np.int64))
         tg_idx = torch.as_tensor(np.ascontiguousarray(target_rows, dtype=np.int64))
         out = np.empty((len(tf_idx), len(tg_idx)), dtype=np.float32)
         if out.size == 0:
             return out
+        out_t = torch.from_numpy(out)
         step = max(1, min(len(tg_idx), self.chunk))
-        per = max(1, self.chunk // step)  # TFs per chunk when the target set is small
-        conv_map = self._conv_map(per * step)
+        per = max(1, min(len(tf_idx), self.chunk // step))  # TFs per chunk, few targets
+        subs = [(t0, min(len(tf_idx), t0 + per)) for t0 in range(0, len(tf_idx), per)]
+        work = _Work(self, per * step)
+        acc = torch.empty(len(subs), self._units * per * step)
         with torch.no_grad():
-            a_tf = terms.a.index_select(1, tf_idx)  # (2 * wp, n_tfs)
+            a_tf = terms.a.index_select(1, tf_idx).unsqueeze(2)  # (rows, n_tfs, 1)
+            a_parts = [[a_tf[t.rows, t0:t1] for t0, t1 in subs] for t in self._tiles]
             for lo in range(0, len(tg_idx), step):
                 idx = tg_idx[lo : lo + step]
                 c = len(idx)
-                b_tg = terms.b.index_select(1, idx)  # (2 * wp, c)
-                tg_high, tg_low = self._window(terms.a.index_select(1, idx))  # row 1
-                for t0 in range(0, len(tf_idx), per):
-                    a = a_tf[:, t0 : t0 + per]  # (2 * wp, m)
-                    m = a.shape[1]
-                    high, low = self._window(a[:, :, None] + b_tg[:, None, :])  # (wp, m, c)
-                    # _window gives both or neither of a pair's and its target's series
-                    if high is not None and tg_high is not None:
-                        high = torch.maximum(high, tg_high[:, None, :], out=high).view(-1, m * c)
-                    if low is not None and tg_low is not None:
-                        low = torch.minimum(low, tg_low[:, None, :], out=low).view(-1, m * c)
-                    logits = self._logits(high, low, conv_map)
-                    out[t0 : t0 + m, lo : lo + c] = torch.sigmoid(logits).view(m, c).numpy()
+                sums = [acc[j, : self._units * (t1 - t0) * c] for j, (t0, t1) in enumerate(subs)]
+                sums = [x.view(self._units, -1) for x in sums]
+                for k, tile in enumerate(self._tiles):
+                    b = terms.b[tile.rows].index_select(1, idx).unsqueeze(1)  # (2 * data, 1, c)
+                    side = self._target_side(tile, terms.a[tile.rows].index_select(1, idx))
+                    work.pad_for(tile)
+                    for j, (t0, t1) in enumerate(subs):
+                        plan = work.plan(k, t1 - t0, c)
+                        self._tile_logits(plan, a_parts[k][j], b, side, sums[j], first=k == 0)
+                for j, (t0, t1) in enumerate(subs):
+                    self._finish(sums[j], out_t[t0:t1, lo : lo + c])
         return out
 
     def predict_pairs(self, X: np.ndarray | torch.Tensor) -> np.ndarray:
@@ -245,21 +373,113 @@ class PairScorer:
                 f"expected input of shape (N, 2, {self.config.n_samples}), got {tuple(xt.shape)}"
             )
         out = np.empty(xt.shape[0], dtype=np.float32)
-        conv_map = self._conv_map(min(self.chunk, max(1, xt.shape[0])))
+        out_t = torch.from_numpy(out)
+        work = _Work(self, min(self.chunk, max(1, xt.shape[0])))
         with torch.no_grad():
-            for lo, hi in _chunks(xt.shape[0], self.chunk):
+            for lo in range(0, xt.shape[0], self.chunk):
+                hi = min(xt.shape[0], lo + self.chunk)
+                n = hi - lo
                 a_tf, _ = self._terms(xt[lo:hi, 0])
                 a_tg, b_tg = self._terms(xt[lo:hi, 1])
-                high, low = self._window(a_tf + b_tg)
-                tg_high, tg_low = self._window(a_tg)
-                if high is not None and tg_high is not None:
-                    torch.maximum(high, tg_high, out=high)
-                if low is not None and tg_low is not None:
-                    torch.minimum(low, tg_low, out=low)
-                out[lo:hi] = torch.sigmoid(self._logits(high, low, conv_map)).numpy()
+                acc = torch.empty(self._units, n)
+                for k, tile in enumerate(self._tiles):
+                    side = self._target_side(tile, a_tg[tile.rows])
+                    work.pad_for(tile)
+                    a, b = a_tf[tile.rows].unsqueeze(1), b_tg[tile.rows].unsqueeze(1)
+                    self._tile_logits(work.plan(k, 1, n), a, b, side, acc, first=k == 0)
+                self._finish(acc, out_t[lo:hi])
         return out
 
 
-def _chunks(n: int, size: int) -> Iterator[tuple[int, int]]:
-    for lo in range(0, n, size):
-        yield lo, min(n, lo + size)
+@dataclass
+class _Plan:
+    """Views of a :class:`_Work`'s buffers for one tile and chunk shape (m TFs x c targets)."""
+
+    series: torch.Tensor  # (2 * data, m, c): the pairs' row-0 series, even then odd samples
+    even: torch.Tensor
+    odd: torch.Tensor
+    high: torch.Tensor | None  # (data, m, c): window max (written over ``even``)
+    low: torch.Tensor | None  # window min
+    high4: torch.Tensor | None  # the same, (data, 1, m, c)
+    low4: torch.Tensor | None
+    dests: list[torch.Tensor]  # per group: its channels' data rows, (data, g, m, c)
+    w2: torch.Tensor  # conv 2 weight, expanded over the tile's positions
+    windows: torch.Tensor  # (width, kw * k1, n): overlapping rows of the padded map
+    hidden: torch.Tensor  # (width, f2, n)
+    hidden2d: torch.Tensor  # (width * f2, n)
+    wd: torch.Tensor  # the dense weight's columns of the tile's positions
+
+
+class _Work:
+    """Buffers for chunks of up to ``n`` pairs (one per call: threads may share a scorer)."""
+
+    def __init__(self, scorer: PairScorer, n: int) -> None:
+        self._scorer = scorer
+        tiles = scorer._tiles
+        data = max(t.data for t in tiles)
+        width = max(t.width for t in tiles)
+        self._series = torch.empty(2 * data * n)
+        self._low = torch.empty(data * n)
+        self._hidden = torch.empty(width * scorer._f2 * n)
+        self.map = torch.zeros(width + scorer._kw - 1, scorer._k1, n)
+        self._tile: _Tile | None = None
+        self._plans: dict[tuple[int, int, int], _Plan] = {}
+
+    def pad_for(self, tile: _Tile) -> None:
+        """Zero the map rows outside ``tile``'s data (the 'same' padding), ones on its data."""
+        if self._tile == tile:
+            return
+        self._tile = tile
+        self.map[: tile.i0].zero_()
+        self.map[tile.i0 + tile.data :].zero_()
+        self.map[tile.i0 : tile.i0 + tile.data, -1] = 1.0
+
+    def plan(self, k: int, m: int, c: int) -> _Plan:
+        """The views for tile ``k`` and ``m`` x ``c`` pairs (made once, then reused)."""
+        key = (k, m, c)
+        hit = self._plans.get(key)
+        if hit is not None:
+            return hit
+        sc = self._scorer
+        tile, n, f2 = sc._tiles[k], m * c, sc._f2
+        d, width = tile.data, tile.width
+        series = self._series[: 2 * d * n].view(2 * d, m, c)
+        even, odd = series[:d], series[d:]
+        low = self._low[: d * n].view(d, m, c) if "min" in sc._uses else None
+        high = even if "max" in sc._uses else None
+        pooled = self.map[tile.i0 : tile.i0 + d]
+        dests = [
+            pooled[:, g.first : g.last, :n].view(d, g.last - g.first, m, c) for g in sc._groups
+        ]
+        ld, k1 = self.map.stride(1), sc._k1
+        hidden = self._hidden[: width * f2 * n].view(width, f2, n)
+        plan = _Plan(
+            series=series,
+            even=even,
+            odd=odd,
+            high=high,
+            low=low,
+            high4=None if high is None else high.unsqueeze(1),
+            low4=None if low is None else low.unsqueeze(1),
+            dests=dests,
+            w2=sc._w2.expand(width, -1, -1),
+            windows=self.map.as_strided((width, sc._kw * k1, n), (k1 * ld, ld, 1)),
+            hidden=hidden,
+            hidden2d=hidden.view(width * f2, n),
+            wd=sc._wd[:, tile.p0 * f2 : tile.p1 * f2],
+        )
+        self._plans[key] = plan
+        return plan
+
+
+def _plan_tiles(wp: int, kw: int, left: int, tile: int) -> list[_Tile]:
+    """Balanced tiles of at most ``tile`` output positions, and the rows they read."""
+    count = math.ceil(wp / tile)
+    size = math.ceil(wp / count)
+    tiles, row = [], 0
+    for p0 in range(0, wp, size):
+        p1 = min(wp, p0 + size)
+        h0, h1 = max(0, p0 - left), min(wp, p1 + kw - 1 - left)
+        tiles.append(_Tile(p0, p1, h0, h1, row, h0 - (p0 - left)))
+        row += 2 * (h1 - h0)
+    return tiles

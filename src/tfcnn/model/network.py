@@ -45,6 +45,9 @@ MAX_FILTERS = 1_024
 MAX_UNITS = 4_096
 MAX_KERNEL_WIDTH = 1_024
 MAX_PARAMETERS = 50_000_000
+#: Conv 2 runs as depthwise + pointwise (and batch norm 2 on a channels-last view) from
+#: this many channels on; below it, fused forms with fewer, larger steps are faster.
+SEPARABLE_FROM = 16
 
 
 def _is_count(value: object) -> bool:
@@ -206,6 +209,74 @@ class SeparableConv(nn.Module):
         return out.reshape(n, -1, h, w)
 
 
+class _RowBatchNorm(torch.autograd.Function):
+    """Training-mode batch norm over the rows of an (M, C) matrix, in few memory passes.
+
+    Forward: the column means of ``x`` and ``x**2`` (variance ``E[x^2] - E[x]^2``; ReLU
+    outputs of order 1, so float32 keeps about 6 digits of it), then one multiply-add.
+    Backward: the textbook batch-norm gradient, with its two column sums taken as
+    matrix-vector products and ``dx`` as one multiply-add of ``dy`` and ``x``.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, eps):
+        m = x.shape[0]
+        ones = x.new_ones(1, m)
+        mean = torch.mm(ones, x)[0] / m
+        var = (torch.mm(ones, x.square())[0] / m - mean.square()).clamp_min(0.0)
+        rstd = torch.rsqrt(var + eps)
+        scale = weight * rstd
+        out = torch.addcmul(bias - mean * scale, x, scale)
+        ctx.save_for_backward(x, weight, mean, rstd)
+        return out, mean, var
+
+    @staticmethod
+    def backward(ctx, dy, _dmean, _dvar):
+        x, weight, mean, rstd = ctx.saved_tensors
+        m = x.shape[0]
+        ones = x.new_ones(1, m)
+        dbeta = torch.mm(ones, dy)[0]
+        # sum(dy * xhat) = rstd * (sum(dy * x) - mean * sum(dy))
+        dyx = torch.mm(ones, dy * x)[0]
+        dgamma = rstd * (dyx - mean * dbeta)
+        # dx = gamma * rstd * (dy - dbeta / m - xhat * dgamma / m), xhat = (x - mean) * rstd
+        a = weight * rstd
+        b = -a * rstd * dgamma / m
+        c = -a * dbeta / m - b * mean
+        dx = torch.addcmul(c, x, b).add_(dy * a)
+        return dx, dgamma, dbeta, None
+
+
+def _batch_norm(bn: nn.BatchNorm2d, h: torch.Tensor) -> torch.Tensor:
+    """``bn(h)`` for a channels-last (N, C, 1, W) map: statistics over a (N * W, C) view.
+
+    The same arithmetic as ``nn.BatchNorm2d`` (batch statistics and running-average
+    updates in training, running statistics in eval mode), over the rows of the
+    channels-last map (:class:`_RowBatchNorm`); PyTorch's own CPU kernel is several times
+    slower for this layout. Small maps keep PyTorch's kernel.
+    """
+    n, c, one, w = h.shape
+    if c < SEPARABLE_FROM or one != 1 or not h.is_contiguous(memory_format=torch.channels_last):
+        return bn(h)
+    rows = h.permute(0, 2, 3, 1).reshape(n * w, c)  # a view of the channels-last memory
+    running_mean, running_var = bn.running_mean, bn.running_var
+    if running_mean is None or running_var is None:  # pragma: no cover - not our layers
+        return bn(h)
+    if bn.training:
+        out, mean, var = _RowBatchNorm.apply(rows, bn.weight, bn.bias, bn.eps)
+        with torch.no_grad():
+            m = bn.momentum if bn.momentum is not None else 0.1
+            count = rows.shape[0]
+            running_mean.mul_(1 - m).add_(mean, alpha=m)
+            running_var.mul_(1 - m).add_(var * (count / max(1, count - 1)), alpha=m)
+            if bn.num_batches_tracked is not None:
+                bn.num_batches_tracked.add_(1)
+    else:
+        scale = bn.weight * torch.rsqrt(running_var + bn.eps)
+        out = torch.addcmul(bn.bias - running_mean * scale, rows, scale)
+    return out.view(n, 1, w, c).permute(0, 3, 1, 2)
+
+
 def _keras_batch_norm(channels: int) -> nn.BatchNorm2d:
     return nn.BatchNorm2d(channels, eps=KERAS_BN_EPS, momentum=1.0 - KERAS_BN_MOMENTUM)
 
@@ -242,20 +313,19 @@ class PairCNNNetwork(nn.Module):
             raise ValueError(
                 f"expected input of shape (N, 2, {self.config.n_samples}), got {tuple(x.shape)}"
             )
-        order = None
         if self.norm1 is None:
-            h, order = self._pooled_first_block(x)
+            h = self._pooled_first_block(x)
         else:
             h = F.relu(self.conv1(x.unsqueeze(1)))
             h = self.norm1(h)
             h = F.max_pool2d(h, kernel_size=2, stride=2)
             h = h.contiguous(memory_format=torch.channels_last)
-        h = F.relu(self._second_conv(h, order))
+        h = F.relu(self._second_conv(h))
         if self.norm2 is not None:
-            h = self.norm2(h)
+            h = _batch_norm(self.norm2, h)
         return h
 
-    def _pooled_first_block(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _pooled_first_block(self, x: torch.Tensor) -> torch.Tensor:
         """conv 1 -> ReLU -> 2x2 max-pool without batch norm, never building the conv map.
 
         Conv 1 has one input channel, so channel ``o`` of its output is ``p_o * s + b_o``
@@ -274,37 +344,40 @@ class PairCNNNetwork(nn.Module):
         grid = series.unsqueeze(1)  # (N, 1, 2, W): the two series as the 2 rows
         high = F.max_pool2d(grid, 2).squeeze(1)  # (N, 1, Wp): window max
         low = -F.max_pool2d(-grid, 2).squeeze(1)  # window min
+        # Channel o is relu(p_o * high + b_o) when p_o >= 0, relu(p_o * low + b_o) else:
+        # one (N * Wp, 2) x (2, f1) product with the weights placed by sign, then ReLU.
         p = conv.pointwise[:, 0]  # (f1,)
-        # Channels with p >= 0 pool the max of s, the others its min: computed as two
-        # channel groups, in that order (``order``), and conv 2 takes its input channels
-        # in the same order, so no per-element select (torch.where) is needed.
         up = p >= 0
-        order = torch.cat([torch.nonzero(up)[:, 0], torch.nonzero(~up)[:, 0]])
-        k = int(up.sum())
-        p, b = p[order], conv.bias[order]
-        parts = []
-        if k > 0:
-            parts.append(torch.addcmul(b[:k], high.mT, p[:k]))  # (N, Wp, k)
-        if k < p.shape[0]:
-            parts.append(torch.addcmul(b[k:], low.mT, p[k:]))
-        pooled = (torch.cat(parts, dim=2) if len(parts) > 1 else parts[0]).relu()
-        h = pooled.unsqueeze(1).permute(0, 3, 1, 2)  # (N, f1, 1, Wp), channels-last memory
-        return h, order
+        placed = torch.stack([torch.where(up, p, 0.0), torch.where(up, 0.0, p)])  # (2, f1)
+        n, wp = x.shape[0], self.config.pooled_width
+        series2 = torch.cat([high, low], dim=1).mT.reshape(n * wp, 2)
+        pooled = torch.addmm(conv.bias, series2, placed).relu_()  # (N * Wp, f1)
+        return pooled.view(n, 1, wp, -1).permute(0, 3, 1, 2)  # (N, f1, 1, Wp), channels-last
 
-    def _second_conv(self, h: torch.Tensor, order: torch.Tensor | None = None) -> torch.Tensor:
-        """conv 2 on the height-1 pooled map, as one channels-last 2-D convolution.
+    def _second_conv(self, h: torch.Tensor) -> torch.Tensor:
+        """conv 2 on the height-1 pooled map (channels-last).
 
         With one input row and 'same' padding, only the depthwise kernel's row ``top``
-        acts, so the separable conv is a dense (1 x kw) conv with the composed weight.
+        acts. With few input channels the separable conv runs as one dense (1 x kw)
+        convolution with the composed weight; with many (at least
+        :data:`SEPARABLE_FROM`), as Keras does: a depthwise convolution, then the
+        pointwise one as a matrix product (about kw times fewer multiply-adds).
         """
         conv = self.conv2
         top, _ = same_padding(conv.kernel[0])
-        weight = conv.pointwise[:, :, None] * conv.depthwise[None, :, top, :]  # (O, C, kw)
-        if order is not None:  # the input channels come in this order
-            weight = weight[:, order]
-        weight = weight.unsqueeze(2).contiguous(memory_format=torch.channels_last)
         left, right = same_padding(conv.kernel[1])
-        return F.conv2d(F.pad(h, (left, right)), weight, conv.bias)
+        f1 = conv.depthwise.shape[0]
+        if left != right:  # even kernel: 'same' pads one more column on the right
+            h, left = F.pad(h, (left, right)), 0
+        if f1 < SEPARABLE_FROM:
+            weight = conv.pointwise[:, :, None] * conv.depthwise[None, :, top, :]  # (O, C, kw)
+            weight = weight.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+            return F.conv2d(h, weight, conv.bias, padding=(0, left))
+        depthwise = conv.depthwise[:, top, None, None, :]  # (C, 1, 1, kw)
+        h = F.conv2d(h, depthwise, padding=(0, left), groups=f1)  # (N, C, 1, W) channels-last
+        n, _, _, w = h.shape
+        out = torch.addmm(conv.bias, h.permute(0, 2, 3, 1).reshape(n * w, f1), conv.pointwise.t())
+        return out.view(n, 1, w, -1).permute(0, 3, 1, 2)
 
     def head(self, h: torch.Tensor) -> torch.Tensor:
         """From last-conv features to logits (flattened channels-last, as Keras)."""
