@@ -35,6 +35,29 @@ server does not start, the model cannot be trained); unmet goals are printed as 
 
 --quick: 3 sessions x 2 queries of 20 x 200, the model fitted for 1 epoch on 2,048 of
 its training pairs; a smoke test whose numbers mean nothing.
+
+Then the BOUNDED scenario (issue 12, #6/#7: the server-wide bound of
+tfcnn.apps.webapp.limits): a second `tfcnn serve` with a SYNTHETIC model of 25,000 genes
+(random profiles, 131 samples, fitted 1 epoch on 2,048 random pairs: its scores mean
+nothing, only its size matters) and `--max-pairs 1000000 --max-concurrent 2
+--max-pairs-in-memory 4000000`. Eight sessions each ask the largest allowed query
+(40 regulators x 25,000 targets) at the same moment and keep their result open until
+every session has its answer (the worst case for memory: held results count against the
+bound), then all close. Printed: peak server RSS against a bound derived from the
+settings, queries served, queued and refused (with the messages), RSS after all closed.
+The bound: with at most K = max_pairs_in_memory / max_pairs queries held or scoring at
+once, of which at most max_concurrent scoring,
+
+    bound = base + sessions x session_1 + max_concurrent x peak_1
+                 + (K - max_concurrent) x held_1
+
+where base is the RSS with the model loaded, peak_1 / held_1 how much one lone query of
+the largest size raised RSS at most / once answered and drawn (measured first, in the
+same server), and session_1 what an open session costs before its query (measured when
+the sessions open). `--bounded-only` runs only this scenario, `--skip-bounded` only the
+first. With --quick: 2,000 genes, 3 sessions of 10 x 2,000 pairs, --max-concurrent 1,
+--max-pairs-in-memory 40,000, and sessions close as soon as they are answered (so the
+third is queued, not refused after the 30-s wait).
 """
 
 from __future__ import annotations
@@ -222,7 +245,9 @@ def query_ids(
 class Server:
     """`tfcnn serve` in a subprocess; stopped on exit."""
 
-    def __init__(self, home: Path, log_path: Path) -> None:
+    def __init__(
+        self, home: Path, log_path: Path, model: str = MODEL_NAME, extra: list[str] | None = None
+    ) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log_path = log_path
@@ -230,7 +255,7 @@ class Server:
         env = {**os.environ, "TFCNN_HOME": str(home)}
         cmd = [*_tfcnn(), "serve", "--host", "127.0.0.1", "--port", str(self.port)]
         self.proc = subprocess.Popen(
-            [*cmd, "--model", MODEL_NAME],
+            [*cmd, "--model", model, *(extra or [])],
             env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -373,6 +398,295 @@ async def warm_up(url: str, regs: str, tgts: str) -> float:
     return res.seconds
 
 
+# -- the bounded scenario ------------------------------------------------------------------
+BOUNDED_MODEL = "synthetic-25k"
+#: Seconds the server needs to settle after a change (RSS sampled every 0.2 s).
+BOUNDED_SETTLE_S = 2.0
+
+
+@dataclass(frozen=True)
+class BoundedPlan:
+    """The bounded scenario's size and the server's bounds."""
+
+    genes: int
+    samples: int
+    regulators: int
+    sessions: int
+    max_pairs: int
+    max_pairs_in_memory: int
+    max_concurrent: int
+    hold: bool  # sessions keep their result until every session is answered
+
+    @property
+    def pairs(self) -> int:
+        return self.regulators * self.genes
+
+    @property
+    def most_at_once(self) -> int:
+        """K: queries of the largest size held or scoring at once, at most."""
+        return self.max_pairs_in_memory // self.max_pairs
+
+    def serve_args(self) -> list[str]:
+        return [
+            *("--max-pairs", str(self.max_pairs), "--max-targets", str(self.genes)),
+            *("--max-concurrent", str(self.max_concurrent)),
+            *("--max-pairs-in-memory", str(self.max_pairs_in_memory)),
+        ]
+
+
+def bounded_plan(quick: bool) -> BoundedPlan:
+    if quick:
+        return BoundedPlan(2_000, 16, 10, 3, 20_000, 40_000, 1, hold=False)
+    return BoundedPlan(25_000, 131, 40, 8, 1_000_000, 4_000_000, 2, hold=True)
+
+
+def synthetic_model(home: Path, plan: BoundedPlan) -> list[str]:
+    """A registered model of ``plan.genes`` SYNTHETIC genes; its gene IDs.
+
+    Random z-scored profiles; the network is fitted for 1 epoch on 2,048 random pairs
+    with random labels. Only its size matters here: what it scores means nothing.
+    """
+    import numpy as np
+
+    from tfcnn.evaluation.metrics import probability_distribution
+    from tfcnn.model import PairCNN, TrainingRecord
+    from tfcnn.model.registry import register_model
+
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((plan.genes, plan.samples))
+    z = ((z - z.mean(axis=1, keepdims=True)) / z.std(axis=1, keepdims=True)).astype(np.float32)
+    genes = [f"synthetic_gene_{i:05d}" for i in range(plan.genes)]
+    pick = rng.integers(0, plan.genes, size=(2048, 2))
+    x, y = z[pick], rng.integers(0, 2, 2048)
+    model = PairCNN(seed=0, epochs=1).fit(x, y)
+    model.record_ = TrainingRecord(
+        genes=genes,
+        samples=[f"synthetic_sample_{j}" for j in range(plan.samples)],
+        zscores=z,
+        data={"synthetic": True, "note": "random profiles and labels (load benchmark)"},
+        training_distribution=probability_distribution(y, model.predict_proba(x)[:, 1]),
+    )
+    folder = home.parent / "synthetic_model"
+    model.save(folder)
+    register_model(folder, BOUNDED_MODEL)
+    return genes
+
+
+async def bounded_load(url: str, plan: BoundedPlan, genes: list[str], marks: dict) -> dict:
+    """Warm-up, one lone query (calibration), then every session at once; timing marks."""
+    sys.path.insert(0, str(ROOT))  # the websocket client lives with the tests
+    from tests.wsclient import ShinySession
+
+    targets = "\n".join(genes)
+    rng = random.Random(20190103)
+    timeout = 240.0
+
+    def regulators() -> str:
+        return ", ".join(rng.sample(genes, plan.regulators))
+
+    async with ShinySession(url, timeout=timeout) as s:  # loads the model
+        warm = await s.query(genes[0], "\n".join(genes[1:11]))
+    if not warm.ok:
+        raise RuntimeError(f"warm-up query failed: {warm.message}")
+    await asyncio.sleep(BOUNDED_SETTLE_S)
+    marks["base"] = time.monotonic()
+    async with ShinySession(url, timeout=timeout) as s:
+        lone = await s.query(regulators(), targets, timeout=timeout)
+        if not lone.ok:
+            raise RuntimeError(f"the lone query failed: {lone.message}")
+        marks["lone_answered"] = time.monotonic()
+        await asyncio.sleep(BOUNDED_SETTLE_S)
+        marks["lone_held"] = time.monotonic()
+    await asyncio.sleep(BOUNDED_SETTLE_S)
+    marks["before_load"] = time.monotonic()
+
+    sessions = [ShinySession(url, timeout=timeout) for _ in range(plan.sessions)]
+    await asyncio.gather(*(s.open() for s in sessions))
+    await asyncio.sleep(BOUNDED_SETTLE_S / 2)
+    marks["sessions_open"] = time.monotonic()
+    answered = asyncio.Event()
+    done = [0]
+
+    async def one(s: ShinySession, regs: str) -> dict:
+        t0 = time.monotonic()
+        try:
+            res = await s.query(regs, targets, timeout=timeout)
+            out = {"ok": res.ok, "message": res.message, "seconds": res.seconds}
+        except Exception as exc:  # noqa: BLE001 - every failure is reported
+            out = {"ok": False, "message": f"{type(exc).__name__}: {exc}", "seconds": None}
+        out["answered_s"] = time.monotonic() - t0
+        done[0] += 1
+        if done[0] == len(sessions):
+            answered.set()
+        if plan.hold:
+            await answered.wait()
+        await s.close()
+        return out
+
+    marks["load_start"] = time.monotonic()
+    results = await asyncio.gather(*(one(s, regulators()) for s in sessions))
+    marks["all_closed"] = time.monotonic()
+    await asyncio.sleep(2 * BOUNDED_SETTLE_S)
+    marks["settled"] = time.monotonic()
+    # One more lone query: if RSS stays near the figure above, what the closed sessions
+    # held is being reused; if it grows by a query's worth, it was still held.
+    async with ShinySession(url, timeout=timeout) as s:
+        again = await s.query(regulators(), targets, timeout=timeout)
+    await asyncio.sleep(2 * BOUNDED_SETTLE_S)
+    marks["again_closed"] = time.monotonic()
+    return {"lone_s": lone.seconds, "queries": results, "again_ok": again.ok}
+
+
+def run_bounded(quick: bool, tmp: Path) -> dict | None:
+    """The bounded scenario (see the module docstring); None when the harness failed."""
+    plan = bounded_plan(quick)
+    print(
+        f"-- bounded scenario: {plan.sessions} sessions at once, each {plan.regulators} "
+        f"regulators x {plan.genes:,} targets ({plan.pairs:,} pairs), results "
+        f"{'held until every session is answered' if plan.hold else 'released on answer'}"
+    )
+    print(
+        f"server: tfcnn serve --max-pairs {plan.max_pairs:,} --max-concurrent "
+        f"{plan.max_concurrent} --max-pairs-in-memory {plan.max_pairs_in_memory:,}"
+    )
+    load_start = os.getloadavg()
+    home = tmp / "bounded" / "home"
+    os.environ["TFCNN_HOME"] = str(home)  # the model registry the server reads
+    t = time.perf_counter()
+    try:
+        genes = synthetic_model(home, plan)
+    except Exception as exc:  # noqa: BLE001
+        print(f"HARNESS FAILURE: could not make the synthetic model: {type(exc).__name__}: {exc}")
+        return None
+    print(
+        f"model: {BOUNDED_MODEL}, SYNTHETIC ({plan.genes:,} genes x {plan.samples} samples, "
+        f"random), made in {time.perf_counter() - t:.1f} s"
+    )
+    server = Server(home, tmp / "bounded" / "serve.log", BOUNDED_MODEL, plan.serve_args())
+    marks: dict[str, float] = {}
+    try:
+        server.wait_ready()
+        sampler = RssSampler(server.proc.pid)
+        sampler.start()
+        time.sleep(0.5)
+        marks["idle"] = time.monotonic()
+        out = asyncio.run(bounded_load(server.url, plan, genes, marks))
+        sampler.stop()
+        log_text = server.log_path.read_text(errors="replace")
+    except Exception as exc:  # noqa: BLE001
+        print(f"HARNESS FAILURE: bounded scenario: {type(exc).__name__}: {exc}")
+        print(server.log_path.read_text(errors="replace")[-3000:])
+        return None
+    finally:
+        server.stop()
+    load_end = os.getloadavg()
+
+    base = sampler.at(marks["base"]) or 0.0
+    lone_peak = sampler.peak(marks["base"], marks["lone_held"]) or base
+    lone_held = sampler.at(marks["lone_held"]) or base
+    peak_1, held_1 = max(0.0, lone_peak - base), max(0.0, lone_held - base)
+    before_open = sampler.at(marks["before_load"]) or base
+    opened = sampler.at(marks["sessions_open"]) or before_open
+    session_1 = max(0.0, opened - before_open) / plan.sessions
+    k = plan.most_at_once
+    scoring = min(plan.max_concurrent, k)
+    bound = base + plan.sessions * session_1 + scoring * peak_1 + (k - scoring) * held_1
+    peak = sampler.peak(marks["load_start"], marks["settled"]) or 0.0
+    closed = sampler.at(marks["settled"])
+    again = sampler.at(marks["again_closed"])
+    queries = out["queries"]
+    served = [q for q in queries if q["ok"]]
+    refused = [q for q in queries if not q["ok"]]
+    # Every session clicks at the same moment and at most max_concurrent score at once, so
+    # all served queries beyond max_concurrent waited for a slot (the answer times show it).
+    queued = max(0, len(served) - plan.max_concurrent)
+    messages: dict[str, int] = {}
+    for q in refused:
+        messages[q["message"]] = messages.get(q["message"], 0) + 1
+    tracebacks = log_text.count("Traceback")
+
+    print(
+        f"RSS: idle {sampler.at(marks['idle']) or 0:.0f} MiB; base (model loaded) {base:.0f} MiB; "
+        f"one lone query: +{peak_1:.0f} MiB while scoring (peak_1), +{held_1:.0f} MiB held "
+        f"(held_1), {out['lone_s']:.1f} s"
+    )
+    print(
+        f"an open session before its query: +{session_1:.1f} MiB (session_1, from opening "
+        f"all {plan.sessions})"
+    )
+    print(
+        f"bound = base + {plan.sessions} x session_1 + {scoring} x peak_1 + {k - scoring} x "
+        f"held_1 = {base:.0f} + {plan.sessions} x {session_1:.1f} + {scoring} x {peak_1:.0f} + "
+        f"{k - scoring} x {held_1:.0f} = {bound:.0f} MiB (K = {plan.max_pairs_in_memory:,} / "
+        f"{plan.max_pairs:,} = {k} queries held or scoring at once, {plan.max_concurrent} "
+        "scoring)"
+    )
+    print(
+        f"peak server RSS during the {plan.sessions} sessions: {peak:.0f} MiB "
+        f"({'within' if peak <= bound else 'ABOVE'} the bound of {bound:.0f} MiB)"
+        f"{'  [--quick: numbers mean nothing]' if quick else ''}"
+    )
+    print(
+        f"queries: {len(served)} served, of which {queued} queued (at most "
+        f"{plan.max_concurrent} score at once and all clicked together), {len(refused)} "
+        "refused"
+    )
+    print(
+        "  answered after (s): "
+        + ", ".join(f"{q['answered_s']:.1f}{'' if q['ok'] else ' refused'}" for q in queries)
+    )
+    for message, count in messages.items():
+        print(f"  refused x{count}: {message}")
+    print(
+        f"RSS after all sessions closed: {closed or 0:.0f} MiB (base {base:.0f} MiB); "
+        f"tracebacks in the server's log: {tracebacks}"
+    )
+    print(
+        f"then one more lone query, closed: RSS {again or 0:.0f} MiB "
+        f"({(again or 0) - (closed or 0):+.0f} MiB; near 0: what the closed sessions held was "
+        "reused; about +held_1: it was still held, e.g. waiting for Python's cyclic garbage "
+        "collector)"
+        f"{'' if out['again_ok'] else '  (that query FAILED)'}"
+    )
+    print(
+        f"load average (1 min): {load_start[0]:.2f} at the start, {load_end[0]:.2f} at the end "
+        f"({os.cpu_count()} CPUs)"
+    )
+    return {
+        "synthetic_model": {"genes": plan.genes, "samples": plan.samples},
+        "sessions": plan.sessions,
+        "regulators": plan.regulators,
+        "pairs_per_query": plan.pairs,
+        "results_held_until_all_answered": plan.hold,
+        "settings": {
+            "max_pairs": plan.max_pairs,
+            "max_concurrent": plan.max_concurrent,
+            "max_pairs_in_memory": plan.max_pairs_in_memory,
+        },
+        "rss_mib": {
+            "idle": sampler.at(marks["idle"]),
+            "base": base,
+            "lone_peak_increase": peak_1,
+            "lone_held_increase": held_1,
+            "session_open_increase": session_1,
+            "bound": bound,
+            "peak": peak,
+            "after_all_closed": closed,
+            "after_one_more_query_closed": again,
+        },
+        "within_bound": peak <= bound,
+        "lone_query_s": out["lone_s"],
+        "served": len(served),
+        "queued": queued,
+        "refused": len(refused),
+        "refusal_messages": messages,
+        "queries": queries,
+        "server_tracebacks": tracebacks,
+        "load_average_start": load_start[0],
+        "load_average_end": load_end[0],
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="3 x 2 small queries (smoke test)")
@@ -404,7 +718,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--epochs", type=int, default=None, help="training epochs of the model")
     parser.add_argument("--output", default=str(ROOT / ".bench" / "load.json"))
+    parser.add_argument("--bounded-only", action="store_true", help="run only the bounded scenario")
+    parser.add_argument("--skip-bounded", action="store_true", help="run only the users scenario")
     args = parser.parse_args(argv)
+    if args.bounded_only:
+        bounded = _bounded(args.quick)
+        if bounded is None:
+            return 1
+        _write_json(Path(args.output), {"meta": {"quick": args.quick}, "bounded": bounded})
+        return 0
     defaults = (3, 2, 20, 200, 1) if args.quick else (20, 10, 100, 1_000, 30)
     for name, value in zip(
         ("sessions", "queries", "regulators", "targets", "epochs"), defaults, strict=True
@@ -603,8 +925,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.duration:.0f} s)"
         )
 
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    bounded = None
+    if not args.skip_bounded:
+        bounded = _bounded(args.quick)
+        if bounded is None:
+            return 1
     payload = {
         "meta": {
             "quick": args.quick,
@@ -645,12 +970,27 @@ def main(argv: list[str] | None = None) -> int:
             if k % 5 == 0
         ],
         "records": [asdict(r) for r in records],
+        "bounded": bounded,
     }
+    _write_json(Path(args.output), payload)
+    return 0
+
+
+def _bounded(quick: bool) -> dict | None:
+    """The bounded scenario in a temporary folder of its own (removed afterwards)."""
+    tmp = Path(tempfile.mkdtemp(prefix="tfcnn_load_bounded_"))
+    try:
+        return run_bounded(quick, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _write_json(out: Path, payload: dict) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
     tmp_out = out.with_name(out.name + ".tmp")
     tmp_out.write_text(json.dumps(payload, indent=1))
     tmp_out.replace(out)
     print(f"results: {out}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -996,7 +996,53 @@ def _cel_dir(folder: Path, bad: str | None = None) -> Path:
         (cel / "GSM4.CEL").write_bytes((RMA / "array4.CEL").read_bytes()[:1000])
     elif bad == "not-a-cel":
         (cel / "GSM4.CEL").write_bytes(xlsx_bytes())
+    elif bad is not None:
+        (cel / "GSM4.CEL").write_bytes(BAD_CELS[bad]())
     return cel
+
+
+def _cel_v3(*edits: tuple[bytes, bytes]) -> Callable[[], bytes]:
+    """A synthetic text CEL with ``edits`` (old, new) applied once each."""
+
+    def make() -> bytes:
+        data = (RMA / "array1.CEL").read_bytes()
+        for old, new in edits:
+            assert old in data
+            data = data.replace(old, new, 1)
+        return data
+
+    return make
+
+
+def _cel_v4_size(cols: int, rows: int) -> bytes:
+    """A synthetic binary CEL whose header claims a cols x rows chip (and as many cells)."""
+    import struct
+
+    data = bytearray((RMA / "array4.CEL").read_bytes())
+    struct.pack_into("<3i", data, 8, cols, rows, cols * rows % 2**31)
+    return bytes(data)
+
+
+def _gzip_bomb() -> bytes:
+    """About 64 KB of gzip that expands to 64 MiB of zeros (the guard stops at 16 MiB)."""
+    import gzip
+
+    return gzip.compress(bytes(64 * 2**20), 9)
+
+
+#: Broken CEL files (issue 12, #16 and #19); each replaces GSM4.CEL of the synthetic folder.
+BAD_CELS: dict[str, Callable[[], bytes]] = {
+    "1e12 cells": _cel_v3(
+        (b"Cols=20", b"Cols=1000000"),
+        (b"Rows=20", b"Rows=1000000"),
+        (b"NumberCells=400", b"NumberCells=1000000000000"),
+    ),
+    "NumberCells=abc": _cel_v3((b"NumberCells=400", b"NumberCells=abc")),
+    "NaN intensity": _cel_v3((b"  1\t  0\t874.9", b"  1\t  0\tnan")),
+    "repeated cell": _cel_v3((b"  1\t  0\t874.9", b"  0\t  0\t874.9")),
+    "binary, 2^30 cells": lambda: _cel_v4_size(2**15, 2**15),
+    "gzip bomb": _gzip_bomb,
+}
 
 
 def _keras(bad: Path, out: Path, *extra: object) -> list[object]:
@@ -1023,6 +1069,20 @@ def _cdf_cut() -> bytes:
 
 def _series(w: World, bad: Path, out: Path) -> list[object]:
     return ["series-matrix", "--series", bad, "-o", out]
+
+
+def _series_matrix(*rows: str, header: str = "GSM1\tGSM2\tGSM3") -> Callable[[], bytes]:
+    """A synthetic series matrix: header on line 3, probes p1_at, p2_at, then ``rows``."""
+    lines = [
+        '!Series_title\t"synthetic"',
+        "!series_matrix_table_begin",
+        '"ID_REF"\t' + "\t".join(f'"{h}"' for h in header.split("\t")),
+        '"p1_at"\t1.5\t2.5\t3.5',
+        '"p2_at"\t4.5\t5.5\t6.5',
+        *rows,
+        "!series_matrix_table_end",
+    ]
+    return lambda: ("\n".join(lines) + "\n").encode()
 
 
 def _fetch(w: World, bad: Path, out: Path) -> list[object]:
@@ -1206,6 +1266,63 @@ OTHER_CASES = [
         _results("{synthetic"),
         ("study-config.json is not valid JSON",),
     ),
+    # issue 12 (#16, #17, #19): declared sizes, gzip bombs, damaged series matrices
+    *[
+        (
+            f"rma: CEL with {kind}",
+            Command(_rma_cel, "rma.tsv"),
+            functools.partial(_cel_dir, bad=kind),
+            ("GSM4.CEL", fragment),
+        )
+        for kind, fragment in [
+            ("1e12 cells", "a 1,000,000 x 1,000,000 chip is not a real array"),
+            ("NumberCells=abc", "line 23: NumberCells='abc' is not a whole number"),
+            ("NaN intensity", "line 26: cell (1, 0) has intensity nan, not a finite number"),
+            ("repeated cell", "cell (0, 0) appears twice (lines 25 and 26)"),
+            ("binary, 2^30 cells", "a 32,768 x 32,768 chip is not a real array"),
+            ("gzip bomb", "refused as a possible decompression bomb"),
+        ]
+    ],
+    *[
+        (
+            f"series-matrix: {kind}",
+            Command(_series, "series.tsv"),
+            _file("synthetic_series.txt", content),
+            fragments,
+        )
+        for kind, content, fragments in [
+            (
+                "extra field",
+                _series_matrix('"p3_at"\t1\t2\t3\t4'),
+                ("line 6: 5 field(s) but the header (line 3) has 4",),
+            ),
+            (
+                "text value",
+                _series_matrix('"p3_at"\t1\thigh\t3'),
+                ("line 6, column 'GSM2': value 'high' is not a number",),
+            ),
+            (
+                "inf",
+                _series_matrix('"p3_at"\t1\tinf\t3'),
+                ("line 6, column 'GSM2': value 'inf' is infinite",),
+            ),
+            (
+                "1e309",
+                _series_matrix('"p3_at"\t1\t1e309\t3'),
+                ("line 6, column 'GSM2': value '1e309' is infinite",),
+            ),
+            (
+                "duplicate probe",
+                _series_matrix('"p1_at"\t1\t2\t3'),
+                ("probe 'p1_at' appears more than once (line 4 and line 6)",),
+            ),
+            (
+                "duplicate GSM column",
+                _series_matrix(header="GSM1\tGSM1\tGSM3"),
+                ("line 3: sample 'GSM1' is the header of both column 2 and column 3",),
+            ),
+        ]
+    ],
 ]
 
 
@@ -1574,7 +1691,9 @@ def test_temporaries_of_killed_writers_are_removed_by_the_next_write(tmp_path) -
     ]
     for path in kept:
         path.write_text("in progress")
-    fileio.write_text(output, "{}\n")
+    # force: the dead writer's .old holds an output it had set aside, which is put back
+    # first (tests/test_reliability.py) and so exists.
+    fileio.write_text(output, "{}\n", force=True)
     assert output.read_text() == "{}\n"
     assert not any(p.exists() for p in stale)
     assert all(p.exists() for p in kept)

@@ -78,17 +78,20 @@ from .maps import (
     smoothed_at_samples,
     window_to_samples,
 )
-from .pair import PairExplanation, explain_pair
+from .pair import PairExplanation, check_not_self_pair, explain_pair
 from .plots import (
     COVERAGE_CAPTION,
+    PLOT_FORMATS,
     PROFILES_CAPTION,
     SCATTER_CAPTION,
     SCREE_CAPTION,
     plot_cluster_profiles,
     plot_cluster_scatter,
     plot_coverage,
+    plot_format,
     plot_pair,
     plot_scree,
+    save_figure,
 )
 from .report import EXPLAIN_JSON, check_options, explain_pair_set, write_model_explanation
 
@@ -102,10 +105,12 @@ __all__ = [
     "PROFILES_CAPTION",
     "SCATTER_CAPTION",
     "SCREE_CAPTION",
+    "PLOT_FORMATS",
     "ModelExplanation",
     "PairExplanation",
     "activation_maps",
     "annotation_summary",
+    "check_not_self_pair",
     "check_options",
     "correlation_summary",
     "explain_model",
@@ -119,10 +124,12 @@ __all__ = [
     "plot_cluster_profiles",
     "plot_cluster_scatter",
     "plot_coverage",
+    "plot_format",
     "plot_pair",
     "plot_scree",
     "resample",
     "sample_annotations",
+    "save_figure",
     "smooth_map",
     "smooth_maps",
     "smoothed_at_samples",

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import TfcnnInputError
+from ..io.ids import normalize_id
 from .annotations import annotation_summary, sample_annotations
 from .maps import (
     DEFAULT_LAMBDA,
@@ -66,6 +67,19 @@ class PairExplanation:
         if self.annotations is not None:
             out["annotations"] = annotation_summary(self.annotations)
         return out
+
+
+def check_not_self_pair(tf: str, target: str) -> None:
+    """Refuse a pair whose regulator is its target: self-pairs are never scored.
+
+    Training, ``predict`` and ``scan`` all leave them out; a score for one would be the
+    model's output on an input it never meets, not evidence of self-regulation.
+    """
+    if normalize_id(tf) == normalize_id(target):
+        raise TfcnnInputError(
+            f"`tf` and `target` are the same gene ({normalize_id(tf)}): self-pairs are never "
+            "scored (training, predict and scan leave them out). Give two different genes."
+        )
 
 
 def _window(

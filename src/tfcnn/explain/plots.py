@@ -2,15 +2,48 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from ..errors import TfcnnInputError
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from .clusters import ModelExplanation
     from .pair import PairExplanation
+
+
+#: Plot files by extension: the format matplotlib writes for each.
+PLOT_FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
+
+
+def plot_format(path: str | os.PathLike[str]) -> str:
+    """The figure format ``path``'s extension asks for; refused (before any work) otherwise.
+
+    A ``.txt`` or extension-less name would otherwise get PNG bytes under a name that
+    promises something else.
+    """
+    ext = Path(path).suffix.lower()
+    if ext not in PLOT_FORMATS:
+        raise TfcnnInputError(
+            f"`output` {path}: {f'{ext} is not a plot type' if ext else 'no extension'}; "
+            f"give a file ending in {', '.join(PLOT_FORMATS)} (the format follows it)."
+        )
+    return PLOT_FORMATS[ext]
+
+
+def save_figure(fig: Figure, path: str | os.PathLike[str], force: bool = False) -> Path:
+    """Write ``fig`` atomically in the format of ``path``'s extension (:func:`plot_format`)."""
+    from ..io.atomic import atomic_path
+
+    fmt = plot_format(path)
+    with atomic_path(path, force=force) as tmp:
+        fig.savefig(tmp, format=fmt, dpi=120)
+    return Path(path)
 
 
 def plot_pair(

@@ -8,7 +8,6 @@ computes expression from them.
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import struct
@@ -41,8 +40,32 @@ def _chip_type(header: str) -> str:
     return m.group(1) if m else ""
 
 
+#: Most cells a CEL file may declare (the largest Affymetrix arrays have about 7 million;
+#: ATH1 has 506,944): a damaged or hostile header is refused before anything is allocated.
+MAX_CELLS = 50_000_000
+
+
+def _check_chip_size(path: Path, cols: int, rows: int, n_cells: int | None = None) -> None:
+    """Refuse a chip size that is not positive, not Cols x Rows, or beyond :data:`MAX_CELLS`."""
+    if cols <= 0 or rows <= 0 or cols * rows > MAX_CELLS:
+        raise TfcnnInputError(
+            f"{path}: a {cols:,} x {rows:,} chip is not a real array (at most "
+            f"{MAX_CELLS:,} cells); the file is damaged."
+        )
+    if n_cells is not None and n_cells != cols * rows:
+        raise TfcnnInputError(
+            f"{path}: {n_cells:,} cells declared for a {cols:,} x {rows:,} chip; the file is "
+            "damaged."
+        )
+
+
 def read_cel(path: str | os.PathLike[str]) -> CelFile:
-    """Read a CEL file: version 3 (text) or 4 (binary), gzipped or not."""
+    """Read a CEL file: version 3 (text) or 4 (binary), gzipped or not.
+
+    Declared sizes (cells, header lengths) are checked against the file's own size and
+    :data:`MAX_CELLS` before anything is allocated; the file is read by
+    :func:`tfcnn.io.textio.read_maybe_gzip` (regular files only, bounded gzip).
+    """
     path = Path(path)
     data = read_maybe_gzip(path)
     if len(data) >= 8 and struct.unpack_from("<i", data, 0)[0] == 64:
@@ -59,19 +82,20 @@ def read_cel(path: str | os.PathLike[str]) -> CelFile:
 
 
 def _read_cel_v3(path: Path, data: bytes) -> CelFile:
-    text = data.decode("latin-1")
+    lines = data.decode("latin-1").split("\n")
     header: dict[str, str] = {}
     section = ""
-    lines = io.StringIO(text)
     intensity = None
-    for raw in lines:
-        line = raw.strip()
+    i = 0
+    while i < len(lines):
+        line = lines[i].strip()
+        i += 1
         if not line:
             continue
         if line.startswith("[") and line.endswith("]"):
             section = line[1:-1].upper()
             if section == "INTENSITY":
-                intensity = _cel_v3_intensity(path, lines, header)
+                intensity, i = _cel_v3_intensity(path, lines, i, header)
                 section = ""
             continue
         if section in ("CEL", "HEADER") and "=" in line:
@@ -85,57 +109,128 @@ def _read_cel_v3(path: Path, data: bytes) -> CelFile:
     return CelFile(path, 3, cols, rows, intensity, _chip_type(header.get("DatHeader", "")))
 
 
-def _cel_v3_intensity(path: Path, lines: io.StringIO, header: dict[str, str]) -> np.ndarray:
+def _cel_v3_intensity(
+    path: Path, lines: list[str], start: int, header: dict[str, str]
+) -> tuple[np.ndarray, int]:
+    """The [INTENSITY] section from line index ``start``: (intensity by cell, next index)."""
     try:
         cols, rows = int(header["Cols"]), int(header["Rows"])
-    except (KeyError, ValueError) as exc:
-        raise TfcnnInputError(f"{path}: header has no valid Cols/Rows before [INTENSITY].") from exc
+    except (KeyError, ValueError):
+        raise TfcnnInputError(
+            f"{path}: header has no valid Cols/Rows before [INTENSITY]."
+        ) from None
+    _check_chip_size(path, cols, rows)
     n_cells = None
-    for raw in lines:
-        line = raw.strip()
+    i = start
+    while i < len(lines):
+        line = lines[i].strip()
+        i += 1
         if line.startswith("NumberCells="):
-            n_cells = int(line.split("=", 1)[1])
+            value = line.split("=", 1)[1].strip()
+            if not value.isdigit():
+                raise TfcnnInputError(
+                    f"{path}, line {i}: NumberCells={value[:40]!r} is not a whole number; the "
+                    "file is damaged."
+                )
+            n_cells = int(value)
         elif line.startswith("CellHeader="):
             break
     if n_cells is None or n_cells != cols * rows:
         raise TfcnnInputError(
             f"{path}: [INTENSITY] NumberCells={n_cells} does not match Cols x Rows = {cols * rows}."
         )
-    body = [next(lines, "") for _ in range(n_cells)]
+    if i + n_cells > len(lines):
+        raise TfcnnInputError(
+            f"{path}: [INTENSITY] declares {n_cells:,} cells but the file has "
+            f"{max(0, len(lines) - i):,} more lines; the file is truncated. Download it again."
+        )
+    body = lines[i : i + n_cells]
     try:
         table = np.loadtxt(body, dtype=np.float64, usecols=(0, 1, 2), ndmin=2)
-    except ValueError as exc:
+    except ValueError:
+        line_no, why = _first_bad_row(body)
         raise TfcnnInputError(
-            f"{path}: unreadable [INTENSITY] rows ({exc}); the file may be truncated."
-        ) from exc
+            f"{path}, line {i + line_no}: unreadable [INTENSITY] row ({why}); the file may be "
+            "truncated or damaged."
+        ) from None
     if table.shape[0] != n_cells:
         raise TfcnnInputError(f"{path}: {table.shape[0]} intensity rows, expected {n_cells}.")
-    x, y = table[:, 0].astype(np.int64), table[:, 1].astype(np.int64)
-    if x.min() < 0 or y.min() < 0 or x.max() >= cols or y.max() >= rows:
-        raise TfcnnInputError(f"{path}: cell coordinates outside the {cols} x {rows} chip.")
-    out = np.full(cols * rows, np.nan)
-    out[y * cols + x] = table[:, 2]
-    if np.isnan(out).any():
-        raise TfcnnInputError(f"{path}: some cells have no intensity (repeated coordinates).")
+    return _cel_v3_cells(path, table, cols, rows, i), i + n_cells
+
+
+def _first_bad_row(body: list[str]) -> tuple[int, str]:
+    """(1-based row, why) of the first [INTENSITY] row without three numbers."""
+    for k, row in enumerate(body, start=1):
+        fields = row.split()
+        try:
+            [float(f) for f in fields[:3]]
+        except ValueError as exc:
+            return k, str(exc)
+        if len(fields) < 3:
+            return k, f"{len(fields)} field(s), need X, Y and MEAN"
+    return len(body), "not a table of numbers"
+
+
+def _cel_v3_cells(path: Path, table: np.ndarray, cols: int, rows: int, first: int) -> np.ndarray:
+    """Intensity by cell index from [INTENSITY] rows (``first``: index of the first line)."""
+    line = lambda k: first + int(k) + 1  # noqa: E731 - 1-based line of row k
+    bad = np.flatnonzero(~np.isfinite(table).all(axis=1))
+    if bad.size:
+        k = bad[0]
+        raise TfcnnInputError(
+            f"{path}, line {line(k)}: cell ({table[k, 0]:g}, {table[k, 1]:g}) has intensity "
+            f"{table[k, 2]:g}, not a finite number ({bad.size:,} such row(s)); the file is "
+            "damaged. Download or export it again."
+        )
+    x, y = table[:, 0], table[:, 1]
+    outside = np.flatnonzero(
+        (x < 0) | (y < 0) | (x >= cols) | (y >= rows) | (x % 1 != 0) | (y % 1 != 0)
+    )
+    if outside.size:
+        k = outside[0]
+        raise TfcnnInputError(
+            f"{path}, line {line(k)}: cell coordinates ({x[k]:g}, {y[k]:g}) are outside the "
+            f"{cols} x {rows} chip."
+        )
+    idx = y.astype(np.int64) * cols + x.astype(np.int64)
+    counts = np.bincount(idx, minlength=cols * rows)
+    repeated = np.flatnonzero(counts > 1)
+    if repeated.size:
+        a, b = np.flatnonzero(idx == repeated[0])[:2]
+        raise TfcnnInputError(
+            f"{path}: cell ({x[a]:g}, {y[a]:g}) appears twice (lines {line(a)} and {line(b)}) "
+            "and some cells have no intensity; the file is damaged."
+        )
+    out = np.empty(cols * rows)
+    out[idx] = table[:, 2]
     return out
 
 
 def _read_cel_v4(path: Path, data: bytes) -> CelFile:
     try:
         magic, version, cols, rows, n_cells, hlen = struct.unpack_from("<6i", data, 0)
+        if not 0 <= hlen <= len(data):
+            raise TfcnnInputError(
+                f"{path}: version-4 header length {hlen:,} does not fit the file's "
+                f"{len(data):,} bytes; the file is damaged."
+            )
         off = 24
         header = data[off : off + hlen].decode("latin-1")
         off += hlen
-        for _ in range(2):  # algorithm name, algorithm parameters
+        for what in ("algorithm name", "algorithm parameters"):
             (n,) = struct.unpack_from("<i", data, off)
+            if not 0 <= n <= len(data) - off:
+                raise TfcnnInputError(
+                    f"{path}: version-4 {what} length {n:,} does not fit the file; the file is "
+                    "damaged."
+                )
             off += 4 + n
         off += 4 + 4 + 4 + 4  # cell margin, outliers, masked, sub-grids
     except struct.error as exc:
         raise TfcnnInputError(f"{path}: truncated version-4 CEL header.") from exc
     if version != 4:
         raise TfcnnInputError(f"{path}: binary CEL version {version}; need 4.")
-    if n_cells != cols * rows or n_cells <= 0:
-        raise TfcnnInputError(f"{path}: {n_cells} cells for a {cols} x {rows} chip.")
+    _check_chip_size(path, cols, rows, n_cells)
     cell = np.dtype([("mean", "<f4"), ("stdv", "<f4"), ("npixels", "<i2")])
     if len(data) < off + n_cells * cell.itemsize:
         raise TfcnnInputError(

@@ -164,6 +164,24 @@ def read_sample_sheet(path: str | os.PathLike[str]) -> SheetReport:
     return report
 
 
+def check_dest(dest: str | os.PathLike[str]) -> Path:
+    """The download folder ``dest``, refused before any download when it cannot be one.
+
+    A file (or a path under a file) and a folder this process cannot write in are
+    refused with a message naming ``dest``; a missing folder is fine (it is created).
+    """
+    from .atomic import check_folder
+
+    dest = Path(dest)
+    if dest.exists() and not dest.is_dir():
+        raise TfcnnInputError(
+            f"`dest` {dest} is a file, not a folder; give a folder to download into (it is "
+            "created if it does not exist)."
+        )
+    check_folder(dest, f"cannot download into `dest` {dest}", option="dest")
+    return dest
+
+
 # -- verification -------------------------------------------------------------------------
 
 
@@ -323,6 +341,8 @@ def download_all(
         raise TfcnnInputError(f"`workers` must be at least 1 (got {workers}).")
     if retries < 0:
         raise TfcnnInputError(f"`retries` must be 0 or more (got {retries}).")
+    for folder in sorted({item.dest.parent for item in items}):
+        check_dest(folder)
     from rich.console import Console
     from rich.progress import (
         BarColumn,

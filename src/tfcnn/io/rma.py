@@ -33,6 +33,7 @@ from scipy.special import log_ndtr
 
 from ..errors import TfcnnInputError
 from .affy import Cdf, cel_sample_name, read_cdf, read_cel
+from .textio import check_file
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -244,9 +245,11 @@ def rma(
     """
     import pandas as pd
 
-    layout = cdf if isinstance(cdf, Cdf) else read_cdf(cdf)
     if not cel_files:
         raise TfcnnInputError("no CEL files given.")
+    for f in cel_files:  # a missing file, a pipe or a device: refused before any work
+        check_file(Path(f))
+    layout = cdf if isinstance(cdf, Cdf) else read_cdf(cdf)
     names = sample_names or [cel_sample_name(f) for f in cel_files]
     if len(names) != len(cel_files):
         raise TfcnnInputError(f"{len(names)} sample names for {len(cel_files)} CEL files.")

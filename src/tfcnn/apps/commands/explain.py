@@ -51,13 +51,6 @@ def _smoothing(value: str) -> float | None:
     return lam
 
 
-def _save_figure(fig, path: Path, force: bool) -> None:
-    from tfcnn.io.atomic import atomic_path
-
-    with atomic_path(path, force=force) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-
-
 def _annotation_text(summary: dict[str, dict[str, int]]) -> str:
     parts = []
     for col, counts in summary.items():
@@ -80,7 +73,10 @@ def explain_pair_cmd(
     ] = None,
     log2: Annotated[bool, typer.Option("--log2", help="Take log2 of --expression first.")] = False,
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Write the plot to this PNG.")
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Write the plot to this file: .png, .svg or .pdf (by extension)."
+        ),
     ] = None,
     method: MethodOpt = "hirescam",
     smoothing: SmoothingOpt = "10",
@@ -88,12 +84,23 @@ def explain_pair_cmd(
 ) -> None:
     """Explain one pair's score: the window of samples that drove it, and a plot."""
     from tfcnn.api import load_model
-    from tfcnn.explain import annotation_summary, check_options, explain_pair, pearson, plot_pair
+    from tfcnn.explain import (
+        annotation_summary,
+        check_not_self_pair,
+        check_options,
+        explain_pair,
+        pearson,
+        plot_format,
+        plot_pair,
+        save_figure,
+    )
     from tfcnn.inference.matrix import scoring_matrix
     from tfcnn.io.atomic import check_writable
 
     if output is not None:
+        plot_format(output)
         check_writable(output, force)
+    check_not_self_pair(tf, target)
     check_options(method)
     lam = _smoothing(smoothing)
     est = load_model(model)
@@ -101,6 +108,7 @@ def explain_pair_cmd(
     for note in matrix.notes:
         err_console.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
     x, tf_id, target_id = matrix.pair(tf, target)
+    check_not_self_pair(tf_id, target_id)  # two spellings (AGI, probeset) of one gene
     samples = matrix.samples
     e = explain_pair(est, x, samples, method=method, lam=lam)
     r_in = e.window_correlation(x)
@@ -119,7 +127,7 @@ def explain_pair_cmd(
         if text:
             console.print("annotations: " + escape(text), highlight=False)
     if output is not None:
-        _save_figure(plot_pair(e, x, tf_id, target_id), output, force)
+        save_figure(plot_pair(e, x, tf_id, target_id), output, force)
         console.print(f"Plot written to [bold]{escape(str(output))}[/]")
 
 

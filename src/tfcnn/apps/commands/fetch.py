@@ -86,9 +86,10 @@ def fetch_atgenexpress(
 ) -> None:
     """Download the AtGenExpress .cel files named in the sample sheet from GEO (HTTPS)."""
     from ...io.datasets import resolve_path
-    from ...io.fetch import atgenexpress_downloads, download_all
+    from ...io.fetch import atgenexpress_downloads, check_dest, download_all
 
     _check(workers, retries, timeout)
+    check_dest(dest)
     items, report = atgenexpress_downloads(dest, resolve_path(sheet))
     for msg in report.skipped:
         err_console.print(f"[yellow]skipped[/] {escape(msg)}", highlight=False)
@@ -166,9 +167,10 @@ def _fetch_one(
     force: bool,
 ) -> Download:
     """Download one file into ``dest`` (named as in ``url``), verified; report it."""
-    from ...io.fetch import Download, download_all
+    from ...io.fetch import Download, check_dest, download_all
 
     _check(1, retries, timeout)
+    check_dest(dest)
     item = Download(url, dest / (url.rsplit("/", 1)[-1] or default_name), verify, label)
     results = download_all(
         [item], 1, retries, timeout, force=force, progress=progress, console=err_console
