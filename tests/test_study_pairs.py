@@ -138,3 +138,41 @@ def test_tf_group_folds_hold_whole_tfs_out(data) -> None:
     assert all(
         np.array_equal(a.table.split, b.table.split) for a, b in zip(folds, again, strict=True)
     )
+
+
+def test_tf_holdout_draws_degree_matched_negatives_within_each_split(data) -> None:
+    """Balance over the whole set is not balance where a model is tested (research note).
+
+    With the TFs split first and negatives drawn inside each split, every TF and every
+    target is balanced in each split, so a score of the target alone (what a target's
+    training frequency is) has pooled AUROC exactly 0.5 on the test split.
+    """
+    from tfcnn.evaluation.metrics import auroc
+    from tfcnn.pairs import build_tf_folds
+
+    expr, known = planted_dataset(n_tfs=30, targets_per_tf=8, n_background=60, n_samples=8)
+    ps = build_pair_set(expr, known, negatives="degree-matched", split="tf-holdout", seed=0)
+    folds = build_tf_folds(expr, known, 4, negatives="degree-matched", seed=0)
+    for pairs in [ps, *folds]:
+        t = pairs.table
+        for split in ("train", "validation", "test"):
+            s = t[t.split == split]
+            pos, neg = s[s.label == 1], s[s.label == 0]
+            assert _counts(pos.tf) == _counts(neg.tf), split
+            assert _counts(pos.target) == _counts(neg.target), split
+        assert pairs.meta["balance"]["test"]["target_balanced"] == 1.0
+        train_pos = t[(t.split == "train") & (t.label == 1)].target.value_counts()
+        test = t[t.split == "test"]
+        frequency = test.target.map(train_pos).fillna(0).to_numpy()
+        assert auroc(test.label.to_numpy(), frequency) == 0.5
+    # Folds: each TF is tested exactly once, never trained on in its own fold.
+    tested = [set(f.table.loc[f.table.split == "test", "tf"]) for f in folds]
+    for f, test_tfs in zip(folds, tested, strict=True):
+        assert not test_tfs & set(f.table.loc[f.table.split == "train", "tf"])
+    assert sum(len(t) for t in tested) == len(set().union(*tested))
+
+
+def test_a_split_with_one_tf_cannot_be_degree_matched_and_says_why(data) -> None:
+    expr, known = data  # 12 TFs: the 10% validation split holds one TF
+    with pytest.raises(TfcnnInputError, match="the validation split .1 TF.s..: degree-matched"):
+        build_pair_set(expr, known, negatives="degree-matched", split="tf-holdout", seed=0)

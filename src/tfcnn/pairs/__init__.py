@@ -6,7 +6,7 @@
 * :mod:`.build`: :func:`build_pair_set`, from a matrix and known interactions.
 """
 
-from .build import align_interactions, build_pair_set
+from .build import align_interactions, build_pair_set, build_tf_folds
 from .negatives import NEGATIVE_STRATEGIES
 from .pairset import SPLITS, PairSet
 from .splits import SPLIT_STRATEGIES, tf_group_folds
@@ -18,5 +18,6 @@ __all__ = [
     "PairSet",
     "align_interactions",
     "build_pair_set",
+    "build_tf_folds",
     "tf_group_folds",
 ]

@@ -43,20 +43,22 @@ def pair_disjoint_splits(
     return out
 
 
-def tf_group_folds(
-    pairs: PairSet, n_folds: int, seed: int = 0, validation_fraction: float = 0.1
-) -> list[PairSet]:
-    """``n_folds`` re-splits of ``pairs`` holding whole TFs out (grouped k-fold by TF).
+def tf_fold_layouts(
+    tfs: np.ndarray,
+    labels: np.ndarray,
+    n_folds: int,
+    seed: int = 0,
+    validation_fraction: float = 0.1,
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """(distinct TFs, per fold the split index of each: 0 train, 1 validation, 2 test).
 
     Regulators are dealt to folds by their positives (largest first, into the fold with
     the fewest positives), negative-only regulators by their negatives. Fold ``k`` tests
     on the TFs of fold ``k``; among the others, about ``validation_fraction`` of the
     positives' TFs form the validation split and the rest train.
     """
-    t = pairs.table
-    tfs = t["tf"].to_numpy()
-    labels = t["label"].to_numpy()
     uniq, inverse = np.unique(tfs, return_inverse=True)
+    labels = np.asarray(labels, dtype=float)
     if np.unique(tfs[labels == 1]).size < n_folds + 1:
         raise TfcnnInputError(
             f"grouped {n_folds}-fold by TF needs more than {n_folds} TFs with known targets "
@@ -76,7 +78,7 @@ def tf_group_folds(
             k = int(np.argmin(filled + rng.random(n_folds) * 1e-9))
             fold[g] = k
             filled[k] += weight[g]
-    out = []
+    layouts = []
     for k in range(n_folds):
         group_split = np.where(fold == k, 2, 0)
         rest = np.flatnonzero(fold != k)
@@ -88,6 +90,27 @@ def tf_group_folds(
                     continue
                 group_split[g] = 1
                 got += weight[g]
+        layouts.append(group_split)
+    return uniq, layouts
+
+
+def tf_group_folds(
+    pairs: PairSet, n_folds: int, seed: int = 0, validation_fraction: float = 0.1
+) -> list[PairSet]:
+    """``n_folds`` re-splits of ``pairs`` holding whole TFs out (grouped k-fold by TF).
+
+    The negatives stay those of ``pairs``: with degree-matched negatives use
+    :func:`~tfcnn.pairs.build.build_tf_folds`, which draws them within each fold's splits.
+    See :func:`tf_fold_layouts` for how TFs are dealt.
+    """
+    t = pairs.table
+    tfs = t["tf"].to_numpy()
+    uniq, layouts = tf_fold_layouts(
+        tfs, t["label"].to_numpy(), n_folds, seed=seed, validation_fraction=validation_fraction
+    )
+    inverse = np.searchsorted(uniq, tfs)
+    out = []
+    for k, group_split in enumerate(layouts):
         names = np.array(SPLITS, dtype=object)[group_split[inverse]]
         ps = PairSet(
             table=t.assign(split=names),
