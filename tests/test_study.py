@@ -262,6 +262,15 @@ def test_tune_commands_write_tables_and_report(files, tmp_path) -> None:
         ('{"a": 1}', "is not the settings file of a tfcnn study"),
         ('{"data": {"expression": 1}, "seed": 0}', "is not the settings file"),
         ("[" * 100_000 + "]" * 100_000, "is not valid JSON"),
+        (
+            '{"data": {"expression": "e", "interactions": "i", "contents": [1]}, "seed": 0}',
+            "is not the settings file",
+        ),
+        (
+            '{"data": {"expression": "e", "interactions": "i", "contents": {"expression": 5}}, '
+            '"seed": 0}',
+            "is not the settings file",
+        ),
     ],
 )
 def test_damaged_settings_are_refused_by_report_and_rerun(tmp_path, content, message) -> None:

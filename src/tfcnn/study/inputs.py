@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -145,7 +146,10 @@ def describe_changes(old: dict[str, Any], new: dict[str, Any], changed: list[str
 
     def digest(spec: dict[str, Any], name: str) -> str:
         entry = (spec.get(CONTENTS) or {}).get(name)
-        return f"sha256 {entry['sha256'][:12]}..." if entry else "no file"
+        if not entry:
+            return "no file"
+        sha = entry.get("sha256") if isinstance(entry, dict) else None
+        return f"sha256 {sha[:12]}..." if isinstance(sha, str) else "unreadable record"
 
     return ", ".join(
         f"`{name}` ({new.get(name) or old.get(name)}: {digest(old, name)} then, "
@@ -160,18 +164,20 @@ def _identity(path: Path) -> tuple[int, int, int, int]:
 
 
 _provided: OrderedDict[str, StudyInputs] = OrderedDict()
+_lock = threading.Lock()  # a dask worker may run jobs in several threads
 
 
 def provide(inputs: StudyInputs) -> None:
     """Make ``inputs`` the data of their content key in this process (a few are kept)."""
     key = inputs.key
-    if key not in _provided:
-        # Pickling (shipping to a worker) loses the matrix's read-only flag: restore it.
-        inputs.expression.values.flags.writeable = False
-        _provided[key] = inputs
-        while len(_provided) > _KEEP:
-            _provided.popitem(last=False)
-    _provided.move_to_end(key)
+    with _lock:
+        if key not in _provided:
+            # Pickling (shipping to a worker) loses the matrix's read-only flag: restore it.
+            inputs.expression.values.flags.writeable = False
+            _provided[key] = inputs
+            while len(_provided) > _KEEP:
+                _provided.popitem(last=False)
+        _provided.move_to_end(key)
 
 
 def obtain(spec: dict[str, Any]) -> StudyInputs:
@@ -181,7 +187,8 @@ def obtain(spec: dict[str, Any]) -> StudyInputs:
     with the job); reading them from paths on a worker is exactly what this avoids.
     """
     if CONTENTS in spec:
-        found = _provided.get(content_key(spec))
+        with _lock:
+            found = _provided.get(content_key(spec))
         if found is not None:
             return found
         if "expression" not in spec:

@@ -283,6 +283,8 @@ def read_settings(results: str | os.PathLike[str]) -> dict[str, Any]:
     ok = (
         isinstance(data, dict)
         and all(isinstance(data.get(k), str) for k in ("expression", "interactions"))
+        and isinstance(contents := data.get(CONTENTS, {}), dict)
+        and all(isinstance(v, dict | None) for v in contents.values())
         and isinstance(settings.get("seed"), int)
         and all(isinstance(settings.get(k), dict | None) for k in _SECTIONS)
     )
