@@ -172,3 +172,24 @@ def test_single_cell_options_on_a_table_are_refused(world, tmp_path) -> None:
         ),
         "--pseudobulk applies to single-cell files",
     )
+
+
+def test_predict_writes_the_layout_by_extension(world, tmp_path) -> None:
+    out = tmp_path / "synthetic_adj.tsv.gz"
+    succeeded(
+        run(
+            "predict",
+            "-m",
+            world.model,
+            "-r",
+            world.tf,
+            "--layout",
+            "pyscenic",
+            "-o",
+            out,
+            home=world.home,
+        )
+    )
+    table = pd.read_csv(out, sep="\t")
+    assert list(table.columns[:3]) == ["TF", "target", "importance"]
+    assert "rank" in table.columns and set(table.TF) == {world.tf}
