@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.tfcnn-installed
 TORCH_PIN := torch==2.13.0
 
-.PHONY: install demo test bench lint clean
+.PHONY: install demo test bench bench-large lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 	@for f in $(wildcard benchmarks/bench_*.py); do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+# The genome-scale run: tfcnn scan of 1,600 TFs x 20,000 genes (synthetic 20,000 x 1,000).
+bench-large: $(STAMP)
+	$(BIN)/python benchmarks/bench_engine.py --large
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks scripts

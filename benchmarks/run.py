@@ -23,6 +23,7 @@ import os
 import platform
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -39,6 +40,7 @@ from grouped_reference import (
     reference_predict_proba,
     train_reference,
 )
+from keras_ref import KerasUnavailable, reference
 from machine import busy_cpu_seconds
 from rich.console import Console
 from rich.table import Table
@@ -53,13 +55,20 @@ RUNTIME_TARGET_S = 180.0
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = ROOT / ".bench" / "results.json"
 
-# From the project brief; NOT measured by this script (other software, other machine).
-EXTERNAL_CONTEXT = {
-    "source": "project brief (Keras 2 / TensorFlow, CPU, 2 cores); not measured here",
-    "keras_train_published_30_epochs_s": 5.3,
-    "keras_predict_pairs_per_s": 137_000,
-    "keras_train_64_64_64_30_epochs_s": 36.0,
-}
+#: Training goals (issue 17), as fractions of the Keras time measured in the same run.
+GOAL_TRAIN_PUBLISHED = 0.5
+GOAL_TRAIN_VARIANT = 0.7
+#: The Keras reference's options (shared with bench_engine.py, which reuses its figures).
+KERAS_OPTIONS: dict[str, Any] = dict(
+    widths=(232, 1_000, 5_000), predict_pairs=200_000, epochs=30, repeats=3, threads=THREADS
+)
+KERAS_QUICK: dict[str, Any] = dict(
+    widths=(232,),
+    predict_pairs=20_000,
+    epochs=2,
+    repeats=1,
+    threads=THREADS,  # QUICK.epochs
+)
 
 
 @dataclass(frozen=True)
@@ -84,7 +93,7 @@ QUICK = Sizes(
     score_pairs=5_000,
     score_repeats=1,
     score_budget_s=5.0,
-    variant_epochs=1,
+    variant_epochs=2,  # as many as the published run, so a --keras comparison is like for like
 )
 
 
@@ -329,6 +338,118 @@ def bench_variant(sizes: Sizes, X: np.ndarray, y: np.ndarray, training: dict) ->
     }
 
 
+# -- the Keras reference (benchmarks/keras_ref.py) ---------------------------------------
+def bench_keras(console: Console, args: argparse.Namespace, X: np.ndarray, y: np.ndarray) -> dict:
+    """Keras's figures from this run, or why there are none (never a made-up number)."""
+    wanted = args.keras if args.keras is not None else not args.quick
+    if not wanted or os.environ.get("TFCNN_BENCH_NO_KERAS") == "1":
+        why = "--quick" if args.quick else "--no-keras or TFCNN_BENCH_NO_KERAS=1"
+        return {"available": False, "reason": f"not measured ({why})"}
+    options = KERAS_QUICK if args.quick else KERAS_OPTIONS
+    with tempfile.TemporaryDirectory(prefix="tfcnn-bench-pairs-") as tmp:
+        pairs = Path(tmp) / "pairs.npz"
+        np.savez(pairs, X=X, y=y)  # the same SYNTHETIC pairs tfcnn trained on
+        try:
+            with console.status("4. the Keras reference (own venv, clean folder, median of 3)"):
+                result = reference(("train", "train64", "predict"), pairs_file=pairs, **options)
+        except (KerasUnavailable, OSError, subprocess.SubprocessError) as exc:
+            return {"available": False, "reason": str(exc)}
+    return {"available": True, **result}
+
+
+def goals(training: dict, variant: dict, keras: dict) -> list[dict]:
+    """The issue's training goals: tfcnn's time over Keras's, both from this run."""
+    lines = []
+    for label, tfcnn_s, key, goal in (
+        (
+            f"train published config, {training['epochs']} epochs",
+            training["tfcnn_s"],
+            "train_published",
+            GOAL_TRAIN_PUBLISHED,
+        ),
+        (
+            f"train 64/64/64, {variant['epochs']} epochs",
+            variant["tfcnn_s"],
+            "train_64_64_64",
+            GOAL_TRAIN_VARIANT,
+        ),
+    ):
+        ref = keras.get(key) if keras.get("available") else None
+        ratio = tfcnn_s / ref["median_s"] if ref else None
+        lines.append(
+            {
+                "goal": f"{label}: tfcnn <= {goal}x the Keras time",
+                "tfcnn_s": tfcnn_s,
+                "keras_s": ref["median_s"] if ref else None,
+                "ratio": ratio,
+                "target_ratio": goal,
+                "met": None if ratio is None else ratio <= goal,
+                "note": None if ref else keras.get("reason"),
+            }
+        )
+    return lines
+
+
+def render_keras(console: Console, keras: dict, scoring: dict) -> None:
+    if not keras.get("available"):
+        console.print(f"Keras reference: {keras.get('reason')}", highlight=False)
+        return
+    table = Table(
+        title=f"Keras reference, measured in this run: TensorFlow {keras['tensorflow']}, "
+        f"tf-keras {keras['keras']}, {keras['threads']} threads, own venv, clean folder, "
+        f"median of {keras['repeats']}"
+    )
+    table.add_column("figure")
+    table.add_column("Keras", justify="right")
+    for key, label in (
+        ("train_published", "train published config"),
+        ("train_64_64_64", "train 64/64/64"),
+    ):
+        if key in keras:
+            k = keras[key]
+            table.add_row(
+                f"{label}, {k['epochs']} epochs on {k['pairs']:,} pairs", _fmt_s(k["median_s"])
+            )
+    for width, p in keras.get("predict", {}).items():
+        table.add_row(
+            f"predict, width {width} ({p['model']}; batch {p['batch']:,})",
+            f"{p['pairs_per_s']:,.0f} pairs/s",
+        )
+    console.print(table)
+    published = keras.get("predict", {}).get("232")
+    if published:
+        console.print(
+            f"predict_proba (2.) vs Keras predict at width 232: "
+            f"{scoring['tfcnn_pairs_per_s'] / published['pairs_per_s']:.2f}x",
+            highlight=False,
+        )
+    reused = " (reused from earlier in this make bench)" if keras.get("reused") else ""
+    console.print(
+        f"load average before / after the Keras run: {_load(keras['load_before'])} / "
+        f"{_load(keras['load_after'])}{reused}",
+        highlight=False,
+    )
+
+
+def _load(values: list[float]) -> str:
+    return ", ".join(f"{v:.2f}" for v in values)
+
+
+def print_goal(console: Console, line: dict) -> None:
+    """One goal line: measured figure, reference from the same run, ratio, met or not."""
+    if line["met"] is None:
+        verdict = "[yellow]not judged[/yellow] (no Keras figure: " + str(line["note"]) + ")"
+    else:
+        verdict = "[green]met[/green]" if line["met"] else "[red]NOT met[/red]"
+    keras = "n/a" if line["keras_s"] is None else _fmt_s(line["keras_s"])
+    ratio = "n/a" if line["ratio"] is None else f"{line['ratio']:.2f}x"
+    console.print(
+        f"goal: {line['goal']}: tfcnn {_fmt_s(line['tfcnn_s'])}, Keras {keras} (same run) "
+        f"-> {ratio}: {verdict}; load average {_load(list(os.getloadavg()))}",
+        highlight=False,
+    )
+
+
 # -- other load on the machine ------------------------------------------------------------
 def _sys_share(before: os.times_result, after: os.times_result) -> float | None:
     """Kernel share of this process's CPU time between two os.times() readings."""
@@ -352,7 +473,6 @@ def _ratio(x: float | None, meaning: str) -> str:
 
 def render(console: Console, results: dict) -> None:
     meta, tr, sc, va = results["meta"], results["training"], results["scoring"], results["variant"]
-    ext = EXTERNAL_CONTEXT
     console.print(
         "[bold]tfcnn benchmarks[/bold]"
         + ("  [yellow](--quick: tiny sizes, smoke test only)[/yellow]" if meta["quick"] else "")
@@ -362,6 +482,11 @@ def render(console: Console, results: dict) -> None:
         f"threads; {meta['cpu_count']} CPUs visible; {meta['machine']}"
     )
     console.print(f"inputs: SYNTHETIC pairs generated here (numpy seed {SEED}), not real data")
+    console.print(
+        f"load average at the start: {_load(meta['load_average_start'])}; at the end: "
+        f"{_load(meta['load_average_end'])} (1, 5, 15 min; {meta['cpu_count']} CPUs)",
+        highlight=False,
+    )
 
     table = Table(title="Measured in this run (ratio = against the reference column)")
     table.add_column("benchmark")
@@ -434,52 +559,9 @@ def render(console: Console, results: dict) -> None:
     for note in notes:
         console.print(note, highlight=False)
 
-    context = Table(
-        title="Context only, NOT measured here: project brief, Keras 2/TF on CPU, 2 cores"
-    )
-    context.add_column("figure")
-    context.add_column("Keras (external)", justify="right")
-    context.add_column("tfcnn, this run", justify="right")
-    context.add_row(
-        "train published config, 30 epochs",
-        _fmt_s(ext["keras_train_published_30_epochs_s"]),
-        _fmt_s(tr["tfcnn_s"] * 30 / tr["epochs"]) + (" (extrap.)" if tr["epochs"] != 30 else ""),
-    )
-    context.add_row(
-        "scoring throughput",
-        f"{ext['keras_predict_pairs_per_s']:,} pairs/s",
-        f"{sc['tfcnn_pairs_per_s']:,.0f} pairs/s",
-    )
-    context.add_row(
-        "train 64/64/64, 30 epochs",
-        _fmt_s(ext["keras_train_64_64_64_30_epochs_s"]),
-        _fmt_s(va["tfcnn_30_epochs_extrapolated_s"])
-        + (" (extrap.)" if va["variant_extrapolated"] else ""),
-    )
-    console.print(context)
-    console.print("Different software, machine and data: no ratio is computed against these.")
-    published_30 = tr["tfcnn_s"] * 30 / tr["epochs"]
-    for label, seconds, goal, extrapolated in (
-        (
-            "train published config, 30 epochs",
-            published_30,
-            ext["keras_train_published_30_epochs_s"],
-            tr["epochs"] != 30,
-        ),
-        (
-            "train 64/64/64, 30 epochs",
-            va["tfcnn_30_epochs_extrapolated_s"],
-            ext["keras_train_64_64_64_30_epochs_s"],
-            va["variant_extrapolated"],
-        ),
-    ):
-        met = "[green]met[/green]" if seconds <= goal else "[red]NOT met[/red]"
-        note = " (extrapolated: --quick sizes mean nothing)" if extrapolated else ""
-        console.print(
-            f"goal: {label} in at most {_fmt_s(goal)} (the brief's Keras time): "
-            f"{_fmt_s(seconds)}{note}: {met}",
-            highlight=False,
-        )
+    render_keras(console, results["keras"], sc)
+    for line in results["goals"]:
+        print_goal(console, line)
 
     shares = [
         ("training (1)", tr["tfcnn_sys_share"]),
@@ -522,12 +604,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--output", type=Path, default=DEFAULT_OUTPUT, help="JSON file (default: %(default)s)"
     )
+    parser.add_argument(
+        "--keras",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="measure the Keras reference (default: yes, except with --quick; it installs "
+        "TensorFlow into .bench/keras-venv the first time)",
+    )
     args = parser.parse_args(argv)
     sizes = QUICK if args.quick else Sizes()
     console = Console()
 
     torch.set_num_threads(THREADS)
     start = time.perf_counter()
+    load_start = list(os.getloadavg())
     busy0, own0 = busy_cpu_seconds(), _own_cpu_s()
 
     X, y = synthetic_pairs(sizes.train_pairs, sizes.width, SEED)
@@ -539,6 +629,8 @@ def main(argv: list[str] | None = None) -> int:
         scoring = bench_scoring(sizes, est)
     with console.status("3. training the 64/64/64 variant"):
         variant = bench_variant(sizes, X, y, training)
+
+    keras = bench_keras(console, args, X, y)
 
     elapsed = time.perf_counter() - start
     busy1, own1 = busy_cpu_seconds(), _own_cpu_s()
@@ -561,13 +653,16 @@ def main(argv: list[str] | None = None) -> int:
             "machine": f"{platform.machine()} {platform.system()} {platform.release()}",
             "python": platform.python_version(),
             "other_processes_cpu_share": other_share,
+            "load_average_start": load_start,
+            "load_average_end": list(os.getloadavg()),
             "total_runtime_s": elapsed,
             "generated_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         },
         "training": training,
         "scoring": scoring,
         "variant": variant,
-        "external_context_not_measured": EXTERNAL_CONTEXT,
+        "keras": keras,
+        "goals": goals(training, variant, keras),
         "output_path": str(args.output),
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
