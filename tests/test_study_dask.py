@@ -25,6 +25,7 @@ from tests.synthetic import planted_dataset, write_pairs, write_tsv
 from tfcnn.apps.cli import app
 
 distributed = pytest.importorskip("dask.distributed")
+pytestmark = pytest.mark.slow  # worker processes import torch: tens of seconds under load
 
 STUDY = [
     "study", "-o", "res", "-x", "expr.tsv", "-i", "pairs.tsv",
