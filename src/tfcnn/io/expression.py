@@ -819,9 +819,16 @@ def _to_float(
         values = np.empty(block.shape, dtype=np.float64)
         for j in range(block.shape[1]):
             col = block.iloc[:, j]
-            if not pd.api.types.is_numeric_dtype(col.dtype):
-                col = pd.to_numeric(col, errors="coerce")
-            values[:, j] = col.to_numpy(dtype=np.float64, na_value=np.nan)
+            if pd.api.types.is_numeric_dtype(col.dtype):
+                values[:, j] = col.to_numpy(dtype=np.float64, na_value=np.nan)
+                continue
+            # pandas decides which cells are numbers (it refuses "1_000", Unicode
+            # digits); Python's float() gives their correctly rounded value (pandas' own
+            # parser can be one unit in the last place off).
+            coerced = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64)
+            ok = np.isfinite(coerced)
+            coerced[ok] = [float(v) for v in col.to_numpy(dtype=object)[ok]]
+            values[:, j] = coerced
     bad = ~np.isfinite(values)
     if bad.any():
         rows, cols = np.nonzero(bad)  # row-major: the first is the earliest in the file
