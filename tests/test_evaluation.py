@@ -244,3 +244,22 @@ def _with_evidence(table: pd.DataFrame):
     path = Path(tempfile.mkdtemp()) / "synthetic_assays.tsv"
     table.to_csv(path, sep="\t", index=False)
     return read_interactions(path)
+
+
+def test_explicit_negatives_are_the_tables_own_non_edges(tmp_path) -> None:
+    """A DREAM5-style table's 0 rows can be the negatives (issue 16, offered and documented)."""
+    from tfcnn import api
+
+    expr, known = planted_dataset(n_tfs=10, targets_per_tf=12, n_background=60, n_samples=10)
+    genes = list(expr.genes)
+    pos = sorted(known.as_set())
+    rng = np.random.default_rng(0)
+    non = {(t, genes[int(j)]) for t, _ in pos for j in rng.integers(0, len(genes), 2)}
+    non = sorted(p for p in non if p not in set(pos) and p[0] != p[1])
+    path = tmp_path / "synthetic_gold.tsv"  # DREAM5 layout: no header, G1 G2 1/0
+    rows = [f"{a}\t{b}\t1" for a, b in pos] + [f"{a}\t{b}\t0" for a, b in non]
+    path.write_text("\n".join(rows) + "\n")
+    ps = api.build_pairs(expr, path, negatives="explicit", seed=0)
+    neg = ps.table[ps.table.label == 0]
+    assert set(zip(neg.tf, neg.target, strict=True)) == set(non)
+    assert ps.meta["balance"]["before_split"]["tf_balanced"] < 1.0  # reported, not imposed

@@ -137,7 +137,8 @@ NegativesOpt = Annotated[
     typer.Option(
         "--negatives",
         help="random (any gene pair, the study's choice), tf-matched (each TF with its "
-        "non-targets) or degree-matched (every TF's and every target's frequency kept).",
+        "non-targets), degree-matched (every TF's and every target's frequency kept) or "
+        "explicit (the edge table's own label-0 rows, e.g. DREAM5 gold standards).",
     ),
 ]
 SplitOpt = Annotated[

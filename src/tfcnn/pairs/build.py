@@ -248,6 +248,9 @@ def build_pair_set(
     if negatives == "random":
         keep = np.ones(pos.tf.size, dtype=bool)
         neg_tf, neg_target = random_negatives(pos.tf.size, n_genes, pos.known, rng)
+    elif negatives == "explicit":
+        keep = np.ones(pos.tf.size, dtype=bool)
+        neg_tf, neg_target = _explicit_negatives(expression, interactions, id_map, pos.known)
     elif negatives == "degree-matched":
         keep, neg_tf, neg_target, _ = degree_matched_negatives(
             pos.tf, pos.target, n_genes, pos.known, rng
@@ -384,6 +387,36 @@ def build_tf_folds(
             )
         )
     return out
+
+
+def _explicit_negatives(
+    expression: ExpressionMatrix,
+    interactions: Interactions,
+    id_map: IdMap | None,
+    known: set[int],
+) -> tuple[np.ndarray, np.ndarray]:
+    """The table's own non-edges (label 0 rows, e.g. DREAM5 gold standards) on the matrix.
+
+    They are used as they are: no TF or target balance is imposed (the pair set reports
+    how balanced they are), so an assay's choice of what to test can still be a shortcut.
+    """
+    genes = list(expression.genes)
+    index = {g: i for i, g in enumerate(genes)}
+    frame, _ = align_interactions(
+        interactions.negatives_as_interactions(), genes, id_map, expression.source
+    )
+    frame = frame[
+        frame["tf"].isin(index) & frame["target"].isin(index) & (frame["tf"] != frame["target"])
+    ]
+    tf = frame["tf"].map(index).to_numpy(np.int64)
+    target = frame["target"].map(index).to_numpy(np.int64)
+    ok = ~np.isin(encode(tf, target, len(genes)), np.fromiter(known, np.int64, len(known)))
+    if not ok.any():
+        raise TfcnnInputError(
+            f"{interactions.source}: none of its label 0 rows (explicit non-edges) names two "
+            f"genes of {expression.source}; use another `negatives` strategy."
+        )
+    return tf[ok], target[ok]
 
 
 def _check_strategies(negatives: str, split: str, fractions: tuple[float, ...]) -> None:

@@ -12,6 +12,9 @@
   that makes this possible. Then no score of the TF alone or of the target alone carries
   any label information.
 
+* ``explicit``: the non-edges an edge table lists itself (a 0/1 label column, as DREAM5's
+  gold standards): used as they are, with their balance reported, not imposed.
+
 "Known" pairs are those the caller keeps out of the negative pool: by default the
 positives' own evidence types only. Excluding other evidence (e.g. DAP-seq binding when
 positives are ChIP-seq and TARGET) would make "bound by DAP-seq" a label shortcut: a
@@ -27,7 +30,7 @@ import pandas as pd
 
 from ..errors import TfcnnInputError
 
-NEGATIVE_STRATEGIES = ("random", "tf-matched", "degree-matched")
+NEGATIVE_STRATEGIES = ("random", "tf-matched", "degree-matched", "explicit")
 
 
 def encode(tf_idx: np.ndarray, target_idx: np.ndarray, n_genes: int) -> np.ndarray:
