@@ -110,6 +110,24 @@ def test_predict_pairs_equals_reference_layers(config: CNNConfig) -> None:
     np.testing.assert_allclose(got, grouped, atol=TOL, rtol=0)
 
 
+@pytest.mark.parametrize("config", CONFIGS + WIDE[:1], ids=IDS + ["w601"])
+def test_score_pairs_equals_reference_layers(config: CNNConfig) -> None:
+    """Pairs given as gene rows (repeats and self pairs included) score as the network."""
+    net = _net(config, seed=11 * config.n_samples)
+    rng = np.random.default_rng(9)
+    z = rng.standard_normal((9, config.n_samples)).astype(np.float32)
+    tf_rows, tg_rows = rng.integers(0, 9, 31), rng.integers(0, 9, 31)
+    tg_rows[:3] = tf_rows[:3]
+    x = torch.from_numpy(np.stack([z[tf_rows], z[tg_rows]], 1))
+    own, grouped = _reference(net, x)
+    scorer = PairScorer.from_network(net, chunk=7)
+    got = scorer.score_pairs(scorer.gene_terms(z), tf_rows, tg_rows)
+    np.testing.assert_allclose(got, own, atol=TOL, rtol=0)
+    np.testing.assert_allclose(got, grouped, atol=TOL, rtol=0)
+    with pytest.raises(ValueError, match="equal length"):
+        scorer.score_pairs(scorer.gene_terms(z), tf_rows, tg_rows[:-1])
+
+
 def test_trained_batch_norm_statistics_are_used() -> None:
     """After training steps the BN running statistics differ from the init; still equal."""
     config = CNNConfig(n_samples=40, batch_norm=(True, True))

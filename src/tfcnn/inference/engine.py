@@ -370,6 +370,27 @@ class PairScorer:
                     self._finish(sums[j], out_t[t0:t1, lo : lo + c])
         return out
 
+    def score_pairs(
+        self, terms: GeneTerms, tf_rows: np.ndarray, target_rows: np.ndarray
+    ) -> np.ndarray:
+        """Probabilities of the pairs ``(tf_rows[i], target_rows[i])`` of ``terms``' genes.
+
+        Like :meth:`predict_pairs`, without gathering the pairs' profiles: each chunk
+        takes its TF and target terms from ``terms`` (from :meth:`gene_terms`).
+        """
+        tf_idx = torch.as_tensor(np.ascontiguousarray(tf_rows, dtype=np.int64))
+        tg_idx = torch.as_tensor(np.ascontiguousarray(target_rows, dtype=np.int64))
+        if tf_idx.shape != tg_idx.shape or tf_idx.ndim != 1:
+            raise ValueError("`tf_rows` and `target_rows` must be 1-D and of equal length")
+        return self._pair_chunks(
+            len(tf_idx),
+            lambda lo, hi: (
+                terms.a.index_select(1, tf_idx[lo:hi]),
+                terms.a.index_select(1, tg_idx[lo:hi]),
+                terms.b.index_select(1, tg_idx[lo:hi]),
+            ),
+        )
+
     def predict_pairs(self, X: np.ndarray | torch.Tensor) -> np.ndarray:
         """Probabilities for arbitrary pairs ``X`` (N, 2, W), streamed in chunks."""
         xt = X if torch.is_tensor(X) else torch.from_numpy(np.require(X, np.float32, ["C", "W"]))
@@ -378,15 +399,29 @@ class PairScorer:
             raise ValueError(
                 f"expected input of shape (N, 2, {self.config.n_samples}), got {tuple(xt.shape)}"
             )
-        out = np.empty(xt.shape[0], dtype=np.float32)
+
+        def chunk_terms(lo: int, hi: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            a_tf, _ = self._terms(xt[lo:hi, 0])
+            a_tg, b_tg = self._terms(xt[lo:hi, 1])
+            return a_tf, a_tg, b_tg
+
+        return self._pair_chunks(xt.shape[0], chunk_terms)
+
+    def _pair_chunks(
+        self,
+        count: int,
+        chunk_terms: Callable[[int, int], tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
+    ) -> np.ndarray:
+        """Score ``count`` pairs a chunk at a time; ``chunk_terms(lo, hi)`` gives the
+        chunk's TF ``A``, target ``A`` and target ``B`` terms, (rows, hi - lo) each."""
+        out = np.empty(count, dtype=np.float32)
         out_t = torch.from_numpy(out)
-        work = _Work(self, min(self.chunk, max(1, xt.shape[0])))
+        work = _Work(self, min(self.chunk, max(1, count)))
         with torch.no_grad():
-            for lo in range(0, xt.shape[0], self.chunk):
-                hi = min(xt.shape[0], lo + self.chunk)
+            for lo in range(0, count, self.chunk):
+                hi = min(count, lo + self.chunk)
                 n = hi - lo
-                a_tf, _ = self._terms(xt[lo:hi, 0])
-                a_tg, b_tg = self._terms(xt[lo:hi, 1])
+                a_tf, a_tg, b_tg = chunk_terms(lo, hi)
                 acc = torch.empty(self._units, n)
                 for k, tile in enumerate(self._tiles):
                     side = self._target_side(tile, a_tg[tile.rows])
