@@ -30,6 +30,7 @@ _EXPORTS = {
     "Interactions": "tfcnn.io.interactions",
     "PairSet": "tfcnn.pairs",
     "PairCNN": "tfcnn.model",
+    "TwoTower": "tfcnn.model",
     "TrainingRecord": "tfcnn.model",
     "TfcnnInputError": "tfcnn.errors",
     "load_expression": "tfcnn.api",
@@ -41,6 +42,8 @@ _EXPORTS = {
     "evaluate": "tfcnn.api",
     "predict": "tfcnn.api",
     "explain_pair": "tfcnn.api",
+    "expand": "tfcnn.api",
+    "evaluate_regulon": "tfcnn.evaluation.regulon",
 }
 
 __all__ = ["__version__", *_EXPORTS]

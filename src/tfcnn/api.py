@@ -22,14 +22,19 @@ from .io.idmap import IdMap, read_id_map
 from .io.interactions import Interactions, read_interactions
 from .io.orientation import check_against_pairs
 from .model.estimator import PairCNN
+from .model.prior import model_prior
+from .model.two_tower import TwoTower
 from .pairs import PairSet, build_pair_set
 from .progress import epoch_progress
 
 if TYPE_CHECKING:
     from .explain import PairExplanation
+    from .inference.expand import Expansion
     from .inference.predict import Prediction
 
 PathLike = str | os.PathLike[str]
+#: The model kinds ``train`` makes (``architecture``): the published CNN, the two-tower model.
+ARCHITECTURES = ("pair-cnn", "two-tower")
 
 
 def load_interactions(
@@ -128,13 +133,40 @@ def load_pairs(pairs: PathLike | PairSet) -> PairSet:
     return pairs if isinstance(pairs, PairSet) else PairSet.load(pairs)
 
 
-def load_model(model: PathLike | PairCNN) -> PairCNN:
-    """A fitted model from a model directory or registered name, or the object itself."""
-    if isinstance(model, PairCNN):
+def load_model(model: PathLike | PairCNN | TwoTower) -> PairCNN | TwoTower:
+    """A fitted model (either kind) from a model directory or registered name, or the
+    object itself."""
+    if isinstance(model, PairCNN | TwoTower):
         return model
+    from .model.files import load_model as read_model
     from .model.registry import resolve_model
 
-    return PairCNN.load(resolve_model(model))
+    return read_model(resolve_model(model))
+
+
+def new_model(
+    architecture: str = "pair-cnn", seed: int = 0, **hyperparameters: Any
+) -> PairCNN | TwoTower:
+    """An unfitted model of ``architecture`` ("pair-cnn" or "two-tower"), settings checked.
+
+    ``hyperparameters`` are :class:`PairCNN` or :class:`TwoTower` arguments; one the class
+    does not take is refused, naming the class's settings.
+    """
+    if architecture not in ARCHITECTURES:
+        raise TfcnnInputError(
+            f"`architecture` must be one of {', '.join(ARCHITECTURES)} (got {architecture!r})."
+        )
+    cls: type[PairCNN] | type[TwoTower] = PairCNN if architecture == "pair-cnn" else TwoTower
+    known = [k for k in cls().get_params() if k != "seed"]
+    unknown = sorted(set(hyperparameters) - set(known))
+    if unknown:
+        raise TfcnnInputError(
+            f"{', '.join(f'`{k}`' for k in unknown)} is not a setting of a {architecture} model "
+            f"(its settings: {', '.join(known)})."
+        )
+    model = cls(seed=seed, **hyperparameters)
+    model.check_settings()
+    return model
 
 
 def train(
@@ -145,22 +177,35 @@ def train(
     seed: int = 0,
     progress: bool = False,
     label: str = "training",
+    architecture: str = "pair-cnn",
+    prior: str | None = None,
     **hyperparameters: Any,
-) -> PairCNN:
-    """Fit a :class:`PairCNN` on the train split, monitor validation, score the test split.
+) -> PairCNN | TwoTower:
+    """Fit a model on the train split, monitor validation, score the test split.
 
-    ``hyperparameters`` are :class:`PairCNN` arguments (filters, units, epochs, ...).
-    The test and validation metrics, the data summary, gene IDs and sample names are
-    stored in the model's metadata, and the model is saved to ``output`` when given.
+    ``architecture``: "pair-cnn" (:class:`PairCNN`, the published CNN; the default) or
+    "two-tower" (:class:`~tfcnn.model.two_tower.TwoTower`); ``hyperparameters`` are that
+    class's arguments (filters, units, epochs, ... or loss, n_seeds, tower, head, ...).
+    ``prior`` ("target-frequency"): also fit the explicit target prior's blend on the
+    validation TFs (:mod:`tfcnn.model.prior`); the evaluations then report the model, the
+    prior and the combination side by side. The test and validation metrics, the data
+    summary, gene IDs and sample names are stored in the model's metadata, and the model
+    is saved to ``output`` when given.
     """
-    model = PairCNN(seed=seed, **hyperparameters)
-    model.check_settings()  # before reading anything
+    from .model.prior import PRIORS, fit_prior
+
+    model = new_model(architecture, seed, **hyperparameters)  # checked before reading
+    if prior is not None and prior not in PRIORS:
+        raise TfcnnInputError(f"`prior` must be one of {', '.join(PRIORS)} (got {prior!r}).")
     if output is not None:
         check_writable(output, force)  # fail before spending minutes on training
     data = load_pairs(pairs)
     model.check_settings(len(data.samples))
-    with epoch_progress(model.epochs, label=label, enabled=progress) as on_epoch:
+    epochs = model.epochs if isinstance(model, PairCNN) else model.max_epochs * model.n_seeds
+    with epoch_progress(epochs, label=label, enabled=progress) as on_epoch:
         model.fit_pairs(data, on_epoch=on_epoch)
+    if prior is not None:
+        model.record_.extra["prior"] = fit_prior(model, data, prior).to_json()
     x_train, y_train = data.arrays("train")
     model.record_.metrics = {
         "validation": evaluate(model, data, split="validation", controls=False, seed=seed),
@@ -176,7 +221,7 @@ def train(
 
 
 def evaluate(
-    model: PathLike | PairCNN,
+    model: PathLike | PairCNN | TwoTower,
     pairs: PathLike | PairSet,
     split: str = "test",
     *,
@@ -190,11 +235,16 @@ def evaluate(
     AUPRC of the model, of Pearson r and of the node-identity controls (TF-only,
     target-only, target frequency); the model's margin over the best control with 95%
     CIs (TFs resampled); and plain-words warnings. See :mod:`tfcnn.evaluation.evaluate`.
+
+    A model with a prior blend (``train(prior=...)``) also gets the combined score as
+    method "prior + model" beside "model" (its probability) and the target-frequency
+    control (the prior itself), and a "prior" section: the blend's weights and the
+    combination's margin over the best control.
     """
     est = load_model(model)
     data = load_pairs(pairs)
     # Name the files when they were given as paths (not for in-memory objects).
-    the_model = "the model" if isinstance(model, PairCNN) else f"model {model}"
+    the_model = "the model" if isinstance(model, PairCNN | TwoTower) else f"model {model}"
     the_pairs = "the pair set" if isinstance(pairs, PairSet) else f"pair set {pairs}"
     if est.n_samples != len(data.samples):
         raise TfcnnInputError(
@@ -216,9 +266,49 @@ def evaluate(
         raise TfcnnInputError(f"the pair set has no {split} examples.")
     if split != "train" and not data.mask("train").any():
         raise TfcnnInputError("the pair set has no train examples to fit the controls on.")
-    return evaluate_pairs(
-        est.predict_proba(x)[:, 1], data, split, controls=controls, n_boot=n_boot, seed=seed
+    probability = est.predict_proba(x)[:, 1]
+    result = evaluate_pairs(probability, data, split, controls=controls, n_boot=n_boot, seed=seed)
+    blend = model_prior(est)
+    if blend is not None:
+        _add_prior(result, est, blend, probability, data, split, controls, n_boot, seed)
+    return result
+
+
+def _add_prior(
+    result: dict[str, Any],
+    est: PairCNN | TwoTower,
+    blend: Any,
+    probability: Any,
+    data: PairSet,
+    split: str,
+    controls: bool,
+    n_boot: int,
+    seed: int,
+) -> None:
+    """The prior + model combination beside the model in an evaluation (in place)."""
+    from .evaluation.evaluate import CONTROLS, compare_with_controls, node_controls
+    from .model.prior import target_frequency
+
+    t = data.table[data.mask(split)]
+    frequency = target_frequency(est.record_, t["target"].astype(str).tolist())
+    combined = blend.combine(probability, frequency)
+    scores = {"prior + model": combined, "model": probability}
+    if controls:
+        scores.update(node_controls(data, split, seed=seed))
+    y = t["label"].to_numpy()
+    tf, target = t["tf"].to_numpy(), t["target"].to_numpy()
+    kept = CONTROLS if controls else ()
+    versus = compare_with_controls(
+        y, tf, target, scores, "prior + model", kept, n_boot=n_boot, seed=seed
     )
+    result["methods"]["prior + model"] = versus["methods"]["prior + model"]
+    result["prior"] = {
+        "blend": blend.to_json(),
+        "parts": "model = the model's probability; prior = the target's training frequency "
+        "(the target-frequency control); prior + model = the blend",
+        "versus_best_control": versus["versus_best_control"],
+        "warnings": versus["warnings"],
+    }
 
 
 def scores_table(model: PairCNN, pairs: PairSet, split: str = "test"):
@@ -232,7 +322,7 @@ def scores_table(model: PairCNN, pairs: PairSet, split: str = "test"):
 
 
 def predict(
-    model: PathLike | PairCNN,
+    model: PathLike | PairCNN | TwoTower,
     regulators: str | Sequence[str],
     targets: str | Sequence[str] | None = None,
     *,
@@ -247,14 +337,14 @@ def predict(
     """
     from .inference.predict import Predictor
 
-    name = "the model" if isinstance(model, PairCNN) else str(model)
+    name = "the model" if isinstance(model, PairCNN | TwoTower) else str(model)
     return Predictor(load_model(model), expression=expression, name=name, log2=log2).predict(
         regulators, targets
     )
 
 
 def explain_pair(
-    model: PathLike | PairCNN,
+    model: PathLike | PairCNN | TwoTower,
     tf: str,
     target: str,
     *,
@@ -273,3 +363,31 @@ def explain_pair(
     x, tf_id, target_id = matrix.pair(tf, target)
     check_not_self_pair(tf_id, target_id)  # two spellings (AGI, probeset) of one gene
     return explain(est, x, matrix.samples, method=method)
+
+
+def expand(
+    model: PathLike | PairCNN | TwoTower,
+    tf: str,
+    *,
+    method: str = "combined",
+    min_known: int = 5,
+    output: PathLike | None = None,
+    force: bool = False,
+) -> Expansion:
+    """Regulon expansion: rank every other gene by its similarity to a seen TF's known targets.
+
+    ``tf`` must be a TF of the model's training pairs with at least ``min_known`` training
+    targets. ``method``: "embedding" (learned target-tower embedding, two-tower models),
+    "coexpression", "model" (the model's own score of the pair) or "combined" (mean of the
+    available parts' percentiles). Every part is kept as its own column, beside its
+    percentile within the TF's row. See :mod:`tfcnn.inference.expand`; the table is
+    written to ``output`` (by extension) when given.
+    """
+    from .inference.expand import expand_regulon
+
+    if output is not None:
+        check_writable(output, force)
+    result = expand_regulon(load_model(model), tf, method=method, min_known=min_known)
+    if output is not None:
+        result.write(output, force=force)
+    return result

@@ -50,6 +50,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "pipeline",
     "models",
     "predict",
+    "expand",
     "serve",
     "scan",
     "explain",

@@ -55,6 +55,8 @@ bundled sample sheets (nitrogen compendium conditions, AtGenExpress GSM ids).
 Modules: :mod:`~tfcnn.explain.maps` (activation maps, smoothing, windows),
 :mod:`~tfcnn.explain.annotations` (sample sheets), :mod:`~tfcnn.explain.pair` (one pair),
 :mod:`~tfcnn.explain.clusters` (a model's windows, clustered),
+:mod:`~tfcnn.explain.two_tower` (two-tower models: gradient x input per profile; no
+activation map, no ``explain model``),
 :mod:`~tfcnn.explain.plots` (figures) and :mod:`~tfcnn.explain.report` (the folder that
 ``tfcnn explain model`` writes).
 """

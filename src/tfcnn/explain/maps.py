@@ -36,6 +36,9 @@ def activation_maps(
     """
     if method not in CAM_METHODS:
         raise TfcnnInputError(f"unknown map method {method!r}; choose {' or '.join(CAM_METHODS)}.")
+    from .two_tower import refuse_two_tower
+
+    refuse_two_tower(model, "an activation map")  # see tfcnn.explain.two_tower
     net = model.fitted_network()
     net.eval()
     x = np.asarray(x, dtype=np.float32)

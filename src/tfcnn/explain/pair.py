@@ -23,6 +23,7 @@ from .maps import (
     smoothed_at_samples,
     window_to_samples,
 )
+from .two_tower import explain_two_tower_pair, is_two_tower
 
 if TYPE_CHECKING:
     from ..model.estimator import PairCNN
@@ -103,6 +104,7 @@ def explain_pair(
     """Explain one pair: x_pair (2, S) z-scored TF (row 0) and target (row 1) profiles.
 
     ``annotations`` (indexed by sample name) defaults to :func:`sample_annotations`.
+    A two-tower model is explained by gradient x input (:mod:`tfcnn.explain.two_tower`).
     """
     x_pair = np.asarray(x_pair, dtype=np.float32)
     n = x_pair.shape[-1]
@@ -111,6 +113,8 @@ def explain_pair(
             f"a pair is 2 x n_samples with one name per sample; got shape {x_pair.shape} and "
             f"{len(samples)} sample names."
         )
+    if is_two_tower(model):
+        return explain_two_tower_pair(model, x_pair, samples, lam, annotations)
     cam, sal, prob = activation_maps(model, x_pair[None], method=method)
     smooth_layer, peak, start, end = _window(cam[0], n, lam)
     names = [str(s) for s in samples]

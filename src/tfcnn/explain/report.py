@@ -70,7 +70,9 @@ def explain_pair_set(
     :func:`write_model_explanation`) and returns what explain.json holds.
     """
     from ..pairs import PairSet
+    from .two_tower import refuse_two_tower
 
+    refuse_two_tower(model, "'tfcnn explain model'")
     check_options(method, k, min_probability, split)
     data = pairs if isinstance(pairs, PairSet) else PairSet.load(pairs)
     where = f"pair set {pairs}" if not isinstance(pairs, PairSet) else "the pair set"

@@ -58,8 +58,10 @@ CACHE_BYTES = 2 << 20
 TILE_POSITIONS = 128
 #: Pairs per chunk are chosen from the budget, within these bounds.
 MIN_CHUNK, MAX_CHUNK = 32, 1024
-#: Genes whose first-layer terms are computed at once (bounds the temporary memory).
-GENE_BATCH = 2048
+#: Genes whose first-layer terms are computed at once. It bounds the temporary memory:
+#: at width 5,000, batches of 2,048 genes raised the peak RSS by ~700 MiB (the convolution's
+#: workspace), batches of 256 by ~100 MiB.
+GENE_BATCH = 256
 
 
 def _bn_affine(bn: torch.nn.BatchNorm2d | None, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -177,7 +179,7 @@ class PairScorer:
             if top1 != 0:  # 'same' puts no padding row above a 1- or 2-row kernel
                 raise ValueError(f"unsupported kernel height {cfg.kernel_height}")
             kernels = [dw1[0], dw1[1] if cfg.kernel_height == 2 else torch.zeros(kw)]
-            self._row_kernels = torch.stack(kernels).unsqueeze(1).contiguous()  # (2, 1, kw)
+            self._row_kernels = torch.stack(kernels, dim=1).contiguous()  # (kw, 2)
             self._pad = same_padding(kw)
             self._tiles = _plan_tiles(wp, kw, left, max(1, int(tile)))
             self._cols = torch.cat(
@@ -245,9 +247,11 @@ class PairScorer:
     # -- per-gene terms ------------------------------------------------------------------
     def _terms(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(genes, W) -> both first-layer terms, (rows, genes) each."""
-        terms = F.conv1d(F.pad(z.unsqueeze(1), self._pad), self._row_kernels)  # (G, 2, W)
-        terms = terms.index_select(2, self._cols)
-        return terms[:, 0].t().contiguous(), terms[:, 1].t().contiguous()
+        # A 1-to-2-channel convolution as one matrix product of the sliding windows with
+        # the two row kernels: 3x less CPU than F.conv1d's kernel for this shape.
+        windows = F.pad(z, self._pad).unfold(1, self._kw, 1)  # (G, W, kw)
+        terms = torch.matmul(windows, self._row_kernels).index_select(1, self._cols)  # (G, rows, 2)
+        return terms[:, :, 0].t().contiguous(), terms[:, :, 1].t().contiguous()
 
     def gene_terms(self, z: np.ndarray | torch.Tensor) -> GeneTerms:
         """First-layer terms of every row of a z-scored matrix (genes x samples)."""

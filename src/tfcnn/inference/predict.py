@@ -22,6 +22,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -434,9 +435,8 @@ class Predictor:
     def _engine(self) -> tuple[PairScorer, GeneTerms]:
         """The model compiled for fast inference and every gene's terms, built on first use."""
         if self._compiled is None:
-            net = self.model.fitted_network()
-            net.eval()
-            scorer = PairScorer.from_network(net)
+            # Either kind of model: PairCNN's engine or the two-tower scorer (same interface).
+            scorer: Any = self.model.pair_scorer()
             self._compiled = (scorer, scorer.gene_terms(self.zscores))
         return self._compiled
 

@@ -56,7 +56,9 @@ from ..io.idlists import IdList, read_id_list
 from ..io.ids import id_namespace, normalize_id
 from ..io.tables import XLSX_MAX_ROWS, OutputFormat, TableWriter, edge_columns, output_format
 from ..model.estimator import PairCNN
-from ..model.network import CNNConfig, PairCNNNetwork
+from ..model.files import network_from_architecture
+from ..model.network import PairCNNNetwork
+from ..model.two_tower import TwoTowerEnsemble, scorer_for
 from ..runtime import map_in_order, torch_threads
 from .engine import GeneTerms, PairScorer
 from .matrix import ScoringMatrix, scoring_matrix
@@ -110,7 +112,7 @@ def _fingerprint(payload_parts: Sequence[bytes], options: dict[str, Any]) -> str
     return h.hexdigest()
 
 
-def _network_state(net: PairCNNNetwork) -> dict[str, np.ndarray]:
+def _network_state(net: PairCNNNetwork | TwoTowerEnsemble) -> dict[str, np.ndarray]:
     return {
         k: v.detach().cpu().numpy().copy()
         for k, v in net.state_dict().items()
@@ -225,12 +227,13 @@ def _scorer_for(payload: _Payload) -> tuple[PairScorer, GeneTerms]:
         hit = _WORKER_CACHE.get(payload.token)
         if hit is None:
             _WORKER_CACHE.clear()
-            net = PairCNNNetwork(CNNConfig.from_dict(payload.config))
+            # Either kind of network (pair-cnn or two-tower: the config names its kind).
+            net = network_from_architecture(payload.config)
             net.load_state_dict(
                 {k: torch.from_numpy(v) for k, v in payload.state.items()}, strict=False
             )
             net.eval()
-            scorer = PairScorer.from_network(net)
+            scorer = scorer_for(net)
             hit = (scorer, scorer.gene_terms(payload.zscores))
             _WORKER_CACHE[payload.token] = hit
         return hit
@@ -310,7 +313,7 @@ def _block_table(
 
 
 def scan(
-    net: PairCNNNetwork,
+    net: PairCNNNetwork | TwoTowerEnsemble,
     zscores: np.ndarray,
     genes: Sequence[str],
     output: str | os.PathLike[str],

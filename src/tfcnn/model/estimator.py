@@ -308,8 +308,21 @@ class PairCNN(ClassifierMixin, BaseEstimator):
         return save_model(self, path, force=force)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> PairCNN:
-        """Read a model directory written by :meth:`save`, validating everything."""
+    def load(cls, path: str | os.PathLike[str]) -> Any:
+        """Read a model directory written by :meth:`save`, validating everything.
+
+        Any model directory loads (:func:`tfcnn.model.files.load_model`): a two-tower one
+        gives a :class:`~tfcnn.model.two_tower.TwoTower`.
+        """
         from .files import load_model
 
         return load_model(path)
+
+    def pair_scorer(self) -> Any:
+        """The fast scorer (:class:`tfcnn.inference.engine.PairScorer`) for predict, scan
+        and the web app."""
+        from ..inference.engine import PairScorer
+
+        net = self.fitted_network()
+        net.eval()
+        return PairScorer.from_network(net)

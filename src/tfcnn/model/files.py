@@ -1,4 +1,5 @@
-"""Model directories: what a saved :class:`~tfcnn.model.estimator.PairCNN` is made of.
+"""Model directories: what a saved :class:`~tfcnn.model.estimator.PairCNN` or
+:class:`~tfcnn.model.two_tower.TwoTower` is made of.
 
 A saved model is a directory of up to four files, and nothing else is ever read:
 
@@ -11,6 +12,11 @@ A saved model is a directory of up to four files, and nothing else is ever read:
   rows in the order of ``genes``), so the model scores its own genes without the file;
 * ``pairs.safetensors`` (optional): the pair set it learned from (gene rows, labels,
   splits) and every known pair, so a query can say which pairs were known or trained on.
+
+model.json's "architecture" has a ``kind``: ``"pair-cnn"`` when absent (every model
+saved before there were two kinds), ``"two-tower"`` for :class:`TwoTower`, whose weights
+hold every ensemble member (``members.0.*``, ``members.1.*``, ...). An optional "prior"
+object holds a :class:`~tfcnn.model.prior.TargetPrior` blend.
 
 A model file is data only: no path written in model.json is ever opened, every type and
 size is checked before anything is allocated, and weights must be finite (batch-norm
@@ -38,7 +44,10 @@ from ..io.atomic import atomic_dir, json_safe
 from ..io.manifest import read_manifest
 from .estimator import TRAINING_KEYS, PairCNN
 from .network import CNNConfig, PairCNNNetwork
+from .prior import TargetPrior
 from .record import PAIR_KEYS, TrainingRecord, check_pairs
+from .two_tower import TRAINING_KEYS as TWO_TOWER_TRAINING_KEYS
+from .two_tower import TwoTower, TwoTowerConfig, TwoTowerEnsemble, from_settings
 
 MODEL_FORMAT = "tfcnn-model"
 MODEL_FORMAT_VERSION = 1
@@ -48,9 +57,36 @@ EXPRESSION_FILE = "expression.safetensors"
 PAIRS_FILE = "pairs.safetensors"
 
 _RESERVED = ("format", "format_version", "tfcnn_version", "architecture", "training", "history")
+KINDS = ("pair-cnn", "two-tower")
 
 
-def save_model(est: PairCNN, path: str | os.PathLike[str], force: bool = False) -> Path:
+def architecture_kind(architecture: dict[str, Any], where: str = "model.json") -> str:
+    """The model kind an architecture object names ("pair-cnn" when it names none)."""
+    kind = architecture.get("kind", "pair-cnn")
+    if kind not in KINDS:
+        raise ModelFormatError(
+            f"{where}: architecture kind {kind!r} is unknown (known: {', '.join(KINDS)}); "
+            "it may come from a newer tfcnn."
+        )
+    return str(kind)
+
+
+def network_from_architecture(architecture: dict[str, Any]) -> PairCNNNetwork | TwoTowerEnsemble:
+    """An (untrained) network of either kind from an architecture object (sizes checked)."""
+    if architecture_kind(architecture) == "two-tower":
+        return TwoTowerEnsemble(TwoTowerConfig.from_dict(architecture))
+    arch = {k: v for k, v in architecture.items() if k != "kind"}
+    return PairCNNNetwork(CNNConfig.from_dict(arch))
+
+
+def architecture_width(architecture: dict[str, Any]) -> int:
+    """Input width (samples) an architecture object declares, checked without weights."""
+    if architecture_kind(architecture) == "two-tower":
+        return TwoTowerConfig.from_dict(architecture).n_samples
+    return CNNConfig.from_dict({k: v for k, v in architecture.items() if k != "kind"}).n_samples
+
+
+def save_model(est: PairCNN | TwoTower, path: str | os.PathLike[str], force: bool = False) -> Path:
     """Write ``path/`` (weights, model.json and the record's arrays), atomically."""
     try:
         net = est.fitted_network()
@@ -58,6 +94,7 @@ def save_model(est: PairCNN, path: str | os.PathLike[str], force: bool = False) 
         raise ModelFormatError(str(exc)) from exc
     record = est.record_
     record.check(net.config.n_samples, "the model's training record")
+    keys = TWO_TOWER_TRAINING_KEYS if isinstance(est, TwoTower) else TRAINING_KEYS
     tensors = {
         k: v.detach().contiguous().clone()
         for k, v in net.state_dict().items()
@@ -68,7 +105,7 @@ def save_model(est: PairCNN, path: str | os.PathLike[str], force: bool = False) 
         "format_version": MODEL_FORMAT_VERSION,
         "tfcnn_version": __version__,
         "architecture": net.config.to_dict(),
-        "training": {k: getattr(est, k) for k in TRAINING_KEYS},
+        "training": {k: getattr(est, k) for k in keys},
         "history": est.history_,
         **{k: v for k, v in record.to_json().items() if k not in _RESERVED},
     }
@@ -111,22 +148,21 @@ def read_model_json(path: str | os.PathLike[str]) -> dict[str, Any]:
     return meta
 
 
-def load_model(path: str | os.PathLike[str]) -> PairCNN:
-    """Read a model directory written by :func:`save_model`, validating everything."""
+def load_model(path: str | os.PathLike[str]) -> PairCNN | TwoTower:
+    """Read a model directory written by :func:`save_model` (either kind), validating
+    everything."""
     path = Path(path)
     meta = read_model_json(path)
     meta_path, weights_path = path / META_FILE, path / WEIGHTS_FILE
+    kind = architecture_kind(meta["architecture"], str(meta_path))
+    est: PairCNN | TwoTower
+    net: PairCNNNetwork | TwoTowerEnsemble
     try:
-        config = CNNConfig.from_dict(meta["architecture"])
-        training = meta["training"]
-        est = PairCNN(
-            filters=config.filters,
-            units=config.units,
-            batch_norm=config.batch_norm,
-            dropout=config.dropout,
-            kernel_width=config.kernel_width,
-            **{k: _training_value(training, k) for k in TRAINING_KEYS},
-        )
+        if kind == "two-tower":
+            est = from_settings(meta["architecture"], meta["training"])
+            net = TwoTowerEnsemble(est.config_for(meta["architecture"]["n_samples"]))
+        else:
+            est, net = _pair_cnn(meta)
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFormatError(f"{meta_path}: invalid architecture/training ({exc}).") from exc
     history = meta.get("history", [])
@@ -135,22 +171,43 @@ def load_model(path: str | os.PathLike[str]) -> PairCNN:
     record = TrainingRecord.from_json(
         {k: v for k, v in meta.items() if k not in _RESERVED}, str(meta_path)
     )
-    net = PairCNNNetwork(config)
+    if "prior" in record.extra:
+        TargetPrior.from_json(record.extra["prior"], str(meta_path))
     tensors = _read_tensors(weights_path, net)
     net.load_state_dict(tensors, strict=False)
     net.eval()
+    n_samples = net.config.n_samples
     if (path / EXPRESSION_FILE).exists():
         record.zscores = _read_arrays(path / EXPRESSION_FILE, ("zscores",), "expression")["zscores"]
     if (path / PAIRS_FILE).exists():
         record.pairs = _read_arrays(path / PAIRS_FILE, PAIR_KEYS, "pairs")
         check_pairs(record.pairs, len(record.genes), str(path / PAIRS_FILE))
-    record.check(config.n_samples, str(path / EXPRESSION_FILE))
+    record.check(n_samples, str(path / EXPRESSION_FILE))
     est.network_ = net
     est.classes_ = np.array([0, 1])
-    est.n_features_in_ = config.n_samples
+    est.n_features_in_ = n_samples
     est.history_ = history
     est.record_ = record
+    if isinstance(est, TwoTower):
+        kept = [r.get("epoch") for r in history if r.get("kept")]
+        est.best_epochs_ = [int(e) for e in kept if isinstance(e, int)]
+        est.validation_ = None
     return est
+
+
+def _pair_cnn(meta: dict[str, Any]) -> tuple[PairCNN, PairCNNNetwork]:
+    """The estimator and network a pair-cnn model.json describes (ValueError if not)."""
+    config = CNNConfig.from_dict({k: v for k, v in meta["architecture"].items() if k != "kind"})
+    training = meta["training"]
+    est = PairCNN(
+        filters=config.filters,
+        units=config.units,
+        batch_norm=config.batch_norm,
+        dropout=config.dropout,
+        kernel_width=config.kernel_width,
+        **{k: _training_value(training, k) for k in TRAINING_KEYS},
+    )
+    return est, PairCNNNetwork(config)
 
 
 def _training_value(training: dict[str, Any], key: str) -> Any:
@@ -163,7 +220,9 @@ def _training_value(training: dict[str, Any], key: str) -> Any:
     return value
 
 
-def _read_tensors(weights_path: Path, net: PairCNNNetwork) -> dict[str, torch.Tensor]:
+def _read_tensors(
+    weights_path: Path, net: PairCNNNetwork | TwoTowerEnsemble
+) -> dict[str, torch.Tensor]:
     """The weights, checked against the architecture: names, shapes, finite values."""
     try:
         tensors = load_file(str(weights_path))

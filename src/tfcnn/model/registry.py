@@ -18,9 +18,7 @@ from typing import Any
 
 from ..errors import TfcnnInputError
 from ..io.atomic import atomic_dir
-from .estimator import PairCNN
-from .files import read_model_json
-from .network import CNNConfig
+from .files import architecture_kind, architecture_width, load_model, read_model_json
 from .record import TrainingRecord
 
 log = logging.getLogger(__name__)
@@ -47,17 +45,19 @@ class ModelEntry:
     origin: str  # "bundled" or "user"
     metadata: dict[str, Any]
     n_samples: int  # input width (sample names may be unrecorded, as for published-2019)
+    kind: str = "pair-cnn"  # "pair-cnn" or "two-tower"
 
     @property
     def description(self) -> str:
-        """One line: provenance when recorded, else the training data."""
+        """One line: provenance when recorded, else the training data (and the kind)."""
         prov = self.metadata.get("provenance") or {}
         if prov.get("description"):
             return str(prov["description"])
         data = self.metadata.get("data") or {}
         expr = (data.get("expression") or {}).get("source", "?")
+        kind = "two-tower model " if self.kind == "two-tower" else ""
         return (
-            f"trained on {Path(str(expr)).name}; negatives {data.get('negatives', '?')}, "
+            f"{kind}trained on {Path(str(expr)).name}; negatives {data.get('negatives', '?')}, "
             f"split {data.get('split', '?')}"
         )
 
@@ -74,12 +74,13 @@ def _entries(folder: Path, origin: str) -> list[ModelEntry]:
     for path in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
         try:
             meta = read_model_json(path)
-            width = CNNConfig.from_dict(meta["architecture"]).n_samples
+            kind = architecture_kind(meta["architecture"], str(path))
+            width = architecture_width(meta["architecture"])
             record = TrainingRecord.from_json(meta, str(path))
         except (TfcnnInputError, TypeError, ValueError):
             log.warning("skipped %s: not a readable tfcnn model", path)
             continue  # a broken user entry is skipped here; resolve_model reports it
-        out.append(ModelEntry(path.name, path, origin, record.to_json(), width))
+        out.append(ModelEntry(path.name, path, origin, record.to_json(), width, kind))
     return out
 
 
@@ -113,7 +114,7 @@ def register_model(path: str | os.PathLike[str], name: str, force: bool = False)
         )
     if (bundled_models_dir() / name).exists():
         raise TfcnnInputError(f"{name!r} is a bundled model's name; choose another.")
-    PairCNN.load(path)  # refuses anything that is not a valid model
+    load_model(path)  # refuses anything that is not a valid model (of either kind)
     dest = user_models_dir() / name
     with atomic_dir(dest, force=force) as tmp:
         for item in Path(path).iterdir():

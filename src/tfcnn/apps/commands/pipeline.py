@@ -185,6 +185,13 @@ def train(
     layer: LayerOpt = None,
     pseudobulk: PseudobulkOpt = None,
     order_by: OrderByOpt = None,
+    architecture: Annotated[
+        str,
+        typer.Option(
+            help="pair-cnn (the published CNN) or two-tower (a tower per profile and an "
+            "interaction head; docs/pair_model.md)."
+        ),
+    ] = "pair-cnn",
     filters: Annotated[str, typer.Option(help="Filters of conv 1 and conv 2.")] = "4,8",
     units: Annotated[int, typer.Option(help="Units of the dense layer.")] = 8,
     batch_norm1: Annotated[
@@ -194,38 +201,125 @@ def train(
         bool, typer.Option("--batch-norm2/--no-batch-norm2", help="Batch norm after conv 2.")
     ] = True,
     dropout: Annotated[
-        float, typer.Option(help="Dropout rate before the output (0 = off).")
-    ] = 0.01,
-    kernel_width: Annotated[int, typer.Option(help="Convolution kernel width.")] = 5,
-    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 30,
-    batch_size: Annotated[int, typer.Option(help="Batch size.")] = 512,
-    learning_rate: Annotated[float, typer.Option(help="RMSprop learning rate.")] = 1e-3,
+        float | None,
+        typer.Option(
+            help="Dropout rate (0 = off). pair-cnn: before the output, default 0.01; "
+            "two-tower: in the towers and head, default 0.2."
+        ),
+    ] = None,
+    kernel_width: Annotated[
+        int, typer.Option(help="Convolution kernel width (pair-cnn; two-tower --tower conv).")
+    ] = 5,
+    epochs: Annotated[
+        int | None,
+        typer.Option(
+            help="Training epochs. pair-cnn: default 30; two-tower: at most this many "
+            "(early-stopped on the validation TFs), default 60."
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Batch size (pair-cnn: 512; two-tower: 256).")
+    ] = None,
+    learning_rate: Annotated[
+        float, typer.Option(help="Learning rate (pair-cnn: RMSprop; two-tower: AdamW).")
+    ] = 1e-3,
+    loss: Annotated[
+        str | None,
+        typer.Option(
+            help="two-tower: ranking (default; each positive against a negative sharing its "
+            "target and one sharing its TF) or bce."
+        ),
+    ] = None,
+    seeds: Annotated[
+        int | None,
+        typer.Option(help="two-tower: ensemble members, one seed each, logits averaged (3)."),
+    ] = None,
+    tower: Annotated[
+        str | None, typer.Option(help="two-tower: dense (default) or conv towers.")
+    ] = None,
+    head: Annotated[
+        str | None,
+        typer.Option(
+            help="two-tower: mlp on [u, v, u*v, |u-v|] (default), interaction or bilinear."
+        ),
+    ] = None,
+    shared: Annotated[
+        bool | None,
+        typer.Option(
+            "--shared/--separate",
+            help="two-tower: one tower for both roles (default) or one tower per role.",
+        ),
+    ] = None,
+    prior: Annotated[
+        str | None,
+        typer.Option(
+            help="target-frequency: also blend the model with the target's training frequency "
+            "(fitted on the validation TFs); outputs keep model, prior and combined side by side."
+        ),
+    ] = None,
     seed: SeedOpt = 0,
     threads: ThreadsOpt = None,
     force: ForceOpt = False,
 ) -> None:
-    """Train a pair CNN (published architecture by default) and report test metrics.
+    """Train a pair CNN (published architecture by default) or a two-tower model, and
+    report test metrics.
 
     Same seed and same --threads, same weights: the thread count is part of the recipe.
     """
     from ... import api
     from ...io.atomic import check_writable
-    from ...model import PairCNN
+    from ...model.prior import PRIORS
     from ...runtime import default_threads, torch_threads
 
     check_writable(output, force)
     # Check every option before reading (possibly large) input files.
-    hyperparameters: dict[str, Any] = dict(
-        filters=int_pair(filters, "--filters"),
-        units=units,
-        batch_norm=(batch_norm1, batch_norm2),
-        dropout=dropout,
-        kernel_width=kernel_width,
-        epochs=epochs,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-    )
-    PairCNN(seed=seed, **hyperparameters).check_settings()
+    check_choice(architecture, api.ARCHITECTURES, "--architecture")
+    if prior is not None:
+        check_choice(prior, PRIORS, "--prior")
+    if architecture == "pair-cnn":
+        _only_for(
+            "two-tower",
+            {"--loss": loss, "--seeds": seeds, "--tower": tower, "--head": head},
+            {"--shared/--separate": shared is not None},
+        )
+        hyperparameters: dict[str, Any] = dict(
+            filters=int_pair(filters, "--filters"),
+            units=units,
+            batch_norm=(batch_norm1, batch_norm2),
+            dropout=0.01 if dropout is None else dropout,
+            kernel_width=kernel_width,
+            epochs=30 if epochs is None else epochs,
+            batch_size=512 if batch_size is None else batch_size,
+            learning_rate=learning_rate,
+        )
+    else:
+        _only_for(
+            "pair-cnn",
+            {},
+            {
+                "--filters": filters != "4,8",
+                "--units": units != 8,
+                "--batch-norm1": batch_norm1,
+                "--no-batch-norm2": not batch_norm2,
+            },
+        )
+        given = dict(
+            loss=loss,
+            n_seeds=seeds,
+            tower=tower,
+            head=head,
+            shared=shared,
+            dropout=dropout,
+            max_epochs=epochs,
+            batch_size=batch_size,
+        )
+        hyperparameters = {k: v for k, v in given.items() if v is not None}
+        hyperparameters.update(kernel_width=kernel_width, learning_rate=learning_rate)
+    try:
+        api.new_model(architecture, seed, **hyperparameters)
+    except TfcnnInputError as exc:  # name the options as this command spells them
+        renamed = str(exc).replace("`n_seeds`", "`seeds`").replace("`max_epochs`", "`epochs`")
+        raise TfcnnInputError(renamed) from None
     if pairs is None:
         if expression is None or interactions is None:
             raise TfcnnInputError("give --pairs, or both --expression and --interactions.")
@@ -253,10 +347,59 @@ def train(
             force=force,
             seed=seed,
             progress=True,
+            architecture=architecture,
+            prior=prior,
             **hyperparameters,
         )
-    console.print(metrics_table(model.record_.metrics["test"], "Held-out test split"))
+    test = model.record_.metrics["test"]
+    console.print(metrics_table(test, "Held-out test split"))
+    if test.get("prior"):
+        console.print(prior_lines(test["prior"]))
     console.print(f"Model written to [bold]{escape(str(output))}[/]")
+
+
+def _only_for(architecture: str, values: dict[str, Any], flags: dict[str, bool]) -> None:
+    """Refuse options that only another --architecture takes."""
+    given = [k for k, v in values.items() if v is not None] + [k for k, v in flags.items() if v]
+    if given:
+        raise TfcnnInputError(
+            f"{', '.join(given)} only appl{'ies' if len(given) == 1 else 'y'} to "
+            f"--architecture {architecture}."
+        )
+
+
+def prior_lines(prior: dict[str, Any]) -> Group:
+    """The prior blend as printed: its weights, and the combination beside the best control."""
+    b = prior["blend"]
+    lines: list[Any] = [
+        f"prior blend, fitted on {b['n_pairs']:,} pairs of {b['n_tfs']} validation TFs: "
+        f"prior + model = sigmoid({b['intercept']:+.3f} {b['weight_model']:+.3f} x "
+        f"logit(model) {b['weight_prior']:+.3f} x log1p(target frequency))"
+    ]
+    if b["weight_prior"] < 0:
+        lines.append(
+            "[yellow]note:[/] the prior's weight is negative: frequent training targets count "
+            "against a pair. With negatives balanced over the whole set, held-out TFs' targets "
+            "are anti-balanced, and the blend learns that artefact (docs/pair_model.md)."
+        )
+    lines += versus_lines(prior, ("within_target", "pooled"), "prior + model")
+    return Group(*lines)
+
+
+def versus_lines(m: dict[str, Any], kinds: tuple[str, ...], who: str = "model") -> list[str]:
+    """``who`` minus the best control, with its 95% CI, one line per kind of AUROC."""
+    from ...evaluation.evaluate import KIND_LABELS, LABELS
+
+    lines = []
+    for kind in kinds:
+        v = (m.get("versus_best_control") or {}).get(kind)
+        if v and v.get("difference") is not None:
+            lines.append(
+                f"{who} minus best control ({LABELS.get(v['control'], v['control'])}), "
+                f"{KIND_LABELS[kind]} AUROC: {v['difference']:+.3f} "
+                f"(95% CI {v['low']:+.3f} to {v['high']:+.3f}; TFs resampled)"
+            )
+    return lines
 
 
 def evaluate(
@@ -288,7 +431,7 @@ def metrics_table(m: dict[str, Any], title: str) -> Group:
     pooled figures follow, then the model's margin over the best control with its 95% CI
     and plain-words warnings; accuracy and the confusion matrix last.
     """
-    from ...evaluation.evaluate import KIND_LABELS, LABELS
+    from ...evaluation.evaluate import LABELS
 
     def fmt(v: float | None, digits: int = 3) -> str:
         return "n/a" if v is None else f"{v:.{digits}f}"
@@ -308,14 +451,7 @@ def metrics_table(m: dict[str, Any], title: str) -> Group:
             fmt(metrics.get("pooled_auprc")),
         )
     lines: list[Any] = [table]
-    for kind in ("within_target", "within_tf", "pooled"):
-        v = (m.get("versus_best_control") or {}).get(kind)
-        if v and v.get("difference") is not None:
-            lines.append(
-                f"model minus best control ({LABELS.get(v['control'], v['control'])}), "
-                f"{KIND_LABELS[kind]} AUROC: {v['difference']:+.3f} "
-                f"(95% CI {v['low']:+.3f} to {v['high']:+.3f}; TFs resampled)"
-            )
+    lines += versus_lines(m, ("within_target", "within_tf", "pooled"))
     lines += [f"[yellow]warning:[/] {escape(w)}" for w in m.get("warnings") or []]
     c = m["confusion"]
     lines.append(
