@@ -236,14 +236,15 @@ class _RowBatchNorm(torch.autograd.Function):
         m = x.shape[0]
         ones = x.new_ones(1, m)
         dbeta = torch.mm(ones, dy)[0]
-        # sum(dy * xhat) = rstd * (sum(dy * x) - mean * sum(dy))
-        dyx = torch.mm(ones, dy * x)[0]
+        # sum(dy * xhat) = rstd * (sum(dy * x) - mean * sum(dy)); sum(dy * x) per channel is
+        # the diagonal of dy^T x, one matrix product without an (M, C) temporary
+        dyx = torch.mm(dy.t(), x).diagonal()
         dgamma = rstd * (dyx - mean * dbeta)
         # dx = gamma * rstd * (dy - dbeta / m - xhat * dgamma / m), xhat = (x - mean) * rstd
         a = weight * rstd
         b = -a * rstd * dgamma / m
         c = -a * dbeta / m - b * mean
-        dx = torch.addcmul(c, x, b).add_(dy * a)
+        dx = torch.addcmul(c, dy, a).addcmul_(x, b)
         return dx, dgamma, dbeta, None
 
 
