@@ -423,19 +423,7 @@ def _series_for(out: Path) -> Path:
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "case",
-    [
-        pytest.param(
-            c,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="inference/predict.py write_xlsx leaves openpyxl's ZipFile open when a "
-                "write fails; ZipFile.__del__ then prints a second traceback",
-            ),
-        )
-        if c.endswith(".xlsx")
-        else c
-        for c in DISK_FULL
-    ],
+    DISK_FULL,
 )
 def test_a_full_disk_gives_one_message_naming_the_output_and_leaves_nothing(
     world, tmp_path, case

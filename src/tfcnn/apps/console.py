@@ -6,6 +6,7 @@ Library errors name the parameter a user must change in backticks (`id_map`);
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 import re
@@ -65,7 +66,12 @@ def user_errors(func: F) -> F:
             # A path the system refuses (unreadable file, output under a regular file, no
             # permission, disk full): the user's to fix, so no traceback either.
             where = f"{exc.filename}: " if exc.filename else ""
-            print_error(f"{where}{exc.strerror or exc}; check the path and its permissions.")
+            advice = (
+                "free some space (or allow larger files) and run it again."
+                if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+                else "check the path and its permissions."
+            )
+            print_error(f"{where}{exc.strerror or exc}; {advice}")
             raise typer.Exit(code=2) from None
 
     return wrapper  # type: ignore[return-value]

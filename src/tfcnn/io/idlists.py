@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..errors import TfcnnInputError
 from .datasets import resolve_path
-from .textio import decode_text, text_lines
+from .textio import check_file, decode_text, read_bounded, text_lines
 
 #: What to do with an ID file that is not text.
 ID_FILE_ADVICE = "Save the IDs as plain text (one per line, or a CSV column) and give that file."
@@ -82,11 +82,13 @@ def read_id_list(
     text = os.fspath(value)
     try:
         path = resolve_path(text)
-        is_file = path.is_file()
+        exists = path.exists()
     except OSError:  # e.g. a name too long for the file system: inline IDs
-        path, is_file = Path(text), False
-    if is_file:
-        return ids_from_bytes(path.read_bytes(), f"{what} file {path}", empty_advice=empty_advice)
+        path, exists = Path(text), False
+    if exists:
+        check_file(path)  # a folder, a pipe or a device is refused without reading it
+        raw = read_bounded(path)
+        return ids_from_bytes(raw, f"{what} file {path}", empty_advice=empty_advice)
     looks_like_file = (
         "/" in text or os.sep in text or path.suffix.lower() in _FILE_SUFFIXES
     ) and not any(c in text for c in ",\n\t ")

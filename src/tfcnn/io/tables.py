@@ -21,9 +21,11 @@ it comes in blocks (:class:`TableWriter`), so a genome-wide scan never holds it 
 from __future__ import annotations
 
 import contextlib
+import gc
 import gzip
 import io
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,10 +136,38 @@ def write_xlsx(
             f"{len(table):,} rows do not fit in one Excel sheet (at most {XLSX_MAX_ROWS:,}); "
             "write .csv, .tsv or .parquet instead."
         )
-    with pd.ExcelWriter(path, engine="openpyxl") as writer:
-        table.to_excel(writer, sheet_name=sheet, index=False)
-        if issues is not None and len(issues):
-            issues.to_excel(writer, sheet_name="unused IDs", index=False)
+    # openpyxl writes each sheet through a temporary file. When that fails (a full disk),
+    # it leaves its zip archive and sheet streams half open, and their finalizers print
+    # "Exception ignored" tracebacks when collected: collect them here, quietly, and
+    # raise one clean error instead.
+    saved_hook = sys.unraisablehook
+    sys.unraisablehook = _quiet_spreadsheet_cleanup(saved_hook)
+    failure: OSError | None = None
+    try:
+        try:
+            with pd.ExcelWriter(path, engine="openpyxl") as writer:
+                table.to_excel(writer, sheet_name=sheet, index=False)
+                if issues is not None and len(issues):
+                    issues.to_excel(writer, sheet_name="unused IDs", index=False)
+        except OSError as exc:
+            name = os.fspath(path) if isinstance(path, str | os.PathLike) else None
+            failure = OSError(exc.errno, exc.strerror or str(exc), name)
+        gc.collect()
+    finally:
+        sys.unraisablehook = saved_hook
+    if failure is not None:
+        raise failure
+
+
+def _quiet_spreadsheet_cleanup(fallback: Any) -> Any:
+    """An unraisable hook that drops openpyxl's / zipfile's cleanup errors, passes others."""
+
+    def hook(unraisable: Any) -> None:
+        where = repr(unraisable.object)
+        if not any(k in where for k in ("ZipFile", "openpyxl", "get_stream", "xmlfile")):
+            fallback(unraisable)
+
+    return hook
 
 
 def write_table(

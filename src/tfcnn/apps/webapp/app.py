@@ -9,6 +9,7 @@ uploads larger than the cap are refused in the browser and again by the server.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import weakref
@@ -435,6 +436,9 @@ def make_server(
         def _ended() -> None:
             release_data_frame(results_table)
             budget.release(session.id)
+            # A session's result sits in reference cycles (Shiny's reactive graph): free
+            # it now, or RSS exceeds the server's bound until the collector runs by itself.
+            gc.collect()
 
         session.on_ended(_ended)
 
