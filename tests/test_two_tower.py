@@ -326,6 +326,22 @@ def test_prior_blend_keeps_model_prior_and_combination_side_by_side(model, pairs
     assert methods["target_frequency"]["within_target_auroc"] == 0.5
 
 
+def test_prior_blend_never_turns_the_model_upside_down() -> None:
+    """Few validation TFs that rank pairs backwards do not reverse the model's ranking."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+    frequency = rng.integers(0, 20, 400) + 10 * y  # the prior carries the labels
+    backwards = np.where(y == 1, 0.3, 0.7) + rng.uniform(-0.05, 0.05, 400)
+    blend = TargetPrior.fit(backwards, frequency, y, n_tfs=5)
+    assert blend.model_weight_clamped and blend.weight_model == 0.0 and blend.weight_prior > 0
+    combined = blend.combine(backwards, frequency)
+    assert pd.Series(combined).groupby(frequency).nunique().max() == 1  # the prior alone
+    forwards = TargetPrior.fit(1 - backwards, frequency, y, n_tfs=5)
+    assert not forwards.model_weight_clamped and forwards.weight_model > 0
+    with pytest.raises(ModelFormatError, match="weight_model must be >= 0"):
+        TargetPrior.from_json({**forwards.to_json(), "weight_model": -1.0}, "model.json")
+
+
 def test_prior_needs_validation_tfs_held_out(tmp_path) -> None:
     expression, interactions = shared_targets(n_tfs=20, n_targets=100)
     random_split = build_pair_set(expression, interactions, negatives="tf-matched", seed=0)
@@ -435,3 +451,32 @@ def test_cli_refuses_options_of_the_other_architecture(pairs, tmp_path) -> None:
     user_error(run(*base, "--architecture", "gnn"), "--architecture")
     user_error(run(*base, "--architecture", "two-tower", "--seeds", "0"), "--seeds")
     assert not (tmp_path / "m").exists()
+
+
+def test_the_web_app_offers_scores_and_plots_a_two_tower_model(model_dir, pairs) -> None:
+    from tfcnn.apps.webapp.logic import model_choices, pair_figure
+    from tfcnn.inference.predict import Predictor
+
+    choice = model_choices(str(model_dir))[0]
+    assert choice.key == str(model_dir) and choice.usable
+    predictor = Predictor(model_dir, name="synthetic two-tower")
+    result = predictor.predict(pairs.genes[0], list(pairs.genes[60:70]))
+    assert len(result.table) == 10 and result.table["probability"].between(0, 1).all()
+    fig, note = pair_figure(predictor, pairs.genes[0], pairs.genes[60], 0.5)
+    assert note is None  # the gradient x input window, not the profiles-only fallback
+    assert "gradient-x-input" in " ".join(t.get_text() for t in fig.axes[1].get_legend().texts)
+
+
+@pytest.mark.slow
+def test_bench_pairmodel_quick_runs_beside_the_cnn(tmp_path) -> None:
+    """`benchmarks/bench_pairmodel.py --quick`: plumbing only, no timing is judged."""
+    from tests.test_bench_smoke import ROOT, run_quick
+
+    out = tmp_path / "pairmodel.json"
+    proc = run_quick(ROOT / "benchmarks" / "bench_pairmodel.py", out)
+    results = json.loads(out.read_text())
+    assert results["meta"]["quick"] is True and results["meta"]["synthetic_inputs"] is True
+    assert {"cnn", "two-tower"} <= set(results["results"])
+    for r in results["results"].values():
+        assert r["max_diff"] <= 1e-5 and r["pairs"] == 64 * 1_999
+    assert "SYNTHETIC" in proc.stdout and "load average" in proc.stdout.lower()

@@ -376,6 +376,11 @@ def prior_lines(prior: dict[str, Any]) -> Group:
         f"prior + model = sigmoid({b['intercept']:+.3f} {b['weight_model']:+.3f} x "
         f"logit(model) {b['weight_prior']:+.3f} x log1p(target frequency))"
     ]
+    if b.get("model_weight_clamped"):
+        lines.append(
+            "[yellow]note:[/] on the validation TFs the model ranked pairs backwards; the blend "
+            "does not reverse it (its weight is held at 0), so prior + model is the prior alone."
+        )
     if b["weight_prior"] < 0:
         lines.append(
             "[yellow]note:[/] the prior's weight is negative: frequent training targets count "
