@@ -66,6 +66,8 @@ def expression_options(
 ) -> dict[str, object]:
     """How to read an expression file, as keyword arguments of ``load_expression``."""
     return {"transpose": transpose, "layer": layer, "pseudobulk": pseudobulk, "order_by": order_by}
+
+
 InteractionsOpt = Annotated[
     str,
     typer.Option(
