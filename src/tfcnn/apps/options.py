@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -63,7 +63,7 @@ def expression_options(
     layer: str | None = None,
     pseudobulk: str | None = None,
     order_by: str | None = None,
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """How to read an expression file, as keyword arguments of ``load_expression``."""
     return {"transpose": transpose, "layer": layer, "pseudobulk": pseudobulk, "order_by": order_by}
 
