@@ -29,6 +29,7 @@ from ..io.datasets import resolve_path
 from ..io.expression import ExpressionMatrix
 from ..io.idmap import IdMap
 from ..io.interactions import Interactions
+from ..io.textio import check_file
 
 #: The files of a dataset spec, in the order they are read and named in messages.
 FILES = ("expression", "interactions", "exclude", "id_map")
@@ -54,7 +55,12 @@ class StudyInputs:
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
-    """The sha256 of a file's bytes (hex), read in 1 MiB chunks."""
+    """The sha256 of a file's bytes (hex), read in 1 MiB chunks.
+
+    The path is checked first as the readers check it (:func:`tfcnn.io.textio.check_file`):
+    a missing file, a folder, a pipe or a device gets the usual message naming it.
+    """
+    check_file(Path(path))
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         while chunk := fh.read(_CHUNK):
@@ -106,6 +112,7 @@ def read_inputs(spec: dict[str, Any]) -> StudyInputs:
             loaded[name] = None
             continue
         path = resolve_path(str(value))
+        check_file(path)  # the readers' message for a missing or unreadable file
         before = _identity(path)
         digest = file_sha256(path)
         if name == "expression":
