@@ -5,15 +5,18 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.tfcnn-installed
 TORCH_PIN := torch==2.13.0
 
-.PHONY: install demo test bench bench-large lint clean
+.PHONY: install demo test bench bench-large lint docs docs-serve notebook clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# torch first, from the local wheel, so the package's torch range is already met.
+# torch first, from the local wheel, so the package's torch range is already met; then
+# the package with every extra and the PEP 735 `dev` group (tests, lint, docs, build),
+# which needs pip >= 25.1.
 $(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check 'pip>=25.1'
 	$(BIN)/pip install --quiet --disable-pip-version-check $(TORCH_PIN)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[all]' --group dev
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -38,5 +41,16 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks scripts
 	$(BIN)/mypy
 
+# The documentation site (mkdocs.yml): built with warnings as errors into site/.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict
+
+docs-serve: $(STAMP)
+	$(BIN)/mkdocs serve
+
+# docs/tutorial.ipynb executed end to end on a reduced setting (TFCNN_TUTORIAL_EPOCHS).
+notebook: $(STAMP)
+	TFCNN_TUTORIAL_EPOCHS=$${TFCNN_TUTORIAL_EPOCHS:-3} $(BIN)/python scripts/run_notebook.py docs/tutorial.ipynb
+
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build dist site src/*.egg-info .pytest_cache .ruff_cache
