@@ -176,3 +176,38 @@ def test_a_split_with_one_tf_cannot_be_degree_matched_and_says_why(data) -> None
     expr, known = data  # 12 TFs: the 10% validation split holds one TF
     with pytest.raises(TfcnnInputError, match="the validation split .1 TF.s..: degree-matched"):
         build_pair_set(expr, known, negatives="degree-matched", split="tf-holdout", seed=0)
+
+
+def test_study_negatives_exclude_only_the_positives_own_evidence(tmp_path) -> None:
+    """Issue 14: negatives drawn without regard to other assays (DAP-only pairs allowed).
+
+    Keeping every known edge (DAP-seq included) out of the negatives makes them genes no
+    assay ever bound: a shortcut. The default data exclude only the positives' evidence.
+    """
+    from tests.synthetic import write_tsv
+    from tfcnn.study import protocols
+    from tfcnn.study.inputs import read_inputs
+
+    assert protocols.default_data_spec()["exclude"] is None
+    assert protocols.default_data_spec("nitrogen-edges")["exclude"] == "nitrogen-edges"
+    expr, known = planted_dataset(n_tfs=10, targets_per_tf=12, n_background=120, n_samples=10)
+    rng = np.random.default_rng(3)
+    tfs = sorted({t for t, _ in known.as_set()})
+    rows = [(t, g, "ChIP") for t, g in sorted(known.as_set())]
+    dap = [(t, g, "DAP") for t in tfs for g in expr.genes if g != t and rng.random() < 0.3]
+    edges = tmp_path / "synthetic_edges.tsv"
+    pd.DataFrame(rows + dap, columns=["tf", "target", "evidence"]).to_csv(
+        edges, sep="\t", index=False
+    )
+    write_tsv(expr, tmp_path / "synthetic_expr.tsv")
+    spec = protocols.data_spec(str(tmp_path / "synthetic_expr.tsv"), str(edges), ["ChIP"])
+    read_inputs(spec)
+    dap_pairs = {(t, g) for t, g, _ in dap} - set(known.as_set())
+    for exclude, dap_in_negatives in ((None, True), (str(edges), False)):
+        inputs = read_inputs({**spec, "exclude": exclude})
+        pairs = protocols.build(inputs.spec, "tf-matched", "random", 0, (0.8, 0.1, 0.1))
+        neg = pairs.table[pairs.table.label == 0]
+        found = bool(set(zip(neg.tf, neg.target, strict=True)) & dap_pairs)
+        assert found is dap_in_negatives
+        policy = pairs.meta["negative_pool"]["policy"]
+        assert ("only the positives' own pairs" in policy) is (exclude is None)

@@ -498,6 +498,13 @@ def _finish(
                 {v for e in [interactions, *pos.excluded] for v in _evidence_values(e)}
             ),
             "excluded_pairs": len(pos.known),
+            "policy": (
+                "only the positives' own pairs (their evidence types) are kept out of negatives"
+                if not pos.excluded
+                else "the positives' own pairs and those of "
+                + ", ".join(str(e.source) for e in pos.excluded)
+                + " are kept out of negatives"
+            ),
         },
         "balance": balance,
         "negatives": negatives,

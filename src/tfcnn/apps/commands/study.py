@@ -28,8 +28,9 @@ ExpressionStudyOpt = Annotated[
         "--expression",
         "-x",
         help="Expression matrix or bundled name. Default (with no -x/-i): the bundled "
-        "nitrogen compendium, TARGET+CHIPSeq+Litterature positives, all ConnecTF edges "
-        "excluded from negatives (as tfcnn demo).",
+        "nitrogen compendium, TARGET+CHIPSeq+Litterature positives, negatives excluding "
+        "only those pairs (DAP-seq-only pairs may be negatives; --exclude nitrogen-edges "
+        "keeps every ConnecTF edge out), as tfcnn demo.",
     ),
 ]
 InteractionsStudyOpt = Annotated[
@@ -71,12 +72,15 @@ def _data(
     from ...study.protocols import data_spec, default_data_spec
 
     if expression is None and interactions is None:
-        if evidence or exclude or id_map or log2:
+        if evidence or id_map or log2:
             raise TfcnnInputError(
-                "--evidence/--exclude/--id-map/--log2 need --expression and --interactions "
+                "--evidence/--id-map/--log2 need --expression and --interactions "
                 "(without them the bundled nitrogen compendium is used as in tfcnn demo)."
             )
-        return read_inputs(default_data_spec())
+        inputs = read_inputs(default_data_spec(exclude))
+        if exclude is not None:
+            _check_data(inputs)
+        return inputs
     if expression is None or interactions is None:
         raise TfcnnInputError("give both --expression and --interactions, or neither.")
     ev = [v.strip() for v in evidence.split(",") if v.strip()] if evidence else None
