@@ -21,6 +21,11 @@ EXTRAS: dict[str, tuple[str, ...]] = {
 }
 
 
+def install_hint(extra: str) -> str:
+    """The pip command that installs ``extra`` (quoted for any POSIX shell)."""
+    return f"pip install 'tfcnn[{extra}]'"
+
+
 def require(module: str, extra: str, feature: str) -> ModuleType:
     """Import ``module`` or say which extra provides it (``feature``: what needs it)."""
     if extra not in EXTRAS:
@@ -30,7 +35,7 @@ def require(module: str, extra: str, feature: str) -> ModuleType:
     except ImportError as exc:
         raise TfcnnInputError(
             f"{feature} needs the optional package {module!r} (not installed: {exc}). "
-            f'Install it with: pip install "tfcnn[{extra}]"'
+            f"Install it with: {install_hint(extra)}"
         ) from None
 
 

@@ -20,7 +20,7 @@ app = typer.Typer(
     help="Predict transcription factor -> target regulation from expression profiles "
     "with a small pair CNN (MacLean 2019), and evaluate it honestly.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # tfcnn --install-completion / --show-completion
     pretty_exceptions_enable=False,
 )
 

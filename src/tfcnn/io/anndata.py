@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import TfcnnInputError
+from ..extras import require
 from .expression import ExpressionMatrix, from_values
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,6 @@ log = logging.getLogger(__name__)
 MAX_CELLS = 10_000
 #: Cells averaged at once when a loom matrix is read in blocks.
 _BLOCK_CELLS = 4_096
-SC_EXTRA = "pip install 'tfcnn[sc]'"
 
 
 @dataclass
@@ -104,12 +104,7 @@ def _read_cells(path: Path, layer: str | None) -> CellMatrix:
 
 
 def _read_h5ad(path: Path, layer: str | None) -> CellMatrix:
-    try:
-        import anndata
-    except ImportError:
-        raise TfcnnInputError(
-            f"{path}: reading .h5ad files needs the optional anndata package: {SC_EXTRA}."
-        ) from None
+    anndata = require("anndata", "sc", f"{path}: reading .h5ad files")
     try:
         adata = anndata.read_h5ad(path)
     except Exception as exc:  # h5py and anndata raise many types for a damaged file
@@ -134,7 +129,7 @@ def _read_h5ad(path: Path, layer: str | None) -> CellMatrix:
 
 def _read_loom(path: Path, layer: str | None) -> CellMatrix:
     """Loom (genes x cells in HDF5), read with h5py: matrix or a layer, attributes."""
-    import h5py
+    h5py = require("h5py", "sc", f"{path}: reading .loom files")
 
     try:
         with h5py.File(path, "r") as f:

@@ -35,6 +35,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..errors import TfcnnInputError
+from ..extras import require
 from .atomic import atomic_path
 
 XLSX_MAX_ROWS = 1_048_575  # Excel's sheet limit, less the header row
@@ -77,12 +78,19 @@ def output_format(path: str | os.PathLike[str], layout: str = "tfcnn") -> Output
             if base in _TEXT:
                 kind = "tsv" if _TEXT[base] == "\t" or layout == "beeline" else "csv"
                 return OutputFormat(kind, ext.endswith(".gz"))
+            if base == ".xlsx":  # refused before any work when openpyxl is missing
+                _require_openpyxl(path)
             return OutputFormat(base.lstrip("."))
     suffix = "".join(Path(path).suffixes[-2:]) or "(no extension)"
     raise TfcnnInputError(
         f"{path}: unknown table format {suffix!r}; end the file name in .csv, .tsv or .xlsx, "
         f"or {', '.join(e for e in EXTENSIONS if e not in ('.csv', '.tsv', '.xlsx'))}."
     )
+
+
+def _require_openpyxl(path: str | os.PathLike[str]) -> None:
+    """openpyxl writes .xlsx; it comes with the ``web`` extra."""
+    require("openpyxl", "web", f"{os.fspath(path)}: writing .xlsx")
 
 
 def table_format(path: str | os.PathLike[str]) -> str:
@@ -131,6 +139,7 @@ def write_xlsx(
     sheet: str = "predictions",
 ) -> None:
     """Write the table (and, when given, the unusable IDs) to an .xlsx file via openpyxl."""
+    _require_openpyxl(path if isinstance(path, str | os.PathLike) else "an .xlsx table")
     if len(table) > XLSX_MAX_ROWS:
         raise TfcnnInputError(
             f"{len(table):,} rows do not fit in one Excel sheet (at most {XLSX_MAX_ROWS:,}); "

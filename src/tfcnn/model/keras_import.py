@@ -29,16 +29,19 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TypeGuard
+from typing import TYPE_CHECKING, Any, TypeGuard
 
-import h5py
 import numpy as np
 import torch
 
 from ..errors import TfcnnInputError
+from ..extras import require
 from .estimator import PairCNN
 from .network import KERAS_BN_EPS, KERAS_BN_MOMENTUM, CNNConfig, PairCNNNetwork
 from .record import TrainingRecord
+
+if TYPE_CHECKING:
+    import h5py
 
 SUPPORTED_LAYERS = (
     "InputLayer",
@@ -98,6 +101,11 @@ def _fail(path: Path, where: str, what: str) -> TfcnnInputError:
     )
 
 
+def _h5py() -> Any:
+    """h5py, imported on first use: it is the optional ``keras`` extra."""
+    return require("h5py", "keras", "Importing a Keras model (tfcnn import-keras)")
+
+
 def _decode(value: Any) -> str:
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
@@ -116,13 +124,14 @@ def _member(path: Path, group: h5py.Group, name: str, where: str) -> h5py.Group 
     the weights come from another place or another file than the one imported (and
     hashed): they are refused.
     """
+    h5 = _h5py()
     node: h5py.Group | h5py.Dataset = group
     for part in [p for p in name.split("/") if p]:
-        if not isinstance(node, h5py.Group) or part not in node:
+        if not isinstance(node, h5.Group) or part not in node:
             raise _fail(path, where, f"{name!r} is missing")
         link = node.get(part, getlink=True)
-        if not isinstance(link, h5py.HardLink):
-            kind = "an external link" if isinstance(link, h5py.ExternalLink) else "a link"
+        if not isinstance(link, h5.HardLink):
+            kind = "an external link" if isinstance(link, h5.ExternalLink) else "a link"
             raise _fail(
                 path, where, f"{name!r} is {kind}; tfcnn reads only data stored in the file itself"
             )
@@ -133,7 +142,7 @@ def _member(path: Path, group: h5py.Group, name: str, where: str) -> h5py.Group 
 def _read_weight(path: Path, group: h5py.Group, name: str, where: str) -> np.ndarray:
     """One weight tensor, after checking its storage, type and size."""
     ds = _member(path, group, name, where)
-    if not isinstance(ds, h5py.Dataset):
+    if not isinstance(ds, _h5py().Dataset):
         raise _fail(path, where, f"weight {name!r} is not a dataset")
     if ds.external or ds.is_virtual:
         raise _fail(
@@ -175,6 +184,7 @@ def read_keras_hdf5(
     path: str | os.PathLike[str],
 ) -> tuple[list[dict[str, Any]], dict[str, dict[str, np.ndarray]], dict[str, Any]]:
     """Layers (class_name + config), weights per layer name (short name -> array), file attrs."""
+    h5py = _h5py()
     path = Path(path)
     if not path.is_file():
         raise TfcnnInputError(f"{path} is not a regular file; give the Keras .h5/.hdf5 file.")

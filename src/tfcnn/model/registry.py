@@ -2,8 +2,9 @@
 
 Wherever a command takes ``--model``, it accepts a model directory or a name from
 this registry. Bundled models live in the package (``tfcnn/data/models/NAME``); user
-models are copied into ``$TFCNN_HOME/models/NAME`` (default ``~/.tfcnn``) by
-:func:`register_model`, after they load and validate.
+models are copied into ``models/NAME`` under the data home (:func:`data_home`:
+``$TFCNN_HOME``, else the platform's user data directory) by :func:`register_model`,
+after they load and validate.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
+
+import platformdirs
 
 from ..errors import TfcnnInputError
 from ..io.atomic import atomic_dir
@@ -30,10 +33,17 @@ def bundled_models_dir() -> Path:
     return Path(str(files("tfcnn") / "data" / "models"))
 
 
-def user_models_dir() -> Path:
-    """Where registered models live: ``$TFCNN_HOME/models`` (default ``~/.tfcnn/models``)."""
+def data_home() -> Path:
+    """tfcnn's own data folder: ``$TFCNN_HOME`` when set, else the platform's user data
+    directory (``platformdirs.user_data_dir("tfcnn")``, e.g. ``~/.local/share/tfcnn``
+    on Linux), so nothing is written into the home folder itself."""
     home = os.environ.get("TFCNN_HOME")
-    return (Path(home) if home else Path.home() / ".tfcnn") / "models"
+    return Path(home) if home else Path(platformdirs.user_data_dir("tfcnn", appauthor=False))
+
+
+def user_models_dir() -> Path:
+    """Where registered models live: ``models`` under :func:`data_home`."""
+    return data_home() / "models"
 
 
 @dataclass(frozen=True)

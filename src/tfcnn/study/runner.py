@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TfcnnInputError
+from ..extras import require
 from ..io.atomic import atomic_dir, json_safe
 from ..runtime import stop_on_signals, torch_threads, worker_pool
 from .inputs import StudyInputs, content_key, provide
@@ -187,13 +188,8 @@ def _run_on_dask(
     finish: Callable[[Config, RunResult], None],
 ) -> None:
     """Ship the inputs once (scatter), submit every job, write results as they return."""
-    try:
-        from dask.distributed import Client
-        from dask.distributed import as_completed as dask_completed
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise TfcnnInputError(
-            "`scheduler` needs dask.distributed; install it (pip install 'dask[distributed]')."
-        ) from exc
+    distributed = require("dask.distributed", "dask", "`scheduler` (a dask cluster)")
+    Client, dask_completed = distributed.Client, distributed.as_completed
     with Client(scheduler) as client:
         data = client.scatter(inputs, broadcast=True, hash=False) if inputs is not None else None
         futures = {client.submit(run_job, c, data, pure=False): c for c in todo}
