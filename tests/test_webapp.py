@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import gzip
 import io
+import shutil
 import socket
 import threading
 import time
@@ -32,6 +34,7 @@ def model_dir(tmp_path_factory):
 def home(tmp_path, monkeypatch, model_dir):
     """A TFCNN_HOME holding one registered synthetic model, 'synthetic-agi'."""
     monkeypatch.setenv("TFCNN_HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)  # no results/demo of the checkout is offered
     register_model(model_dir, "synthetic-agi")
     return tmp_path / "home"
 
@@ -51,7 +54,8 @@ def test_model_choices_list_registered_models_with_provenance_and_auroc(home, mo
     assert len(mine) == 1
     c = mine[0]
     assert c.origin == "user" and c.n_samples == 16 and c.n_genes == 156
-    assert c.test_auroc is not None and f"test AUROC {c.test_auroc:.3f}" in c.label
+    assert c.test_auroc is not None and c.within_target is not None
+    assert f"within-target AUROC {c.within_target:.3f}" in c.label  # the honest figure
     assert "synthetic_expression.tsv" in c.description
     # A directory given to `tfcnn serve --model` is offered too, first.
     assert logic.model_choices(str(model_dir))[0].key == str(model_dir)
@@ -199,13 +203,173 @@ def test_display_table_caps_rows_hides_redundant_columns_and_rounds(cache):
     p = cache.get("synthetic-agi").predict(g[:2], None)
     view = logic.display_table(p.table, rows=7)
     assert len(view) == 7
-    # AGI model: the *_agi columns repeat the IDs, the probeset columns are informative.
+    # AGI model: no AGI column repeating the IDs; the probesets are informative.
     assert "regulator AGI" not in view and "regulator probeset" in view
-    assert np.allclose(view.probability, p.table.probability.head(7), atol=5e-4)
-    assert (view.probability == view.probability.round(3)).all()
-    # Plain column names, the pair-specific rank beside the probability.
-    assert {"rank within regulator (percentile)", "pair in training"} <= set(view.columns)
+    # The probability next to the IDs (a phone shows the first three columns).
+    assert list(view.columns[:3]) == ["regulator (TF)", "target", "probability"]
+    # Consistent decimals: probabilities with 3, percentages as whole numbers.
+    assert all(len(v.split(".")[1]) == 3 for v in view.probability)
+    np.testing.assert_allclose(
+        view.probability.astype(float), p.table.probability.head(7), atol=5e-4
+    )
+    percent = view["TF scores high with (% of genes)"]
+    assert (percent.astype(float) == (p.table.regulator_base_rate.head(7) * 100).round()).all()
+    # Every column shown is explained in plain words in the legend.
+    assert [c for c, _ in logic.legend_items(view)] == list(view.columns)
     assert "the 5,000 highest are shown" not in logic.summary_text(p)
+
+
+def test_symbols_are_shown_beside_the_ids(cache):
+    """The synthetic genes carry real AGI names; those AtRegNet names get their symbol."""
+    from tfcnn.io.symbols import symbols
+
+    predictor = cache.get("synthetic-agi")
+    named = [g for g in predictor.genes if g in symbols()]
+    assert named, "no synthetic gene is named after a locus with a symbol"
+    p = predictor.predict(named[:1], None)
+    assert set(p.table.regulator_symbol) == {symbols()[named[0]]}
+    view = logic.display_table(p.table)
+    assert set(view["regulator (TF)"]) == {f"{named[0]} ({symbols()[named[0]]})"}
+    # Typed as a symbol, in any case, it is scored as its AGI code.
+    by_symbol = logic.run_query(
+        cache, "synthetic-agi", [symbols()[named[0]].lower()], None, QueryLimits()
+    )
+    assert by_symbol.error is None and set(by_symbol.prediction.table.regulator) == {named[0]}
+
+
+def test_ambiguous_symbols_are_refused_naming_the_candidates(cache):
+    out = logic.run_query(cache, "synthetic-agi", ["PIF4"], None, QueryLimits())
+    assert "'PIF4' is ambiguous" in out.error and "AT2G43010" in out.error
+
+
+def test_training_pairs_are_marked_memorised_and_counted(cache, model_dir):
+    from tests.predict_helpers import planted_pairs
+
+    tf, target = sorted(planted_pairs(model_dir.parent))[0]
+    p = cache.get("synthetic-agi").predict([tf], None)
+    view = logic.display_table(p.table)
+    marked = set(view.loc[view["in training"] == "training pair (memorised)", "target"])
+    trained = p.table.pair_in_training.str.startswith("train ")
+    assert len(marked) == int(trained.sum()) > 0
+    note = logic.training_note(p)
+    assert (
+        note.startswith(f"{int(trained.sum()):,} of these") and "memorised, not predicted" in note
+    )
+
+
+def test_the_shortcut_flag_names_a_tf_that_scores_most_genes_high(cache):
+    p = cache.get("synthetic-agi").predict(genes(cache)[:3], None)
+    p.table["regulator_scores_most_genes_high"] = p.table.regulator == p.table.regulator.iloc[0]
+    p.table["regulator_base_rate"] = 0.98
+    flags = logic.shortcut_flags(p)
+    assert len(flags) == 1 and p.table.regulator.iloc[0] in flags[0]
+    assert "98% of all the genes" in flags[0]
+    assert "reading the TF's identity, not the pair" in flags[0]
+    p.table["regulator_scores_most_genes_high"] = False
+    assert logic.shortcut_flags(p) == []
+
+
+def test_the_header_gives_the_honest_figure_and_a_caveat_beside_the_headline(home):
+    choice = next(c for c in logic.model_choices() if c.key == "synthetic-agi")
+    text = logic.figures_text(choice)
+    assert text["headline"].startswith(f"held-out test AUROC {choice.test_auroc:.3f}")
+    assert f"within-target AUROC {choice.within_target:.3f}" in text["honest"]
+    assert "without reading the pair" in text["caveat"]
+    assert text["verdict"].startswith(("no sign", "some sign"))
+    shortcut = dataclasses.replace(
+        choice,
+        protocol="random split, random negatives",
+        versus_control=("tf_only", -0.02, -0.04, -0.01),
+    )
+    text = logic.figures_text(shortcut)
+    assert "shortcut-prone protocol" in text["caveat"]
+    assert text["verdict"].startswith("no sign: a control that never reads the pair (TF only)")
+    assert "no honest figure" in logic._choice(
+        "m", Path("."), "user", "", 0.9, {"genes": ["a"], "samples": ["s"]}
+    ).label.replace("pooled AUROC 0.900, no honest figure", "no honest figure")
+    covered = logic.coverage_text(choice)
+    assert f"only these {choice.n_genes:,} genes can be scored" in covered
+
+
+def test_the_published_model_reports_its_samples_not_zero(home):
+    published = next(c for c in logic.model_choices() if c.key == "published-2019")
+    assert published.n_samples == 232 and not published.usable
+    assert "expects 232 samples" in logic.coverage_text(published)
+
+
+def _fake_demo(root: Path, model_dir: Path, run: str = "demo") -> Path:
+    models = root / "results" / run / "models"
+    for name in ("random-split__random-negatives", "tf-holdout-split__tf-matched-negatives"):
+        shutil.copytree(model_dir, models / name)
+    return models
+
+
+def test_serve_offers_the_newest_demo_runs_models_strictest_first(home, model_dir, tmp_path):
+    assert logic.demo_model_dirs(tmp_path / "results") == []
+    _fake_demo(tmp_path, model_dir)
+    newest = _fake_demo(tmp_path, model_dir, "demo-2")
+    found = logic.demo_model_dirs(tmp_path / "results")
+    assert [d.name for d in found] == [
+        "tf-holdout-split__tf-matched-negatives",
+        "random-split__random-negatives",
+    ]
+    assert all(d.parent == newest for d in found)
+    choices = logic.model_choices(results=tmp_path / "results")
+    demo = [c for c in choices if c.origin.startswith("trained by tfcnn demo")]
+    assert [c.key for c in demo] == [str(d) for d in found] and all(c.usable for c in demo)
+    assert logic.model_choices(results=None) == [c for c in choices if c not in demo]
+
+
+def test_serve_finds_the_demo_models_or_points_at_them(tmp_path, monkeypatch, model_dir):
+    """Right after `make demo`: the demo's models, preselected; else a pointer to them."""
+    import uvicorn
+    from typer.testing import CliRunner
+
+    from tfcnn.apps.cli import app
+
+    monkeypatch.setenv("TFCNN_HOME", str(tmp_path / "empty-home"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: None)
+    runner = CliRunner()
+    bare = runner.invoke(app, ["serve", "--port", str(_free_port())])
+    assert bare.exit_code == 0, bare.output
+    flat = " ".join(bare.output.split())
+    assert "No model offered here can score" in flat
+    assert "--model results/demo/models/tf-holdout-split__tf-matched-negatives" in flat
+    choices = logic.model_choices()
+    assert logic.no_usable_model_hint(choices) and logic.default_choice(choices) == "published-2019"
+    _fake_demo(tmp_path, model_dir)
+    choices = logic.model_choices()
+    assert logic.default_choice(choices) == (
+        "results/demo/models/tf-holdout-split__tf-matched-negatives"
+    )
+    assert logic.no_usable_model_hint(choices) is None
+    ready = runner.invoke(app, ["serve", "--port", str(_free_port())])
+    assert ready.exit_code == 0 and "No model offered" not in ready.output
+
+
+def test_serve_needs_the_web_extra(monkeypatch):
+    from typer.testing import CliRunner
+
+    from tfcnn import extras
+    from tfcnn.apps.cli import app
+
+    real = extras.importlib.import_module
+
+    def missing(name, *args):
+        if name == "shiny":
+            raise ImportError("No module named 'shiny'")
+        return real(name, *args)
+
+    monkeypatch.setattr(extras.importlib, "import_module", missing)
+    out = CliRunner().invoke(app, ["serve"])
+    assert out.exit_code == 2 and "pip install 'tfcnn[web]'" in " ".join(out.output.split())
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def test_downloads_hold_the_full_table(cache):

@@ -38,6 +38,7 @@ from ..io.idlists import split_ids
 from ..io.idmap import IdMap, read_id_map
 from ..io.ids import id_namespace, is_agi, is_probeset, normalize_id
 from ..io.interactions import Interactions
+from ..io.symbols import symbols
 from ..io.tables import XLSX_MAX_ROWS, table_format, to_text, write_xlsx  # noqa: F401
 from ..model.estimator import PairCNN
 from ..runtime import map_in_order, torch_threads
@@ -63,9 +64,11 @@ COLUMNS = (
     "regulator",
     "regulator_agi",
     "regulator_probeset",
+    "regulator_symbol",
     "target",
     "target_agi",
     "target_probeset",
+    "target_symbol",
     "probability",
     "rank",
     "known_interaction",
@@ -86,6 +89,9 @@ COLUMNS = (
 COLUMN_HELP = {
     "regulator": "the regulator (TF) as scored, in the matrix's ID space",
     "target": "the target gene as scored",
+    "regulator_symbol": "the regulator's gene symbol, as AtRegNet names its AGI code ('' "
+    "when it names none; tfcnn.io.symbols)",
+    "target_symbol": "the target's gene symbol, as AtRegNet names its AGI code",
     "probability": "the model's probability of regulation for this pair",
     "rank": "rank of the probability within this query (1 = highest)",
     "known_interaction": "the pair is among the interactions the model was given (yes/no)",
@@ -290,7 +296,7 @@ class Predictor:
 
         self.model = api.load_model(model)
         self._compiled: tuple[PairScorer, GeneTerms] | None = None
-        self._id_columns: tuple[pa.Array, pa.Array, pa.Array] | None = None
+        self._id_columns: tuple[pa.Array, ...] | None = None
         self.name = name or (str(model) if not isinstance(model, PairCNN) else "model")
         self.matrix: ScoringMatrix = scoring_matrix(
             self.model, expression, log2=log2, name=self.name
@@ -656,11 +662,13 @@ class Predictor:
         parts = {k: v[order] for k, v in parts.items()}
         flags = self._flags(tf_rows, target_rows)
         if self._id_columns is None:  # Arrow string arrays, built once: fast to take from
+            named = symbols()
+            gene_symbols = [named.get(str(a), "") for a in self.agi]
             self._id_columns = tuple(
                 pa.array([str(v) for v in values], pa.large_string())
-                for values in (self.genes, self.agi, self.probeset)
+                for values in (self.genes, self.agi, self.probeset, gene_symbols)
             )
-        genes, agi, probeset = self._id_columns
+        genes, agi, probeset, symbol = self._id_columns
         rank = pd.Series(prob).rank(method="min", ascending=False).to_numpy(np.int64)
         if self.known_codes is None:
             known = _strings(pa.array(["unknown"]), np.zeros(prob.size, np.int64))
@@ -677,9 +685,11 @@ class Predictor:
                 "regulator": _strings(genes, tf_rows),
                 "regulator_agi": _strings(agi, tf_rows),
                 "regulator_probeset": _strings(probeset, tf_rows),
+                "regulator_symbol": _strings(symbol, tf_rows),
                 "target": _strings(genes, target_rows),
                 "target_agi": _strings(agi, target_rows),
                 "target_probeset": _strings(probeset, target_rows),
+                "target_symbol": _strings(symbol, target_rows),
                 "probability": prob,
                 "rank": rank,
                 "known_interaction": known,

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import TfcnnInputError
 from .datasets import resolve_path
+from .ids import is_probeset, looks_like_agi, normalize_id
 from .textio import check_file, decode_text, read_bounded, text_lines
 
 #: What to do with an ID file that is not text.
@@ -106,3 +108,32 @@ def _not_empty(ids: IdList, advice: str) -> IdList:
             f"{ids.label} holds no IDs (only blank lines or # comments); {advice}"
         )
     return ids
+
+
+def with_symbols(
+    ids: IdList | Sequence[str], in_matrix: Container[str], what: str = "gene ID"
+) -> list[str]:
+    """``ids`` with gene symbols (``FLC``, any case) replaced by their AGI codes.
+
+    An ID that is a gene of the scoring matrix as typed (``in_matrix``: its normalised
+    IDs), or shaped like an AGI code or a probeset, is kept as typed; so is a name no
+    symbol matches (reported later as unknown). A symbol naming several loci is refused,
+    naming the list, its line and every candidate (:mod:`tfcnn.io.symbols`).
+    """
+    from .symbols import symbol_to_agi
+
+    tokens = ids.ids if isinstance(ids, IdList) else list(ids)
+    out = []
+    for n, raw in enumerate(tokens):
+        key = normalize_id(raw)
+        if key in in_matrix or looks_like_agi(key) or is_probeset(key):
+            out.append(raw)
+            continue
+        try:
+            agi = symbol_to_agi(key, what)
+        except TfcnnInputError as exc:
+            if isinstance(ids, IdList):
+                raise TfcnnInputError(f"{ids.label}, line {ids.lines[n]}: {exc}") from None
+            raise
+        out.append(agi if agi is not None else raw)
+    return out

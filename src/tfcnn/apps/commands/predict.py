@@ -28,7 +28,7 @@ def predict_cmd(
             "--regulators",
             "-r",
             help="Regulator IDs, inline (separated by commas, spaces, tabs or newlines) or a "
-            "file of IDs. AGI codes (any case) and ATH1 probesets, mixed.",
+            "file of IDs. AGI codes (any case), ATH1 probesets and gene symbols (FLC), mixed.",
         ),
     ],
     targets: Annotated[
@@ -65,7 +65,7 @@ def predict_cmd(
     """Score regulators against targets: probability, rank, known pair, percentiles."""
     from ...inference.predict import Predictor, write_table
     from ...io.atomic import check_writable
-    from ...io.idlists import read_id_list
+    from ...io.idlists import read_id_list, with_symbols
     from ...io.tables import apply_layout, check_layout, output_format, to_text
     from ...model.registry import resolve_model
 
@@ -73,13 +73,16 @@ def predict_cmd(
     if output is not None:
         output_format(output, layout)  # an unknown extension is refused before any work
         check_writable(output, force)
-    reg_ids = read_id_list(regulators, "`regulators`").ids
-    tgt_ids = None
+    reg_list = read_id_list(regulators, "`regulators`")
+    tgt_list = None
     if targets is not None:
         advice = "give target IDs, or leave `targets` out to score against every gene."
-        tgt_ids = read_id_list(targets, "`targets`", empty_advice=advice).ids
+        tgt_list = read_id_list(targets, "`targets`", empty_advice=advice)
     model_dir = resolve_model(model)
     predictor = Predictor(model_dir, expression=expression, id_map=id_map, name=model, log2=log2)
+    # Gene symbols (FLC) are accepted as IDs: moved to AGI codes, ambiguous ones refused.
+    reg_ids = with_symbols(reg_list, predictor.index, "regulator")
+    tgt_ids = None if tgt_list is None else with_symbols(tgt_list, predictor.index, "target")
     result = predictor.predict(reg_ids, tgt_ids, workers=None)  # all cores
     for line in result.report_lines()[:_MAX_LISTED]:
         err_console.print(f"[yellow]note:[/] {escape(line)}", highlight=False, soft_wrap=True)

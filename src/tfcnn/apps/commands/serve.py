@@ -60,9 +60,13 @@ def serve_cmd(
     ] = False,
 ) -> None:
     """Run the web app: paste or upload gene IDs, get predictions, download them."""
+    from ...extras import require_extra
+
+    require_extra("web", "tfcnn serve")  # first: the web extra is optional
     import uvicorn
 
     from ..webapp.app import AppSettings, create_app
+    from ..webapp.logic import model_choices, no_usable_model_hint
 
     if not 0 < port < 65536:
         raise TfcnnInputError(f"--port must be between 1 and 65535 (got {port}).")
@@ -89,8 +93,14 @@ def serve_cmd(
         max_concurrent=max_concurrent,
         max_pairs_in_memory=max(max_pairs_in_memory, max_pairs),
     )
-    app = create_app(settings)
-    check_port_free(host, port)
+    check_port_free(host, port)  # before any work, and before the URL is printed
+    choices = model_choices(model)
+    app = create_app(settings, choices)
+    hint = no_usable_model_hint(choices)
+    if hint:
+        err_console.print(
+            f"[bold yellow]warning:[/] {escape(hint)}", highlight=False, soft_wrap=True
+        )
     if remote:
         err_console.print(
             f"[bold yellow]warning:[/] listening on {escape(host)}, reachable from other "

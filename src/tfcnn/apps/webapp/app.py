@@ -21,24 +21,31 @@ from shiny import App, Inputs, Outputs, Session, reactive, render, ui
 from ...errors import TfcnnInputError
 from .limits import ServerBudget
 from .logic import (
+    COLOUR_KEY,
     MAX_TEXT_CHARS,
     XLSX_WEB_MAX_ROWS,
     AppSettings,
     ModelChoice,
     PredictorCache,
     QueryOutcome,
+    coverage_text,
     csv_bytes,
     default_choice,
     display_table,
     distribution_figure,
     env_settings,
+    figures_text,
     gather_ids,
+    legend_items,
     model_choices,
+    no_usable_model_hint,
     offers_xlsx,
     pair_figure,
     read_upload,
     run_query,
+    shortcut_flags,
     summary_text,
+    training_note,
     unused_for_display,
     xlsx_bytes,
 )
@@ -50,6 +57,14 @@ _CSS = """
 .tfcnn-note { color: #555; font-size: 0.9em; }
 .tfcnn-unused td, .tfcnn-unused th { padding: 2px 8px; font-size: 0.9em; }
 .tfcnn-model-info { font-size: 0.85em; color: #333; }
+.tfcnn-model-info > div { margin-bottom: 0.35em; }
+.tfcnn-caveat { background: #fff8e1; border-left: 3px solid #E69F00; padding: 4px 6px; }
+.tfcnn-flag { background: #fdecea; border-left: 4px solid #D55E00; padding: 6px 8px;
+  margin: 6px 0; font-weight: 600; }
+.tfcnn-legend dt { font-weight: 600; } .tfcnn-legend dd { margin: 0 0 4px 1em; }
+.tfcnn-legend { font-size: 0.9em; }
+/* Plots scale to the page: never wider than the screen (phones). */
+.shiny-plot-output img, .tfcnn-plot img, svg { max-width: 100%; height: auto; }
 """
 
 # Refuse over-large files before they are sent (the server refuses them again), and
@@ -112,14 +127,15 @@ def build_ui(settings: AppSettings, choices: dict[str, str], selected: str | Non
             "regulators",
             "Regulators (TFs)",
             rows=4,
-            placeholder="AGI codes or ATH1 probesets, separated by commas, spaces or lines",
+            placeholder="AGI codes, ATH1 probesets or gene symbols (LFY), separated by commas, "
+            "spaces or lines",
         ),
         ui.input_file("regulators_file", None, accept=[".txt", ".csv", ".tsv"]),
         ui.input_text_area(
             "targets",
             "Targets (empty = every gene of the model)",
             rows=4,
-            placeholder="AGI codes or ATH1 probesets",
+            placeholder="AGI codes, ATH1 probesets or gene symbols",
         ),
         ui.input_file("targets_file", None, accept=[".txt", ".csv", ".tsv"]),
         tags.div(id="upload_message", class_="tfcnn-error"),
@@ -140,6 +156,7 @@ def build_ui(settings: AppSettings, choices: dict[str, str], selected: str | Non
         ui.output_ui("unused_ids"),
         ui.output_ui("downloads"),
         ui.output_data_frame("results_table"),
+        ui.output_ui("legend"),
         ui.output_ui("plots_panel"),
         title="tfcnn: which TFs regulate which genes?",
         fillable=False,
@@ -252,31 +269,49 @@ def make_server(
             if choice is None:
                 text = (
                     "Unknown model: choose one of the models listed."
-                    if choices
-                    else "No model registered yet: train one (tfcnn train) and register it "
-                    "(tfcnn models add), or start the server with 'tfcnn serve --model DIR'."
+                    if any(c.usable for c in choices)
+                    else no_usable_model_hint(choices)
+                    or "No model registered yet: run 'make demo' and start 'tfcnn serve' in "
+                    "the same folder, or 'tfcnn serve --model DIR'."
                 )
                 return tags.p(text, class_="tfcnn-error")
-            auroc = "n/a" if choice.test_auroc is None else f"{choice.test_auroc:.3f}"
             unusable = None
             if not choice.usable:
+                others = [c.key for c in choices if c.usable]
+                pick = (
+                    f"or pick {', '.join(others)}"
+                    if others
+                    else "or first run 'make demo' and start 'tfcnn serve' in the same folder"
+                )
                 unusable = tags.div(
                     "This model carries no expression matrix, so the web app cannot score "
                     f"with it: use 'tfcnn predict --model {choice.key} --expression FILE' "
-                    f"with a matrix of its {choice.n_samples} samples, or pick another model.",
+                    f"with a matrix of its {choice.n_samples} samples, {pick}.",
                     class_="tfcnn-error",
                 )
-            caveat = (
-                f"held-out pooled AUROC {auroc} ({choice.protocol}): pooled figures can be "
-                "earned by recognising TFs or targets alone"
-                if choice.protocol
-                else f"reported AUROC {auroc}"
-            )
+            figures = figures_text(choice)
             return tags.div(
                 tags.div(choice.description),
-                tags.div(f"{choice.origin}; {choice.n_genes:,} genes x {choice.n_samples} samples"),
-                tags.div(tags.strong("Honest figure: "), choice.card, id="model_card"),
-                tags.div(caveat, class_="tfcnn-note", id="model_pooled"),
+                tags.div(
+                    f"{choice.origin}; "
+                    + (
+                        f"scores its {choice.n_genes:,} genes x {choice.n_samples} samples only"
+                        if choice.usable
+                        else f"no expression matrix (expects {choice.n_samples} samples)"
+                    ),
+                    id="model_coverage",
+                ),
+                tags.div(
+                    tags.div(tags.strong("Does it read the pair? "), figures["verdict"]),
+                    tags.div(tags.strong("Honest figure: "), figures["honest"]),
+                    id="model_card",
+                ),
+                tags.div(
+                    tags.strong("Headline figure: "),
+                    figures["headline"],
+                    tags.div(figures["caveat"], class_="tfcnn-caveat", id="model_caveat"),
+                    id="model_pooled",
+                ),
                 unusable,
                 class_="tfcnn-model-info",
             )
@@ -289,22 +324,30 @@ def make_server(
                 return tags.p(message(), class_="tfcnn-error", id="status_error")
             outcome = current()
             if outcome is None:
+                choice = next((c for c in choices if c.key == input.model()), None)
+                covered = f"{coverage_text(choice)} " if choice is not None else ""
                 return tags.p(
-                    "Type or upload regulator IDs (and optionally targets), then press "
-                    "Predict. 'Fill in example IDs' shows the format.",
+                    f"{covered}Type or upload regulator IDs (and optionally targets), then "
+                    "press Predict. 'Fill in example IDs' shows the format.",
                     class_="tfcnn-note",
+                    id="status_start",
                 )
             if outcome.error is not None:
                 return tags.p(outcome.error, class_="tfcnn-error", id="status_error")
             p = outcome.prediction
-            warnings = [tags.li(n) for n in p.notes if n.startswith("WARNING")]
-            notes = [tags.li(n) for n in p.notes if not n.startswith("WARNING")]
+            flags = shortcut_flags(p)
+            memorised = training_note(p)
+            # The shortcut warnings are shown as flags; the other notes as they are.
+            notes = [tags.li(n) for n in p.notes if not n.startswith("WARNING: regulator")]
             return TagList(
                 tags.p(summary_text(p), id="status_summary"),
-                tags.ul(*warnings, class_="tfcnn-error", id="status_warnings")
-                if warnings
+                tags.div(*(tags.p(f) for f in flags), class_="tfcnn-flag", id="shortcut_flag")
+                if flags
                 else None,
-                tags.ul(*notes, class_="tfcnn-note") if notes else None,
+                tags.p(memorised, class_="tfcnn-caveat", id="training_note") if memorised else None,
+                tags.details(tags.summary("Notes on this query"), tags.ul(*notes))
+                if notes
+                else None,
             )
 
         @render.ui
@@ -368,21 +411,33 @@ def make_server(
 
         @render.ui
         def plots_panel():
-            # Shown once there are results, so the first view is not two empty boxes.
+            # Shown once there are results, so the first view is not two empty boxes; the
+            # pair card only once a row is selected (no empty card waiting for a click).
             if prediction() is None:
                 return None
             return TagList(
+                tags.p(COLOUR_KEY, class_="tfcnn-note", id="colour_key"),
                 ui.card(
                     ui.card_header(
                         "This query's probabilities over the model's training distribution"
                     ),
                     ui.output_plot("distribution_plot", height="300px"),
                 ),
-                ui.card(
-                    ui.card_header("Selected pair: the two profiles the model reads"),
-                    ui.output_ui("pair_note"),
-                    ui.output_plot("pair_plot", height="460px"),
-                ),
+                ui.output_ui("pair_card"),
+            )
+
+        @render.ui
+        def legend():
+            p = prediction()
+            if p is None:
+                return None
+            items = legend_items(display_table(p.table, rows=1))
+            return tags.details(
+                tags.summary("What the columns mean"),
+                tags.dl(*(x for c, m in items for x in (tags.dt(c), tags.dd(m)))),
+                class_="tfcnn-legend",
+                id="column_legend",
+                open=True,
             )
 
         @render.data_frame
@@ -400,10 +455,15 @@ def make_server(
             if p is None:
                 return None
             predictor = cache.get(p.model_name)  # the model that scored it
-            return distribution_figure(p, predictor.distribution)
+            return distribution_figure(p, predictor.distribution, plot_size())
+
+        def plot_size() -> tuple[float | None, float | None]:
+            """The current plot output's size on the page, in pixels (phones: narrow)."""
+            return session.clientdata.output_width(), session.clientdata.output_height()
 
         def selected_pair() -> tuple[Any, Any, Any] | None:
-            if prediction() is None:
+            p = prediction()
+            if p is None:
                 return None
             try:
                 rows = results_table.data_view(selected=True)
@@ -411,27 +471,29 @@ def make_server(
                 return None
             if rows is None or len(rows) == 0:
                 return None
-            r = rows.iloc[0]
+            r = p.table.iloc[int(rows.index[0])]  # the page's row i is the table's row i
             return r["regulator"], r["target"], float(r["probability"])
 
         @render.ui
-        def pair_note():
-            sel = selected_pair()
-            if sel is None:
+        def pair_card():
+            if selected_pair() is None:
                 return tags.p(
-                    "Select a row of the table to see its two profiles.", class_="tfcnn-note"
+                    "Select a row of the table to see the pair's two profiles.",
+                    class_="tfcnn-note",
+                    id="pair_hint",
                 )
-            return None
+            return ui.card(
+                ui.card_header("Selected pair: the two profiles the model reads"),
+                ui.output_plot("pair_plot", height="420px"),
+            )
 
         @render.plot(alt="The selected pair's z-scored profiles")
         def pair_plot():
             sel = selected_pair()
             if sel is None:
                 return None
-            fig, note = pair_figure(cache.get(prediction().model_name), *sel)
-            if note:
-                fig.suptitle(note, fontsize=8, color="#a40000")  # the explanation failed
-            return fig
+            fig, _ = pair_figure(cache.get(prediction().model_name), *sel, size=plot_size())
+            return fig  # a failed explanation is noted in the figure itself
 
         def _ended() -> None:
             release_data_frame(results_table)
@@ -469,10 +531,16 @@ def release_data_frame(renderer: Any) -> int:
     return removed
 
 
-def create_app(settings: AppSettings | None = None) -> Any:
-    """The ASGI app: the Shiny app wrapped in an upload-size guard."""
+def create_app(
+    settings: AppSettings | None = None, choices: list[ModelChoice] | None = None
+) -> Any:
+    """The ASGI app: the Shiny app wrapped in an upload-size guard.
+
+    ``choices``: the models offered (default: :func:`model_choices` for the settings).
+    """
     settings = settings or AppSettings()
-    choices = model_choices(settings.default_model)
+    if choices is None:
+        choices = model_choices(settings.default_model)
     cache = PredictorCache(choices, settings.max_models)
     server = make_server(settings, cache, choices)
     labels = {c.key: c.label for c in choices}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
 import stat
 import threading
 from collections import OrderedDict
@@ -33,7 +34,7 @@ from ...inference.predict import (
     to_text,
     write_xlsx,
 )
-from ...io.idlists import ids_from_bytes, split_ids
+from ...io.idlists import ids_from_bytes, split_ids, with_symbols
 from .limits import DEFAULT_MAX_CONCURRENT, DEFAULT_MAX_PAIRS_IN_MEMORY
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,8 @@ class ModelChoice:
     has_matrix: bool = True  # False: the model carries no expression matrix to score on
     card: str = ""  # the honest figure: within-target AUROC under its protocol
     protocol: str = ""  # split / negatives of the test AUROC
+    within_target: float | None = None  # the card's within-target AUROC
+    versus_control: tuple[str, float, float, float] | None = None  # control, diff, CI low/high
 
     @property
     def usable(self) -> bool:
@@ -98,9 +101,42 @@ class ModelChoice:
         return self.has_matrix and self.n_genes > 0
 
 
-def model_choices(default_model: str | None = None) -> list[ModelChoice]:
-    """Bundled and user-registered models (and ``default_model`` if it is a directory)."""
-    from ...model.estimator import PairCNN
+#: Where ``tfcnn demo`` (so ``make demo``) writes, relative to the folder it ran in:
+#: results/demo, results/demo-2, ... each with models/<protocol>/.
+DEMO_RESULTS = Path("results")
+_DEMO_RUN = re.compile(r"^demo(?:-(\d+))?$")
+
+
+def demo_model_dirs(base: str | os.PathLike[str] = DEMO_RESULTS) -> list[Path]:
+    """The models of the newest ``tfcnn demo`` run under ``base``, strictest protocol first.
+
+    ``make demo`` then ``tfcnn serve`` in the same folder must find them: the demo's
+    models carry their expression matrix, unlike the bundled published model.
+    """
+    try:
+        runs = [
+            (int(m.group(1) or 1), entry)
+            for entry in Path(base).iterdir()
+            if (m := _DEMO_RUN.match(entry.name)) and (entry / "models").is_dir()
+        ]
+    except OSError:
+        return []
+    if not runs:
+        return []
+    newest = max(runs)[1] / "models"
+    found = [d for d in newest.iterdir() if (d / "model.json").is_file()]
+
+    def strictest_first(d: Path) -> tuple[bool, bool, str]:
+        return ("tf-holdout" not in d.name, "tf-matched" not in d.name, d.name)
+
+    return sorted(found, key=strictest_first)
+
+
+def model_choices(
+    default_model: str | None = None, results: str | os.PathLike[str] | None = DEMO_RESULTS
+) -> list[ModelChoice]:
+    """Bundled and registered models, the newest demo run's (under ``results``), and
+    ``default_model`` if it is a directory."""
     from ...model.files import EXPRESSION_FILE
     from ...model.registry import list_models
 
@@ -110,6 +146,16 @@ def model_choices(default_model: str | None = None) -> list[ModelChoice]:
         out.append(
             _choice(e.name, e.path, e.origin, e.description, e.test_auroc, e.metadata, has_matrix)
         )
+    seen = {c.path for c in out}
+    for d in demo_model_dirs(results) if results is not None else []:
+        try:
+            choice = _dir_choice(str(d), d, f"trained by tfcnn demo ({d.parent.parent})")
+        except TfcnnInputError as exc:  # a damaged demo folder: skipped, never fatal
+            log.warning("demo model %s skipped: %s", d, exc)
+            continue
+        if choice.path not in seen:
+            out.append(choice)
+            seen.add(choice.path)
     if default_model and default_model not in {c.key for c in out}:
         path = Path(default_model)
         if not path.is_dir():
@@ -118,15 +164,36 @@ def model_choices(default_model: str | None = None) -> list[ModelChoice]:
                 f"--model {default_model!r} is neither a registered model nor a model "
                 f"directory (registered: {known}); see 'tfcnn models'."
             )
-        record = PairCNN.load(path).record_
-        meta = record.to_json()
-        auroc = record.test_auroc
-        prov = (record.provenance or {}).get("description")
-        has_matrix = record.zscores is not None
-        out.insert(
-            0, _choice(str(path), path, "directory", prov or str(path), auroc, meta, has_matrix)
-        )
+        out.insert(0, _dir_choice(str(path), path, "directory"))
     return out
+
+
+def _dir_choice(key: str, path: Path, origin: str) -> ModelChoice:
+    """The choice for a model directory (read to check it, never followed elsewhere)."""
+    from ...model.estimator import PairCNN
+
+    record = PairCNN.load(path).record_
+    prov = (record.provenance or {}).get("description")
+    meta = record.to_json()
+    return _choice(
+        key, path, origin, prov or key, record.test_auroc, meta, record.zscores is not None
+    )
+
+
+def no_usable_model_hint(
+    choices: list[ModelChoice], results: str | os.PathLike[str] | None = DEMO_RESULTS
+) -> str | None:
+    """What to do when no offered model can score here (None when one can)."""
+    if any(c.usable for c in choices):
+        return None
+    offered = ", ".join(c.key for c in choices) or "none"
+    demo = Path(results or DEMO_RESULTS) / "demo" / "models"
+    return (
+        f"No model offered here can score in the web app (offered: {offered}; the web app "
+        "needs a model that carries its expression matrix). Run 'make demo' (or 'tfcnn demo') "
+        f"and start 'tfcnn serve' in the same folder: it offers the models under {demo}/. "
+        f"Or name one: tfcnn serve --model {demo}/tf-holdout-split__tf-matched-negatives"
+    )
 
 
 def default_choice(choices: list[ModelChoice], requested: str | None = None) -> str | None:
@@ -146,23 +213,41 @@ def _choice(
     meta: dict[str, Any],
     has_matrix: bool = True,
 ) -> ModelChoice:
-    auroc_text = "test AUROC n/a" if auroc is None else f"test AUROC {auroc:.3f}"
     genes = len(meta.get("genes") or [])
+    samples = len(meta.get("samples") or []) or int(
+        (meta.get("architecture") or {}).get("n_samples") or 0
+    )
     missing = "" if has_matrix and genes else "; no expression matrix"
     data = meta.get("data") or {}
     protocol = f"{data.get('split', '?')} split, {data.get('negatives', '?')} negatives"
+    card = meta.get("evaluation")
+    within = (card or {}).get("within_target_auroc")
+    versus = None
+    if card and card.get("difference_within_target") is not None:
+        low, high = card.get("difference_ci") or [None, None]
+        if low is not None and high is not None:
+            diff = float(card["difference_within_target"])
+            versus = (str(card.get("best_control") or "control"), diff, float(low), float(high))
+    if within is not None:
+        headline = f"within-target AUROC {within:.3f}"
+    elif auroc is not None:
+        headline = f"pooled AUROC {auroc:.3f}, no honest figure"
+    else:
+        headline = "not evaluated"
     return ModelChoice(
         key=key,
         path=Path(os.path.realpath(path)),
-        label=f"{Path(key).name or key} ({origin}; {auroc_text}{missing})",
+        label=f"{Path(key).name or key} ({origin}; {headline}{missing})",
         origin=origin,
         description=description,
         test_auroc=auroc,
-        n_samples=len(meta.get("samples") or []),
+        n_samples=samples,
         n_genes=genes,
         has_matrix=has_matrix,
-        card=card_line(meta.get("evaluation")),
+        card=card_line(card),
         protocol=protocol if data else "",
+        within_target=within,
+        versus_control=versus,
     )
 
 
@@ -341,6 +426,9 @@ def run_query(
         if not regulators:
             raise TfcnnInputError("give at least one regulator ID (type, paste or upload).")
         predictor = cache.get(model_key)
+        regulators = with_symbols(regulators, predictor.index, "regulator")  # FLC -> AT5G10140
+        if targets:
+            targets = with_symbols(targets, predictor.index, "target")
         if max_pairs is not None:
             check_pair_count(predictor, regulators, targets or None, max_pairs)
         return QueryOutcome(prediction=predictor.predict(regulators, targets or None, limits))
@@ -383,39 +471,169 @@ def summary_text(p: Prediction) -> str:
     )
 
 
-#: Columns shown on the page, with plain names (downloads keep every column, as named).
-PAGE_COLUMNS = {
-    "regulator": "regulator",
-    "regulator_agi": "regulator AGI",
-    "regulator_probeset": "regulator probeset",
-    "target": "target",
-    "target_agi": "target AGI",
-    "target_probeset": "target probeset",
-    "probability": "probability",
-    "percentile_in_regulator_row": "rank within regulator (percentile)",
-    "regulator_base_rate": "regulator high with (share of genes)",
-    "pair_in_training": "pair in training",
-    "known_interaction": "known pair",
+#: Columns shown on the page: plain name -> what it means (the legend under the table).
+#: Downloads keep every column, as named in ``COLUMN_HELP``.
+LEGEND = {
+    "regulator (TF)": "the transcription factor, as its AGI code (or probeset) with its gene "
+    "symbol where AtRegNet names one",
+    "target": "the gene it may regulate",
+    "probability": "the model's score for the pair, 0 to 1 (3 decimals). Read it beside the "
+    "next two columns: a TF the model recognises scores most genes high",
+    "percentile among the TF's genes": "where this pair ranks among the TF's scores with every "
+    "gene the model covers (100 = its highest): what the score says beyond the TF itself",
+    "TF scores high with (% of genes)": "share of all covered genes this TF scores above 0.5; "
+    "above 50% the probabilities of this TF read its identity, not the pair",
+    "in training": "'training pair (memorised)': the model was shown this pair's answer, so "
+    "its score is memorised, not predicted; 'held-out pair': kept out of training for "
+    "testing; 'no': a new pair",
+    "known pair": "the pair is among the interactions the model was trained from (yes/no; "
+    "'unknown' when that cannot be told)",
+    "regulator probeset": "the TF's ATH1 probeset",
+    "target probeset": "the target's ATH1 probeset",
+}
+_IN_TRAINING = {
+    "train positive": "training pair (memorised)",
+    "train negative": "training pair (memorised)",
+    "held-out positive": "held-out pair",
+    "held-out negative": "held-out pair",
 }
 
 
 def display_table(table: pd.DataFrame, rows: int = DISPLAY_ROWS) -> pd.DataFrame:
     """The rows and columns shown on the page (downloads keep every row and column).
 
-    ID columns that are empty or repeat the scored ID are hidden; numbers are rounded
-    (probabilities to 3 decimals, percentiles to 1) and columns get plain names.
+    Plain column names (:data:`LEGEND`), the probability next to the IDs (a phone shows
+    the first three columns), symbols beside the IDs, probabilities with 3 decimals and
+    percentages as whole numbers. Row ``i`` is row ``i`` of ``table``. Probeset columns
+    are shown only when they add something (an AGI model's probesets).
     """
-    view = table.head(rows)[[c for c in PAGE_COLUMNS if c in table.columns]].copy()
+    head = table.head(rows)
+    view = pd.DataFrame(index=pd.RangeIndex(len(head)))
+    for role, name in (("regulator", "regulator (TF)"), ("target", "target")):
+        ids = head[role].astype(str).to_numpy()
+        sym = head.get(f"{role}_symbol", pd.Series([""] * len(head))).astype(str).to_numpy()
+        view[name] = [f"{i} ({s})" if s and s != i else i for i, s in zip(ids, sym, strict=True)]
+    view["probability"] = [f"{v:.3f}" for v in head["probability"].to_numpy(float)]
+    if "percentile_in_regulator_row" in head:
+        view["percentile among the TF's genes"] = _whole(head["percentile_in_regulator_row"])
+        view["TF scores high with (% of genes)"] = _whole(head["regulator_base_rate"] * 100)
+    if "pair_in_training" in head:
+        view["in training"] = (
+            head["pair_in_training"].astype(str).map(lambda v: _IN_TRAINING.get(v, v)).to_numpy()
+        )
+    view["known pair"] = head["known_interaction"].astype(str).to_numpy()
     for role in ("regulator", "target"):
-        for col in (f"{role}_agi", f"{role}_probeset"):
-            values = view[col].astype(str)
-            if not (values != "").any() or values.equals(view[role].astype(str)):
-                view = view.drop(columns=col)  # empty, or the same as the ID column
-    view["probability"] = view["probability"].round(3)
-    if "percentile_in_regulator_row" in view:
-        view["percentile_in_regulator_row"] = view["percentile_in_regulator_row"].round(1)
-        view["regulator_base_rate"] = view["regulator_base_rate"].round(2)
-    return view.rename(columns=PAGE_COLUMNS).reset_index(drop=True)
+        other = head[f"{role}_probeset"].astype(str)
+        if (other != "").any() and not other.equals(head[role].astype(str)):
+            view[f"{role} probeset"] = other.to_numpy()
+    return view
+
+
+def _whole(values: pd.Series) -> pd.Series:
+    """Whole numbers (nullable: an undefined percentile stays empty)."""
+    return pd.Series(np.round(values.to_numpy(float)), dtype="Float64").astype("Int64").to_numpy()
+
+
+def legend_items(view: pd.DataFrame) -> list[tuple[str, str]]:
+    """(column, meaning) for the columns of a displayed table."""
+    return [(c, LEGEND[c]) for c in view.columns if c in LEGEND]
+
+
+def shortcut_flags(p: Prediction) -> list[str]:
+    """One plain-words flag per regulator that scores most genes high (issue 14's warning).
+
+    Such a TF's probabilities read its identity, not the pair.
+    """
+    t = p.table
+    if "regulator_scores_most_genes_high" not in t or t.empty:
+        return []
+    hubs = t[t["regulator_scores_most_genes_high"].astype(bool)]
+    flags = []
+    for tf, rows in hubs.groupby("regulator", sort=False):
+        share = float(rows["regulator_base_rate"].iloc[0])
+        sym = str(rows["regulator_symbol"].iloc[0]) if "regulator_symbol" in rows else ""
+        name = f"{tf} ({sym})" if sym else str(tf)
+        flags.append(
+            f"Shortcut: {name} scores above 0.5 with {share:.0%} of all the genes the model "
+            "covers. Its scores are reading the TF's identity, not the pair: the model "
+            "recognises this TF and rates almost any gene high with it. Do not take its "
+            "probabilities as evidence of regulation; at most, rank its genes by "
+            "'percentile among the TF's genes'."
+        )
+    return flags
+
+
+def training_note(p: Prediction) -> str | None:
+    """How many result pairs the model was trained on (memorised, not predicted)."""
+    if "pair_in_training" not in p.table:
+        return None
+    kind = p.table["pair_in_training"].astype(str)
+    n_train = int(kind.str.startswith("train ").sum())
+    if not n_train:
+        return None
+    return (
+        f"{n_train:,} of these {len(kind):,} pairs were training pairs, marked 'training pair "
+        "(memorised)': the model was shown their answer while it learned, so their "
+        "scores are memorised, not predicted. Judge the model on the other pairs."
+    )
+
+
+def coverage_text(choice: ModelChoice) -> str:
+    """What the model can score, said before any query."""
+    if not choice.usable:
+        return (
+            f"This model carries no expression matrix (it expects {choice.n_samples} samples), "
+            "so it cannot score here."
+        )
+    return (
+        f"Covers {choice.n_genes:,} genes x {choice.n_samples} samples: only these "
+        f"{choice.n_genes:,} genes can be scored, as regulators or targets (IDs outside them "
+        "are listed as not used). IDs: AGI codes, ATH1 probesets or gene symbols."
+    )
+
+
+def figures_text(choice: ModelChoice) -> dict[str, str]:
+    """The honest figure, the headline one, and a caveat in plain words (model header)."""
+    auroc = "n/a" if choice.test_auroc is None else f"{choice.test_auroc:.3f}"
+    protocol = f" ({choice.protocol})" if choice.protocol else ""
+    verdict = "not measured: this model records no comparison with controls."
+    if choice.within_target is None:
+        honest = f"none recorded ({choice.card}): treat the headline figure as an upper bound."
+    else:
+        honest = f"within-target AUROC {choice.within_target:.3f}{protocol}; 0.5 = a coin toss."
+        if choice.versus_control is not None:
+            control, diff, low, high = choice.versus_control
+            control = control.replace("_", " ").replace("tf ", "TF ")
+            ci = f"{diff:+.3f}, 95% CI {low:+.3f} to {high:+.3f}"
+            if low > 0:
+                verdict = (
+                    f"some sign: it beats the best control that never reads the pair "
+                    f"({control}) by {ci}."
+                )
+            else:
+                verdict = (
+                    f"no sign: a control that never reads the pair ({control}) does as well "
+                    f"or better ({ci})."
+                )
+    shortcut = (
+        "It was measured with the study's shortcut-prone protocol (random split, random "
+        "negatives). "
+        if "random split" in choice.protocol and "random negatives" in choice.protocol
+        else ""
+    )
+    caveat = (
+        f"Why two figures: {shortcut}The headline AUROC pools pairs of many TFs and targets, so "
+        "a model earns it by recognising which genes are TFs or popular targets, without "
+        "reading the pair. The within-target AUROC compares only pairs that share a target, "
+        "and the controls score pairs without reading them: trust the model only where it "
+        "beats them."
+    )
+    return {
+        "verdict": verdict,
+        "honest": honest,
+        "headline": f"held-out test AUROC {auroc}{protocol}",
+        "caveat": caveat,
+    }
 
 
 def unused_for_display(p: Prediction, limit: int = DISPLAY_ISSUES) -> tuple[list, int]:
@@ -447,8 +665,33 @@ def xlsx_bytes(p: Prediction) -> bytes:
 
 
 # -- plots ---------------------------------------------------------------------------------
-def distribution_figure(p: Prediction, distribution: dict | None):
-    """The query's probabilities over the model's training distribution, by class."""
+#: One colour, one meaning, in every plot of the page (Okabe-Ito: safe for colour-blind
+#: readers). Red and green are never a pair here.
+COLOURS = {
+    "tf": "#0072B2",  # blue: the regulator (TF) profile
+    "target": "#E69F00",  # orange: the target profile
+    "positive": "#009E73",  # bluish green: training positives (known regulatory pairs)
+    "negative": "#CC79A7",  # reddish purple: training negatives
+    "query": "#999999",  # grey: this query's pairs
+    "window": "#F0E442",  # yellow: the samples the model weighted most
+    "other": "#000000",  # black: activation curves
+}
+COLOUR_KEY = (
+    "Colours, the same in every plot: blue = the TF (regulator), orange = the target, "
+    "green = training positives, purple = training negatives, grey = this query, "
+    "yellow band = the samples the model weighted most."
+)
+
+
+#: A plot's size on the page in pixels (width, height; None: not known yet).
+PlotSize = tuple[float | None, float | None]
+
+
+def distribution_figure(p: Prediction, distribution: dict | None, size: PlotSize | None = None):
+    """The query's probabilities over the model's training distribution, by class.
+
+    ``size``: the plot's size on the page, so that margins and text fit it (a phone).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -457,11 +700,10 @@ def distribution_figure(p: Prediction, distribution: dict | None):
     # Fixed margins: Shiny replaces a layout engine by 'tight' (with a warning), and
     # fixed margins draw faster (this figure is drawn for every query).
     fig, ax = plt.subplots(figsize=(7, 3.2))
-    fig.subplots_adjust(left=0.09, right=0.98, bottom=0.16, top=0.92)
-    _keep_margins(fig)
     bins = np.linspace(0, 1, 21)
     if distribution:
-        for cls, colour in (("negative", "#1f77b4"), ("positive", "#d62728")):
+        for cls in ("negative", "positive"):
+            colour = COLOURS[cls]
             q = np.asarray(distribution.get(cls, {}).get("quantiles") or [], dtype=float)
             if q.size:
                 # 101 quantiles: each percent of the class between two neighbours.
@@ -478,8 +720,8 @@ def distribution_figure(p: Prediction, distribution: dict | None):
         share / max(share.sum(), 1),
         bins,
         fill=True,
-        alpha=0.35,
-        color="#555555",
+        alpha=0.5,
+        color=COLOURS["query"],
         label=f"this query ({len(p.table):,} pairs)",
     )
     ax.set_xlabel("predicted probability of regulation")
@@ -488,11 +730,21 @@ def distribution_figure(p: Prediction, distribution: dict | None):
     ax.legend(loc="upper left", fontsize=8, frameon=False)
     if not distribution:
         ax.set_title("the model stores no training distribution", fontsize=9)
+    _fit(fig, size)
     return fig
 
 
-def pair_figure(predictor: Predictor, regulator: str, target: str, probability: float):
-    """A pair's two z-scored profiles with its activation window; profiles only on failure."""
+def pair_figure(
+    predictor: Predictor,
+    regulator: str,
+    target: str,
+    probability: float,
+    size: PlotSize | None = None,
+):
+    """A pair's two z-scored profiles with its activation window; profiles only on failure.
+
+    In the page's colours (:data:`COLOURS`), fitted to ``size`` like the other plot.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -501,21 +753,86 @@ def pair_figure(predictor: Predictor, regulator: str, target: str, probability: 
     x_pair = predictor.pair_profiles(regulator, target)
     try:
         explanation = explain_pair(predictor.model, x_pair, predictor.samples)
-        return plot_pair(explanation, x_pair, regulator, target), None
+        fig = _in_page_colours(plot_pair(explanation, x_pair, regulator, target))
+        _fit(fig, size)
+        return fig, None
     except Exception as exc:  # noqa: BLE001 - fall back to the plain profiles
         log.warning("explain_pair failed for %s -> %s: %s", regulator, target, exc)
         note = f"activation window unavailable ({type(exc).__name__}); profiles only."
     fig, ax = plt.subplots(figsize=(7, 3.2))
-    fig.subplots_adjust(left=0.09, right=0.98, bottom=0.16, top=0.90)
-    _keep_margins(fig)
     xs = np.arange(x_pair.shape[1])
-    ax.plot(xs, x_pair[0], label=f"regulator {regulator}", color="#d62728")
-    ax.plot(xs, x_pair[1], label=f"target {target}", color="#1f77b4")
+    ax.plot(xs, x_pair[0], label=f"TF {regulator}", color=COLOURS["tf"])
+    ax.plot(xs, x_pair[1], label=f"target {target}", color=COLOURS["target"])
     ax.set_xlabel("sample (column of the model's matrix)")
     ax.set_ylabel("z-score")
     ax.set_title(f"{regulator} -> {target}: probability {probability:.4f}", fontsize=10)
     ax.legend(fontsize=8, frameon=False)
+    fig.suptitle(note, fontsize=8, color="#D55E00")  # the explanation failed
+    _fit(fig, size)
     return fig, note
+
+
+def _in_page_colours(fig):
+    """Recolour :func:`tfcnn.explain.plot_pair`'s figure with the page's colours.
+
+    Lines are matched by their legend labels (``TF ...``, ``target ...``); the shaded
+    window becomes the page's yellow; curves of neither gene are black or grey.
+    """
+    from matplotlib.patches import Polygon, Rectangle
+
+    for ax in fig.axes:
+        for line in ax.get_lines():
+            label = str(line.get_label())
+            if label.startswith("TF "):
+                line.set_color(COLOURS["tf"])
+            elif label.startswith("target "):
+                line.set_color(COLOURS["target"])
+            elif label.startswith("|gradient"):
+                line.set_color(COLOURS["query"])
+            else:
+                line.set_color(COLOURS["other"])
+        for patch in ax.patches:
+            if isinstance(patch, Polygon | Rectangle):
+                patch.set_facecolor(COLOURS["window"])
+                patch.set_alpha(0.45)
+        if ax.get_legend() is not None:
+            ax.legend(loc="upper right", fontsize=8)
+    return fig
+
+
+def _fit(fig, size: PlotSize | None) -> None:
+    """Margins in inches for the size the page draws ``fig`` at (96 px an inch).
+
+    Fractions of the width would cut the axis labels off a phone-wide plot; titles are
+    wrapped to the width too. A figure with its own layout engine is left alone.
+    """
+    import textwrap
+
+    from matplotlib.layout_engine import PlaceHolderLayoutEngine
+
+    engine = fig.get_layout_engine()
+    if engine is not None and not isinstance(engine, PlaceHolderLayoutEngine):
+        return
+    w_px, h_px = size or (None, None)
+    w = max(2.0, (w_px or fig.get_figwidth() * 96) / 96)
+    h = max(1.5, (h_px or fig.get_figheight() * 96) / 96)
+    fig.set_size_inches(w, h)
+    narrow = w < 5
+    title_lines = 0
+    for ax in fig.axes:
+        if ax.get_title():
+            points = min(ax.title.get_fontsize(), 8 if narrow else 10)
+            wrapped = textwrap.fill(ax.get_title(), max(24, int(w * 72 / (points * 0.62))))
+            ax.set_title(wrapped, fontsize=points)
+            title_lines = max(title_lines, wrapped.count("\n") + 1)
+        if narrow:
+            ax.tick_params(labelsize=7)
+            if ax.get_legend() is not None:
+                for text in ax.get_legend().get_texts():
+                    text.set_fontsize(7)
+    top = 0.12 + 0.17 * title_lines + (0.1 if fig.get_suptitle() else 0)
+    fig.subplots_adjust(left=0.62 / w, right=1 - 0.12 / w, bottom=0.5 / h, top=1 - top / h)
+    _keep_margins(fig)
 
 
 def _keep_margins(fig) -> None:
