@@ -4,9 +4,12 @@ The server runs as a subprocess on 127.0.0.1 (a free port) with TFCNN_HOME holdi
 tiny model trained here on synthetic data. The test types IDs, runs the query, checks
 the table against `tfcnn predict` for the same pairs, downloads the CSV and compares it,
 checks that an unknown ID is reported on the page, that 100,000 pasted IDs are refused
-with the limit and an over-long paste is cleared (the session going on), and saves a
-screenshot (its path is printed; a copy goes to /tmp/tfcnn_webapp.png). The server is
-always stopped.
+with the limit and an over-long paste is cleared (the session going on). At 1400 and
+400 px (a phone) it checks what a first-time user must see (issue 18): the caveat beside
+the headline AUROC, the shortcut flag of a hub TF queried against all genes, plots no
+wider than the screen, the probability next to the IDs. Screenshots go to the folder
+named by TFCNN_SCREENSHOTS (CI keeps them as artefacts), else to pytest's tmp_path;
+their paths are printed. The server is always stopped.
 
 Chromium is never downloaded by Playwright: .ci/run installs Debian's package. Without
 it the test fails in CI (CI=true) and is skipped elsewhere.
@@ -32,8 +35,14 @@ from tests.predict_helpers import train_synthetic_model
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-SCREENSHOT_COPY = Path("/tmp/tfcnn_webapp.png")
 MODEL = "synthetic-agi"
+
+
+def _shots(tmp_path: Path) -> Path:
+    """Where screenshots go: $TFCNN_SCREENSHOTS (created), else the test's tmp_path."""
+    folder = Path(os.environ.get("TFCNN_SCREENSHOTS") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def _require_browser() -> None:
@@ -135,6 +144,7 @@ def test_query_in_a_real_browser(served, tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
     url, env, genes = served
+    shots = _shots(tmp_path)
     regulators = f"{genes[0].lower()}, {genes[1]}\nnot_a_gene"
     targets = " ".join(genes[10:13])
     expected = _cli_predict(env, regulators, targets)
@@ -148,7 +158,7 @@ def test_query_in_a_real_browser(served, tmp_path):
             page = browser.new_page(viewport={"width": 1400, "height": 1500}, accept_downloads=True)
             page.goto(url)
             expect(page.locator("#status")).to_contain_text("Type or upload regulator IDs")
-            start = tmp_path / "tfcnn_webapp_start.png"
+            start = shots / "tfcnn_webapp_start.png"
             page.screenshot(path=str(start))
             # An over-large upload is refused with a message, before it is sent.
             page.set_input_files(
@@ -184,8 +194,9 @@ def test_query_in_a_real_browser(served, tmp_path):
             headers = page.locator("#results_table thead tr").first.locator("th").all_inner_texts()
             cells = [rows.nth(i).locator("td").all_inner_texts() for i in range(6)]
             shown = pd.DataFrame(cells, columns=[h.strip() for h in headers])
-            assert list(shown.regulator) == list(expected.regulator)
-            assert list(shown.target) == list(expected.target)
+            # IDs first (with the symbol, where AtRegNet names one, beside them).
+            assert list(shown["regulator (TF)"].str.split().str[0]) == list(expected.regulator)
+            assert list(shown.target.str.split().str[0]) == list(expected.target)
             np.testing.assert_allclose(
                 shown.probability.astype(float), expected.probability, atol=5.1e-4
             )
@@ -204,23 +215,21 @@ def test_query_in_a_real_browser(served, tmp_path):
             rows.first.click()
             expect(page.locator("#pair_plot img")).to_be_visible(timeout=30_000)
             expect(page.locator("#distribution_plot img")).to_be_visible()
-            shot = tmp_path / "tfcnn_webapp.png"
+            shot = shots / "tfcnn_webapp.png"
             page.screenshot(path=str(shot), full_page=True)
         finally:
             browser.close()
-    shutil.copyfile(shot, SCREENSHOT_COPY)
-    print(f"screenshots: {start} (first view), {shot} (after a query; copy: {SCREENSHOT_COPY})")
+    print(f"screenshots: {start} (first view), {shot} (after a query)")
     assert shot.stat().st_size > 10_000
 
 
-def test_the_page_flags_a_shortcut_regulator_and_shows_the_honest_figure(served):
-    """Issue 14: a hub TF against all genes gets its warning; the model's caveat is shown."""
-    from playwright.sync_api import expect, sync_playwright
-
+@pytest.fixture(scope="module")
+def hub(served):
+    """A TF of the synthetic model that scores above 0.5 with most genes (a shortcut TF)."""
     from tfcnn.inference.predict import Predictor
     from tfcnn.model.registry import resolve_model
 
-    url, env, genes = served
+    _, env, _ = served
     old = os.environ.get("TFCNN_HOME")
     os.environ["TFCNN_HOME"] = env["TFCNN_HOME"]
     try:
@@ -233,27 +242,88 @@ def test_the_page_flags_a_shortcut_regulator_and_shows_the_honest_figure(served)
     tfs = sorted({predictor.model.record_.genes[i] for i in predictor.model.record_.pairs["tf"]})
     table = predictor.predict(tfs, None).table
     rates = table.groupby("regulator").regulator_base_rate.first()
-    hub = rates.idxmax()
-    assert rates[hub] > 0.5, "the synthetic model has no shortcut TF to show"
+    assert rates.max() > 0.5, "the synthetic model has no shortcut TF to show"
+    return rates.idxmax()
+
+
+def _overflowing(page) -> list:
+    """Images and SVGs (plots, icons) wider than the viewport or cut off on the right."""
+    return page.evaluate(
+        """() => {
+            const vw = document.documentElement.clientWidth;
+            return [...document.querySelectorAll('img, svg')]
+              .map(e => [e.id || e.closest('[id]')?.id || e.tagName,
+                         e.getBoundingClientRect()])
+              .filter(([, r]) => r.width > 0 && (r.width > vw || r.right > vw + 0.5))
+              .map(([id, r]) => [id, r.width, r.right, vw]);
+        }"""
+    )
+
+
+@pytest.mark.parametrize("width", [1400, 400])
+def test_what_a_first_time_user_sees(served, hub, tmp_path, width):
+    """Issue 18 at desktop and phone width: honest figures, shortcut flag, fitting plots."""
+    from playwright.sync_api import expect, sync_playwright
+
+    url, _, _ = served
+    shots = _shots(tmp_path)
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
             executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
         )
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1200})
+            # Tall: the desktop layout scrolls inside its panels, so a screenshot of a
+            # 1,000 px window would miss the plots.
+            page = browser.new_page(viewport={"width": width, "height": 2000})
             page.goto(url)
-            expect(page.locator("#model_card")).to_contain_text("within-target AUROC")
-            expect(page.locator("#model_pooled")).to_contain_text(
-                "pooled figures can be earned by recognising TFs or targets alone"
+            # Before any query: the honest figure, the caveat right by the headline AUROC,
+            # and which genes can be scored.
+            card, pooled = page.locator("#model_card"), page.locator("#model_pooled")
+            expect(card).to_contain_text("within-target AUROC")
+            expect(card).to_contain_text("Does it read the pair?")
+            expect(pooled).to_contain_text("held-out test AUROC")
+            caveat = page.locator("#model_caveat")
+            expect(caveat).to_contain_text("without reading the pair")
+            near = caveat.bounding_box()["y"] - pooled.bounding_box()["y"]
+            assert 0 <= near < 150, f"the caveat is {near} px below the headline AUROC"
+            expect(page.locator("#status_start")).to_contain_text(
+                "only these 156 genes can be scored"
             )
+            page.screenshot(path=str(shots / f"tfcnn_webapp_{width}px_start.png"), full_page=True)
+            # One TF against all genes: the shortcut flag, in plain words.
             page.fill("#regulators", hub)
             page.click("#run")
             expect(page.locator("#status_summary")).to_contain_text("pairs scored", timeout=30_000)
-            expect(page.locator("#status_warnings")).to_contain_text(
-                f"regulator {hub} scores above 0.5 with"
+            # The verdict comes with the results too (on a phone the model panel is below).
+            expect(page.locator("#status_model")).to_contain_text("Does this model read the pair?")
+            flag = page.locator("#shortcut_flag")
+            expect(flag).to_contain_text(f"Shortcut: {hub}")
+            expect(flag).to_contain_text("reading the TF's identity, not the pair")
+            expect(page.locator("#training_note")).to_contain_text("training pair (memorised)")
+            expect(page.locator("#column_legend")).to_contain_text(
+                "percentile among the TF's genes"
             )
-            expect(page.locator("#status_warnings")).to_contain_text("rank its targets at best")
-            headers = page.locator("#results_table thead tr").first.locator("th").all_inner_texts()
-            assert "rank within regulator (percentile)" in [h.strip() for h in headers]
+            # No empty pair card waiting for a click: a one-line hint instead.
+            expect(page.locator("#pair_hint")).to_be_visible()
+            expect(page.locator("#pair_plot")).to_have_count(0)
+            # The probability column next to the IDs, on screen even on a phone.
+            headers = page.locator("#results_table thead tr").first.locator("th")
+            names = [h.strip() for h in headers.all_inner_texts()]
+            assert names[:3] == ["regulator (TF)", "target", "probability"]
+            right = headers.nth(2).bounding_box()
+            assert right["x"] + right["width"] <= width, "the probability column is off-screen"
+            expect(page.locator("#distribution_plot img")).to_be_visible(timeout=30_000)
+            page.screenshot(path=str(shots / f"tfcnn_webapp_{width}px_query.png"), full_page=True)
+            page.locator("#results_table tbody tr").first.click()
+            expect(page.locator("#pair_plot img")).to_be_visible(timeout=30_000)
+            page.wait_for_function(
+                "() => document.querySelector('#pair_plot img').naturalWidth > 0"
+            )
+            page.screenshot(path=str(shots / f"tfcnn_webapp_{width}px_pair.png"), full_page=True)
+            assert _overflowing(page) == []
+            for plot in ("#distribution_plot img", "#pair_plot img"):
+                box = page.locator(plot).bounding_box()
+                assert box["width"] <= width and box["x"] + box["width"] <= width, plot
         finally:
             browser.close()
+    print(f"screenshots at {width} px: {shots}/tfcnn_webapp_{width}px_*.png")

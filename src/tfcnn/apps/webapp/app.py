@@ -339,8 +339,18 @@ def make_server(
             memorised = training_note(p)
             # The shortcut warnings are shown as flags; the other notes as they are.
             notes = [tags.li(n) for n in p.notes if not n.startswith("WARNING: regulator")]
+            scored_by = next((c for c in choices if c.key == p.model_name), None)
             return TagList(
                 tags.p(summary_text(p), id="status_summary"),
+                tags.p(
+                    tags.strong("Does this model read the pair? "),
+                    figures_text(scored_by)["verdict"],
+                    " See the model panel for its figures.",
+                    class_="tfcnn-note",
+                    id="status_model",
+                )
+                if scored_by is not None
+                else None,
                 tags.div(*(tags.p(f) for f in flags), class_="tfcnn-flag", id="shortcut_flag")
                 if flags
                 else None,

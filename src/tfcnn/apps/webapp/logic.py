@@ -571,10 +571,11 @@ def training_note(p: Prediction) -> str | None:
     n_train = int(kind.str.startswith("train ").sum())
     if not n_train:
         return None
+    were = "was a training pair" if n_train == 1 else "were training pairs"
     return (
-        f"{n_train:,} of these {len(kind):,} pairs were training pairs, marked 'training pair "
-        "(memorised)': the model was shown their answer while it learned, so their "
-        "scores are memorised, not predicted. Judge the model on the other pairs."
+        f"{n_train:,} of these {len(kind):,} pairs {were}, marked 'training pair "
+        "(memorised)': the model was shown the answer while it learned, so such scores "
+        "are memorised, not predicted. Judge the model on the other pairs."
     )
 
 
@@ -804,15 +805,14 @@ def _fit(fig, size: PlotSize | None) -> None:
     """Margins in inches for the size the page draws ``fig`` at (96 px an inch).
 
     Fractions of the width would cut the axis labels off a phone-wide plot; titles are
-    wrapped to the width too. A figure with its own layout engine is left alone.
+    wrapped to the width too. A figure with its own layout engine keeps its margins.
     """
     import textwrap
 
     from matplotlib.layout_engine import PlaceHolderLayoutEngine
 
     engine = fig.get_layout_engine()
-    if engine is not None and not isinstance(engine, PlaceHolderLayoutEngine):
-        return
+    own_layout = engine is not None and not isinstance(engine, PlaceHolderLayoutEngine)
     w_px, h_px = size or (None, None)
     w = max(2.0, (w_px or fig.get_figwidth() * 96) / 96)
     h = max(1.5, (h_px or fig.get_figheight() * 96) / 96)
@@ -830,6 +830,8 @@ def _fit(fig, size: PlotSize | None) -> None:
             if ax.get_legend() is not None:
                 for text in ax.get_legend().get_texts():
                     text.set_fontsize(7)
+    if own_layout:
+        return  # its engine places the (wrapped) text itself
     top = 0.12 + 0.17 * title_lines + (0.1 if fig.get_suptitle() else 0)
     fig.subplots_adjust(left=0.62 / w, right=1 - 0.12 / w, bottom=0.5 / h, top=1 - top / h)
     _keep_margins(fig)
