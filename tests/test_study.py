@@ -18,7 +18,7 @@ from tests.synthetic import planted_dataset, write_pairs, write_tsv
 from tfcnn.apps.cli import app
 from tfcnn.evaluation import baselines
 from tfcnn.evaluation.metrics import auroc
-from tfcnn.study import runner, study, tuning
+from tfcnn.study import protocols, runner, study, tuning
 from tfcnn.study.inputs import StudyInputs, content_spec, read_inputs
 from tfcnn.study.protocols import data_spec
 
@@ -27,7 +27,9 @@ from tfcnn.study.protocols import data_spec
 def files(tmp_path_factory):
     """A synthetic planted dataset written as the files a user gives the CLI."""
     d = tmp_path_factory.mktemp("synthetic")
-    expr, known = planted_dataset(n_tfs=12, targets_per_tf=15, n_background=120, n_samples=16)
+    # 30 TFs: two TF-held-out folds whose validation splits hold several TFs, as
+    # degree-matched negatives drawn within each split need
+    expr, known = planted_dataset(n_tfs=30, targets_per_tf=6, n_background=60, n_samples=16)
     write_tsv(expr, d / "expr.tsv")
     write_pairs(known, d / "pairs.tsv")
     return d
@@ -116,18 +118,53 @@ def test_runs_resume_only_the_missing_ones(files, tmp_path) -> None:
     assert not [p for p in (tmp_path / "runs").iterdir() if p.name.startswith(".")]
 
 
-def test_control_warnings_in_plain_words() -> None:
-    def row(cnn: float, target_freq: float) -> dict:
-        methods = {name: {"auroc": {"mean": 0.5}} for name in ("cnn", "tf_only", "target_only")}
-        methods["cnn"] = {"auroc": {"mean": cnn}}
-        methods["target_frequency"] = {"auroc": {"mean": target_freq}}
-        return {"split": "tf-holdout", "negatives": "tf-matched", "methods": methods}
+def test_protocol_job_reports_within_target_auroc_with_a_ci(files, tmp_path) -> None:
+    """Issue 14: a protocol run's metrics are the library's evaluation (within-target,
+    within-TF and pooled, the CNN minus the best control with a TF-bootstrap CI)."""
+    inputs = read_inputs(data_spec(str(files / "expr.tsv"), str(files / "pairs.tsv")))
+    config = {
+        "kind": "protocol",
+        "data": content_spec(inputs.spec),
+        "split": "random",
+        "negatives": "degree-matched",
+        "replicate": 0,
+        "n_replicates": 2,
+        "seed": 0,
+        "epochs": 1,
+        "fractions": [0.8, 0.1, 0.1],
+        "bootstrap": 30,
+    }
+    m = protocols.run_protocol_job(config, tmp_path)
+    for name in ("cnn", "pearson", "logistic_correlation", "tf_only", "target_frequency"):
+        assert {"within_target_auroc", "within_tf_auroc", "pooled_auroc"} <= set(m["methods"][name])
+    assert m["methods"]["target_frequency"]["within_target_auroc"] == pytest.approx(0.5)
+    head = m["versus_best_control"]["within_target"]
+    assert head["low"] <= head["difference"] <= head["high"]
+    assert head["difference"] == pytest.approx(
+        m["methods"]["cnn"]["within_target_auroc"] - head["control_auroc"]
+    )
+    assert m["bootstrap"] == {"replicates": 30, "resampled": "TFs", "seed": 0}
+    assert isinstance(m["warnings"], list)
+    assert "only the positives' own pairs" in m["pairs_meta"]["negative_pool"]["policy"]
+    assert (tmp_path / protocols.SCORES_FILE).is_file()
 
-    assert study.control_warnings(row(0.80, 0.70)) == []
-    [w] = study.control_warnings(row(0.80, 0.79))
-    assert "target-frequency control" in w and "about as high as" in w
-    [w] = study.control_warnings(row(0.66, 0.79))
-    assert "scores higher than" in w and "0.790" in w and "0.660" in w
+
+def test_warnings_collapse_to_one_sentence() -> None:
+    """Issue 18: one sentence for all protocols, not a paragraph per control."""
+
+    def row(warnings: list[str], low: float) -> dict:
+        return {
+            "combined": {
+                "warnings": warnings,
+                "versus_best_control": {"within_target": {"low": low}},
+            }
+        }
+
+    assert "beats the best control" in study.warning_summary([row([], 0.01)])
+    rows = [row(["a", "b"], -0.02), row(["c"], 0.01), row([], 0.05)]
+    text = study.warning_summary(rows)
+    assert "Under 2 of 3 protocols" in text and "includes 0 in 1 of them" in text
+    assert text.count(".") == 1
 
 
 def plain(text: str) -> str:
@@ -140,7 +177,7 @@ def test_study_and_report_end_to_end(files, tmp_path) -> None:
         "study", "-o", str(out), "-x", str(files / "expr.tsv"), "-i", str(files / "pairs.tsv"),
         "--split", "random,tf-holdout", "--negatives", "random,degree-matched",
         "--replicates", "2", "--epochs", "2", "--genie3-trees", "3", "--no-tune",
-        "--workers", "1",
+        "--workers", "1", "--bootstrap", "50",
     ]  # fmt: skip
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -156,13 +193,35 @@ def test_study_and_report_end_to_end(files, tmp_path) -> None:
     }
     for r in rows.values():
         for name in ("cnn", "pearson", "genie3", "tf_only", "target_frequency"):
-            assert r["methods"][name]["auroc"]["n"] == 2
+            for metric in ("within_target_auroc", "pooled_auroc"):
+                assert r["methods"][name][metric]["n"] == 2
+            # within-TF needs a TF with both classes: random negatives rarely share one
+            assert r["methods"][name]["within_tf_auroc"]["n"] >= 1
+        # all replicates' test pairs together: every method, the CNN's CIs, the margin
+        combined = r["combined"]
+        assert set(combined["methods"]) >= {"cnn", "genie3", "tf_only", "target_frequency"}
+        for kind in ("within_target", "within_tf", "pooled"):
+            ci = combined["model_ci"][kind]
+            assert ci["low"] <= ci["auroc"] <= ci["high"]
+            assert ci["auroc"] == pytest.approx(combined["methods"]["cnn"][f"{kind}_auroc"])
+        head = combined["versus_best_control"]["within_target"]
+        assert head["low"] <= head["difference"] <= head["high"]
+        # node-level controls cannot rank pairs of one target: exactly 0.5 within targets
+        for control in ("target_only", "target_frequency"):
+            assert combined["methods"][control]["within_target_auroc"] == pytest.approx(0.5)
+    # tf-holdout with degree-matched negatives: drawn within each fold's splits, so a
+    # target's training frequency says nothing on the test pairs, pooled too
+    strict = rows[("tf-holdout", "degree-matched")]["combined"]["methods"]
+    assert strict["target_frequency"]["pooled_auroc"] == pytest.approx(0.5)
     d = summary["data_summary"]
-    assert d["n_genes"] == 12 + 12 * 15 + 120 and d["n_samples"] == 16
-    assert d["n_regulators"] == 12 and d["top_regulator"]["share"] == pytest.approx(1 / 12, 1e-3)
+    assert d["n_genes"] == 30 + 30 * 6 + 60 and d["n_samples"] == 16
+    assert d["n_regulators"] == 30 and d["top_regulator"]["share"] == pytest.approx(1 / 30, 1e-3)
+    assert "only the positives' own pairs" in d["negative_pool"]["policy"]
+    assert len(summary["verdict"]) == 3 and "within-target AUROC" in summary["verdict"][0]
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 3
     assert 'src="http' not in html and "<script" not in html  # self-contained
+    _check_report_layout(html)
     # the recorded command recreates the same settings: rerunning it has nothing to do
     [command] = json.loads((out / "study-config.json").read_text())["commands"]
     assert f"tfcnn study --output {out}" in command and command in html
@@ -183,6 +242,29 @@ def test_study_and_report_end_to_end(files, tmp_path) -> None:
     ok = CliRunner().invoke(app, ["report", str(out), "--force"])
     assert ok.exit_code == 0, ok.output
     assert "synthetic saliency caption" in (out / "report.html").read_text()
+
+
+def _check_report_layout(html: str) -> None:
+    """Issue 18: the verdict first, then Figure 1; every figure numbered with a caption."""
+    body = html[html.index("<body>") :]
+    verdict = body.index("class=verdict")
+    figures_at = [m.start() for m in re.finditer("<figure", body)]
+    assert figures_at and verdict < figures_at[0]
+    assert body.index("Figure 1.") > verdict
+    assert body.index("Figure 1.") < body.index("Table 1.")  # the dot plot right after it
+    for i, start in enumerate(figures_at, start=1):
+        end = body.index("</figure>", start)
+        block = body[start:end]
+        assert "<figcaption" in block and f"Figure {i}" in block, block[-400:]
+        caption = block[block.index("<figcaption") :]
+        assert len(re.sub("<[^>]+>", "", caption)) > 80  # says what it shows
+    assert "What to conclude" in body
+    assert "Ceiling of the labels" in body
+    # counts are integers, never means such as "36.3" TFs
+    first = body[body.index("Table 1.") :]
+    first = first[: first.index("</table>")]
+    cells = re.findall(r"<td>([^<]*)</td>", first)
+    assert cells and all(re.fullmatch(r"[\d,]+", c) for c in cells[:2])
 
 
 def test_study_refuses_bad_options_and_foreign_folders(files, tmp_path) -> None:
@@ -241,7 +323,7 @@ def test_tune_commands_write_tables_and_report(files, tmp_path) -> None:
     assert len(rows) == 8 and {(x["filters_1"], x["units"]) for x in rows} >= {(2, 4), (4, 2)}
     accs = [x["val_accuracy"] for x in rows]
     assert accs == sorted(accs, reverse=True)
-    assert "Architecture grid (Figure 2)" in (grid / "report.html").read_text()
+    assert "Architecture grid (the study's Figure 2)" in (grid / "report.html").read_text()
     reg = tmp_path / "reg"
     r = CliRunner().invoke(
         app,
@@ -252,7 +334,7 @@ def test_tune_commands_write_tables_and_report(files, tmp_path) -> None:
     table = json.loads((reg / "study.json").read_text())["tuning"]["regularisation"]["rows"]
     assert len(table) == 8  # 2 x 2 batch norms x 2 dropouts x 1 x 1
     assert {(x["dropout_used"], x["rate"]) for x in table} == {(False, 0.0), (True, 0.1)}
-    assert "Regularisation scan (Table 1)" in (reg / "report.html").read_text()
+    assert "Regularisation scan (the study's Table 1)" in (reg / "report.html").read_text()
 
 
 @pytest.mark.parametrize(

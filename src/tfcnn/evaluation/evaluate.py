@@ -71,13 +71,17 @@ def compare_with_controls(
     fold: np.ndarray | None = None,
     n_boot: int = DEFAULT_BOOTSTRAP,
     seed: int = 0,
+    auprc: bool = True,
 ) -> dict[str, Any]:
     """Ranking metrics of every score, and ``model`` minus the best control with CIs.
 
     Returns ``{"methods": {name: metrics}, "versus_best_control": {kind: {...}},
     "warnings": [...]}``; ``kind`` is pooled / within_target / within_tf.
+    ``auprc=False`` leaves the (slower) AUPRCs out.
     """
-    methods = {name: ranking_metrics(y, s, tf, target, fold) for name, s in scores.items()}
+    methods = {
+        name: ranking_metrics(y, s, tf, target, fold, auprc=auprc) for name, s in scores.items()
+    }
     versus: dict[str, Any] = {}
     present = [c for c in controls if c in scores]
     best: dict[str, str] = {}

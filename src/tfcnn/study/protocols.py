@@ -32,9 +32,10 @@ from safetensors.numpy import save_file
 
 from ..errors import TfcnnInputError
 from ..evaluation import baselines
-from ..evaluation.metrics import auprc, auroc, binary_metrics, probability_distribution
+from ..evaluation.evaluate import CONTROLS, DEFAULT_BOOTSTRAP, compare_with_controls, node_controls
+from ..evaluation.metrics import binary_metrics, probability_distribution
 from ..model.estimator import PairCNN
-from ..pairs import PairSet, build_pair_set, tf_group_folds
+from ..pairs import PairSet, build_pair_set, build_tf_folds
 from . import inputs
 
 SPLITS = ("random", "tf-holdout", "pair-disjoint")
@@ -50,7 +51,6 @@ METHODS: tuple[tuple[str, str], ...] = (
     ("target_only", "target-only control"),
     ("target_frequency", "target-frequency control"),
 )
-CONTROLS = ("tf_only", "target_only", "target_frequency")
 SCORES_FILE = "test_scores.tsv.gz"
 GENIE3_FILE = "genie3.safetensors"
 
@@ -124,18 +124,34 @@ def build(spec: dict[str, Any], negatives: str, split: str, seed: int, fractions
 
 
 def replicate_pairs(config: dict[str, Any]) -> PairSet:
-    """The pair set of one protocol replicate (fold or seed), see the module docstring."""
+    """The pair set of one protocol replicate (fold or seed), see the module docstring.
+
+    ``tf-holdout`` folds come from :func:`tfcnn.pairs.build_tf_folds`: with
+    degree-matched negatives they are drawn within each split of the fold, so every TF
+    and every target is balanced where it is tested (balance over the whole set would
+    leave the held-out TFs' targets unbalanced, and target-level scores off chance).
+    """
     spec, split, negatives = config["data"], config["split"], config["negatives"]
     seed, rep, fractions = config["seed"], config["replicate"], config["fractions"]
     if split == "tf-holdout":
-        base = build(spec, negatives, "random", seed, fractions)
-        return tf_group_folds(
-            base, config["n_replicates"], seed=seed, validation_fraction=fractions[1]
-        )[rep]
+        expression, positives, exclude, id_map = _load(spec)
+        [fold] = build_tf_folds(
+            expression,
+            positives,
+            config["n_replicates"],
+            negatives=negatives,
+            seed=seed,
+            validation_fraction=fractions[1],
+            exclude=exclude,
+            id_map=id_map,
+            only=rep,
+        )
+        return fold
     return build(spec, negatives, split, seed + rep, fractions)
 
 
-def _histogram(y: np.ndarray, p: np.ndarray, bins: int = 50) -> dict[str, Any]:
+def histogram(y: np.ndarray, p: np.ndarray, bins: int = 50) -> dict[str, Any]:
+    """Counts of predicted probabilities per class in ``bins`` equal bins of [0, 1]."""
     edges = np.linspace(0.0, 1.0, bins + 1)
     dist = probability_distribution(y, p)
     return {
@@ -147,8 +163,29 @@ def _histogram(y: np.ndarray, p: np.ndarray, bins: int = 50) -> dict[str, Any]:
     }
 
 
+def score_test_pairs(pairs: PairSet, model: PairCNN, seed: int) -> dict[str, np.ndarray]:
+    """Every method's score of the test pairs: the CNN, the baselines, the controls."""
+    x_train, y_train = pairs.arrays("train")
+    x_test, _ = pairs.arrays("test")
+    return {
+        "cnn": model.predict_proba(x_test)[:, 1],
+        "pearson": baselines.pearson_scores(x_test),
+        "spearman": baselines.spearman_scores(x_test),
+        "abs_pearson": baselines.absolute_correlation_scores(x_test),
+        "logistic_correlation": baselines.logistic_correlation_scores(
+            x_train, y_train, x_test, seed=seed
+        ),
+        **node_controls(pairs, "test", seed=seed),
+    }
+
+
 def run_protocol_job(config: dict[str, Any], out: Path) -> dict[str, Any]:
-    """Train the CNN on one replicate, score every method on its test pairs."""
+    """Train the CNN on one replicate, score every method on its test pairs.
+
+    Metrics come from :func:`tfcnn.evaluation.evaluate.compare_with_controls`: pooled,
+    within-target and within-TF AUROC and AUPRC of every method, the CNN minus the best
+    node-identity control with a 95% CI (bootstrap over TFs) and plain-words warnings.
+    """
     start = time.time()
     try:
         pairs = replicate_pairs(config)
@@ -159,39 +196,31 @@ def run_protocol_job(config: dict[str, Any], out: Path) -> dict[str, Any]:
     seed = int(config["seed"]) + int(config["replicate"])
     x_train, y_train = pairs.arrays("train")
     x_val, y_val = pairs.arrays("validation")
-    x_test, y_test = pairs.arrays("test")
+    _, y_test = pairs.arrays("test")
     model = PairCNN(seed=seed, epochs=int(config["epochs"]), **config.get("cnn", {}))
     model.fit(x_train, y_train, validation_data=(x_val, y_val))
     t = pairs.table
     test_rows = t[pairs.mask("test")]
-    train_pos_targets = t.loc[(t["split"] == "train") & (t["label"] == 1), "target"]
-    scores = {
-        "cnn": model.predict_proba(x_test)[:, 1],
-        "pearson": baselines.pearson_scores(x_test),
-        "spearman": baselines.spearman_scores(x_test),
-        "abs_pearson": baselines.absolute_correlation_scores(x_test),
-        "logistic_correlation": baselines.logistic_correlation_scores(
-            x_train, y_train, x_test, seed=seed
-        ),
-        "tf_only": baselines.single_profile_scores(x_train, y_train, x_test, row=0, seed=seed),
-        "target_only": baselines.single_profile_scores(x_train, y_train, x_test, row=1, seed=seed),
-        "target_frequency": baselines.target_frequency_scores(
-            train_pos_targets, test_rows["target"]
-        ),
-    }
+    scores = score_test_pairs(pairs, model, seed)
     table = test_rows[["tf", "target", "label"]].reset_index(drop=True)
     for name, s in scores.items():
         table[name] = s
     table.to_csv(out / SCORES_FILE, sep="\t", index=False)
-    train_prob = model.predict_proba(x_train)[:, 1]
+    evaluation = compare_with_controls(
+        y_test,
+        test_rows["tf"].to_numpy(),
+        test_rows["target"].to_numpy(),
+        scores,
+        "cnn",
+        CONTROLS,
+        n_boot=int(config.get("bootstrap", DEFAULT_BOOTSTRAP)),
+        seed=seed,
+    )
     counts = pairs.counts()
     train_tfs = set(t.loc[t["split"] == "train", "tf"])
     train_genes = train_tfs | set(t.loc[t["split"] == "train", "target"])
     return {
-        "methods": {
-            name: {"auroc": auroc(y_test, s), "auprc": auprc(y_test, s)}
-            for name, s in scores.items()
-        },
+        **evaluation,
         "cnn_test": binary_metrics(y_test, scores["cnn"]),
         "counts": counts,
         "n_train": int(y_train.size),
@@ -202,7 +231,7 @@ def run_protocol_job(config: dict[str, Any], out: Path) -> dict[str, Any]:
         ),
         "pairs_meta": {k: v for k, v in pairs.meta.items() if k != "expression"},
         "history": model.history_,
-        "train_distribution": _histogram(y_train, train_prob),
+        "test_distribution": histogram(y_test, scores["cnn"]),
         "seconds": round(time.time() - start, 1),
     }
 

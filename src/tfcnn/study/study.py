@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +21,17 @@ import pandas as pd
 
 from .. import __version__
 from ..errors import TfcnnInputError
-from ..evaluation.metrics import auprc, auroc
+from ..evaluation.evaluate import (
+    CONTROLS,
+    HEADLINE,
+    LABELS,
+    MATCH_MARGIN,
+    compare_with_controls,
+    strictness,
+)
+from ..evaluation.ranking import GROUPINGS, grouped_auprc, paired_bootstrap, ranking_metrics
 from ..io.atomic import write_text
+from ..pairs import PairSet
 from . import protocols, runner, tuning
 from .inputs import (
     CONTENTS,
@@ -35,8 +44,19 @@ from .inputs import (
 
 SETTINGS_FILE = "study-config.json"
 SUMMARY_FILE = "study.json"
-CONTROL_MARGIN = 0.02
-CHANCE_MARGIN = 0.05
+CONTROL_MARGIN = MATCH_MARGIN
+METRICS_VERSION = 2
+#: Bootstrap replicates (TFs resampled) of the protocols' 95% CIs (``--bootstrap``).
+COLLECT_BOOTSTRAP = 500
+#: Per-replicate metrics averaged in the report (mean, sd over replicates).
+RUN_METRICS = (
+    "within_target_auroc",
+    "within_tf_auroc",
+    "pooled_auroc",
+    "within_target_auprc",
+    "pooled_auprc",
+)
+_CHANCE = "_chance"
 
 
 def default_settings(
@@ -48,6 +68,7 @@ def default_settings(
     splits: tuple[str, ...] = protocols.SPLITS,
     negatives: tuple[str, ...] = protocols.NEGATIVES,
     genie3_trees: int = 50,
+    bootstrap: int = COLLECT_BOOTSTRAP,
     grid: dict[str, Any] | None = None,
     regularisation: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -65,6 +86,7 @@ def default_settings(
             "negatives": list(negatives),
             "fractions": [0.8, 0.1, 0.1],
             "genie3_trees": genie3_trees,
+            "bootstrap": bootstrap,
         }
         if replicates > 0
         else None,
@@ -88,6 +110,10 @@ def protocol_configs(settings: dict[str, Any]) -> list[dict[str, Any]]:
             "seed": settings["seed"],
             "epochs": p["epochs"],
             "fractions": p["fractions"],
+            # v2: within-target / within-TF metrics, TF-bootstrap CIs, per-split
+            # degree-matched folds (runs of earlier versions are not reused)
+            "metrics_version": METRICS_VERSION,
+            "bootstrap": p.get("bootstrap", COLLECT_BOOTSTRAP),
         }
         for split in p["splits"]
         for neg in p["negatives"]
@@ -312,9 +338,10 @@ def _mean_sd(values: list[float | None]) -> dict[str, Any]:
     }
 
 
-def data_summary(settings: dict[str, Any]) -> dict[str, Any]:
-    """Genes, samples, positives per TF and the largest TF's share."""
-    pairs = protocols.build(settings["data"], "random", "random", settings["seed"], (0.8, 0.1, 0.1))
+def data_summary(settings: dict[str, Any], pairs: PairSet | None = None) -> dict[str, Any]:
+    """Genes, samples, positives per TF, the largest TF's share, the negatives policy."""
+    if pairs is None:
+        pairs = reference_pairs(settings)
     pos = pairs.table[pairs.table["label"] == 1]
     per_tf = pos["tf"].value_counts()
     return {
@@ -327,20 +354,36 @@ def data_summary(settings: dict[str, Any]) -> dict[str, Any]:
         "top_regulator": pairs.meta["top_regulator"],
         "median_positives_per_tf": float(per_tf.median()),
         "distinct_targets": int(pos["target"].nunique()),
+        "negative_pool": pairs.meta.get("negative_pool"),
     }
 
 
+def reference_pairs(settings: dict[str, Any]) -> PairSet:
+    """The dataset's pair set under the paper's protocol: what the data summary describes."""
+    return protocols.build(settings["data"], "random", "random", settings["seed"], (0.8, 0.1, 0.1))
+
+
 def collect(results: str | os.PathLike[str]) -> dict[str, Any]:
-    """Aggregate finished runs: protocols x methods (mean, sd), tuning tables, warnings."""
+    """Aggregate finished runs: protocols x methods, CIs, ceiling, verdict, tuning tables.
+
+    Per protocol, every replicate's test pairs are pooled (each replicate its own fold:
+    pairs scored by different models are never compared) and evaluated once with
+    :func:`tfcnn.evaluation.evaluate.compare_with_controls`: pooled, within-target and
+    within-TF AUROC of every method, the CNN minus the best control with a 95% CI from a
+    bootstrap over TFs, and warnings; plus the CI of the CNN's own AUROCs. Per-replicate
+    figures (mean, sd) come from the runs.
+    """
     results = Path(results)
     settings = read_settings(results)
+    reference = reference_pairs(settings)
     summary: dict[str, Any] = {
         "settings": settings,
-        "data_summary": data_summary(settings),
+        "data_summary": data_summary(settings, reference),
         "protocols": [],
         "warnings": [],
         "protocol_errors": [],
         "missing_runs": 0,
+        "ceiling": ceiling(settings, reference.genes),
     }
     g3 = genie3_config(settings)
     g3_score = None
@@ -365,52 +408,22 @@ def collect(results: str | os.PathLike[str]) -> dict[str, Any]:
                 {"split": c["split"], "negatives": c["negatives"], "error": m["error"]}
             )
             continue
-        if g3_score is not None:
-            scores = pd.read_csv(
-                runner.run_dir(results, c) / protocols.SCORES_FILE,
-                sep="\t",
-                dtype={"tf": str, "target": str},
-            )
-            s = g3_score(scores["tf"], scores["target"])
-            m["methods"]["genie3"] = {
-                "auroc": auroc(scores["label"], s),
-                "auprc": auprc(scores["label"], s),
-            }
         m["run"] = runner.config_hash(c)
         groups.setdefault((c["split"], c["negatives"]), []).append((c, m))
+    tables = {}
+    n_boot = int((settings.get("protocols") or {}).get("bootstrap", COLLECT_BOOTSTRAP))
     for (split, neg), runs in groups.items():
-        row: dict[str, Any] = {
-            "split": split,
-            "negatives": neg,
-            "replicates": len(runs),
-            "replicate_kind": "folds by TF" if split == "tf-holdout" else "seeds",
-            "n_train": _mean_sd([m["n_train"] for _, m in runs]),
-            "n_test": _mean_sd([m["n_test"] for _, m in runs]),
-            "test_tfs": _mean_sd([m["counts"]["test"]["regulators_in_positives"] for _, m in runs]),
-            "positives_kept": _mean_sd([m["pairs_meta"]["positives"]["kept"] for _, m in runs]),
-            "discarded_pair_disjoint": _mean_sd(
-                [m["pairs_meta"].get("pair_disjoint_discarded") for _, m in runs]
-            ),
-            "degree_shortfall": _mean_sd(
-                [
-                    m["pairs_meta"]["positives"]["dropped"].get(
-                        "degree-matched shortfall: no valid swap found"
-                    )
-                    for _, m in runs
-                ]
-            ),
-            "runs": [m["run"] for _, m in runs],
-            "methods": {},
-        }
-        for name, _ in protocols.METHODS:
-            row["methods"][name] = {
-                metric: _mean_sd([m["methods"].get(name, {}).get(metric) for _, m in runs])
-                for metric in ("auroc", "auprc")
-            }
+        table = protocol_scores(results, runs, g3_score)
+        tables[(split, neg)] = table
+        row = _protocol_row(split, neg, runs, table, settings["seed"], n_boot)
         summary["protocols"].append(row)
-        summary["warnings"].extend(control_warnings(row))
+        summary["warnings"].extend(
+            f"Split {split} with {neg} negatives: {w}" for w in row["combined"]["warnings"]
+        )
+    summary["warning_summary"] = warning_summary(summary["protocols"])
+    summary["verdict"] = verdict(summary["protocols"], tables, summary["ceiling"], n_boot)
     summary["tuning"] = {}
-    for scan, table in (
+    for scan, table_of in (
         ("grid", tuning.grid_table),
         ("regularisation", tuning.regularisation_table),
     ):
@@ -425,7 +438,7 @@ def collect(results: str | os.PathLike[str]) -> dict[str, Any]:
             "n_train": first.get("n_train"),
             "n_train_available": first.get("n_train_available"),
             "n_validation": first.get("n_validation"),
-            "rows": table(done),
+            "rows": table_of(done),
             "n_configs": len(cfgs),
         }
     explain = results / "explain" / "explain.json"
@@ -434,26 +447,283 @@ def collect(results: str | os.PathLike[str]) -> dict[str, Any]:
     return summary
 
 
-def control_warnings(row: dict[str, Any]) -> list[str]:
-    """Plain-words warnings where a control scores within 0.02 AUROC of the CNN, or above."""
-    cnn = row["methods"]["cnn"]["auroc"]["mean"]
-    labels = dict(protocols.METHODS)
-    out: list[str] = []
-    if cnn is None:
-        return out
-    for c in protocols.CONTROLS:
-        v = row["methods"][c]["auroc"]["mean"]
-        if v is None or v < cnn - CONTROL_MARGIN:
-            continue
-        how = "scores higher than" if v > cnn else "scores about as high as"
-        chance = " (the CNN itself is near chance here)" if cnn < 0.5 + CHANCE_MARGIN else ""
-        out.append(
-            f"Split {row['split']} with {row['negatives']} negatives: the {labels[c]} "
-            f"(AUROC {v:.3f}) {how} the CNN (AUROC {cnn:.3f}){chance}. This control never "
-            "sees the relation between the TF's and the target's profiles, so under this "
-            "protocol the CNN's score is no evidence that it reads regulation from expression."
+def protocol_scores(
+    results: Path,
+    runs: list[tuple[dict[str, Any], dict[str, Any]]],
+    g3_score: Any = None,
+) -> pd.DataFrame:
+    """Every replicate's test-pair scores of one protocol; ``fold`` = the replicate."""
+    frames = []
+    for c, _ in runs:
+        scores = pd.read_csv(
+            runner.run_dir(results, c) / protocols.SCORES_FILE,
+            sep="\t",
+            dtype={"tf": str, "target": str},
         )
+        scores["fold"] = int(c["replicate"])
+        if g3_score is not None:
+            scores["genie3"] = g3_score(scores["tf"], scores["target"])
+        frames.append(scores)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _arrays(table: pd.DataFrame) -> tuple[np.ndarray, ...]:
+    return (
+        table["label"].to_numpy(),
+        table["tf"].to_numpy(),
+        table["target"].to_numpy(),
+        table["fold"].to_numpy(),
+    )
+
+
+def combined_evaluation(
+    table: pd.DataFrame, model: str = "cnn", n_boot: int = COLLECT_BOOTSTRAP, seed: int = 0
+) -> dict[str, Any]:
+    """``model`` beside every method and control on all replicates' test pairs, with CIs.
+
+    :func:`~tfcnn.evaluation.evaluate.compare_with_controls` (AUROCs; AUPRCs are the
+    replicates' means) plus ``model_ci``: the 95% CI of the model's own AUROCs.
+    """
+    y, tf, target, fold = _arrays(table)
+    names = [n for n, _ in protocols.METHODS if n in table.columns]
+    scores = {n: table[n].to_numpy(dtype=np.float64) for n in names}
+    out = compare_with_controls(
+        y, tf, target, scores, model, CONTROLS, fold=fold, n_boot=n_boot, seed=seed, auprc=False
+    )
+    out["model_ci"] = auroc_ci(y, scores[model], tf, target, fold, n_boot, seed)
     return out
+
+
+def auroc_ci(
+    y: np.ndarray,
+    score: np.ndarray,
+    tf: np.ndarray,
+    target: np.ndarray,
+    fold: np.ndarray | None,
+    n_boot: int,
+    seed: int,
+) -> dict[str, dict[str, float | None]]:
+    """95% CI (TFs resampled) of a score's pooled, within-target and within-TF AUROC.
+
+    A constant score has AUROC exactly 0.5 in every group of every bootstrap replicate,
+    so the paired CI of "score minus a constant", shifted by 0.5, is the CI of the AUROC.
+    """
+    boot = paired_bootstrap(
+        y,
+        {"score": score, _CHANCE: np.zeros_like(score)},
+        [("score", _CHANCE)],
+        tf,
+        target,
+        fold,
+        GROUPINGS,
+        n_boot=n_boot,
+        seed=seed,
+    )
+    out: dict[str, dict[str, float | None]] = {}
+    for kind in GROUPINGS:
+        d = boot[kind][f"score - {_CHANCE}"]
+        out[kind] = {
+            k: (None if d[k] is None else 0.5 + d[k]) for k in ("difference", "low", "high")
+        }
+        out[kind]["auroc"] = out[kind].pop("difference")
+    return out
+
+
+def _protocol_row(
+    split: str,
+    neg: str,
+    runs: list[tuple[dict[str, Any], dict[str, Any]]],
+    table: pd.DataFrame,
+    seed: int,
+    n_boot: int,
+) -> dict[str, Any]:
+    """One protocol: counts, per-replicate means, and the evaluation of all its pairs."""
+    if "genie3" in table.columns:
+        for c, m in runs:
+            sub = table[table["fold"] == int(c["replicate"])]
+            y, tf, target, _ = _arrays(sub)
+            g3 = sub["genie3"].to_numpy(dtype=np.float64)
+            m["methods"]["genie3"] = ranking_metrics(y, g3, tf, target, auprc=False)
+            for kind in ("pooled", "within_target"):
+                m["methods"]["genie3"][f"{kind}_auprc"] = grouped_auprc(y, g3, tf, target, kind)[0]
+    y_all, cnn_all = table["label"].to_numpy(), table["cnn"].to_numpy(dtype=np.float64)
+    first_meta = runs[0][1]["pairs_meta"]
+    return {
+        "split": split,
+        "negatives": neg,
+        "replicates": len(runs),
+        "replicate_kind": "folds by TF" if split == "tf-holdout" else "seeds",
+        "n_train": _mean_sd([m["n_train"] for _, m in runs]),
+        "n_test": _mean_sd([m["n_test"] for _, m in runs]),
+        "test_pairs_total": int(len(table)),
+        "test_tfs": _mean_sd([m["counts"]["test"]["regulators_in_positives"] for _, m in runs]),
+        "test_tfs_total": int(table.loc[table["label"] == 1, "tf"].nunique()),
+        "positives_kept": _mean_sd([m["pairs_meta"]["positives"]["kept"] for _, m in runs]),
+        "discarded_pair_disjoint": _mean_sd(
+            [m["pairs_meta"].get("pair_disjoint_discarded") for _, m in runs]
+        ),
+        "degree_dropped": _mean_sd(
+            [
+                sum(
+                    v
+                    for k, v in m["pairs_meta"]["positives"]["dropped"].items()
+                    if k.startswith("degree-matched")
+                )
+                for _, m in runs
+            ]
+        ),
+        "negative_policy": (first_meta.get("negative_pool") or {}).get("policy"),
+        "runs": [m["run"] for _, m in runs],
+        "methods": {
+            name: {
+                metric: _mean_sd([m["methods"].get(name, {}).get(metric) for _, m in runs])
+                for metric in RUN_METRICS
+            }
+            for name, _ in protocols.METHODS
+        },
+        "combined": combined_evaluation(table, "cnn", n_boot, seed),
+        "cnn_test_distribution": protocols.histogram(y_all, cnn_all),
+    }
+
+
+def warning_summary(rows: list[dict[str, Any]]) -> str | None:
+    """One sentence for all protocols' warnings (the cells are marked in the tables)."""
+    flagged = [r for r in rows if r["combined"]["warnings"]]
+    if not rows:
+        return None
+    no_margin = [
+        r
+        for r in rows
+        if (v := r["combined"]["versus_best_control"].get(HEADLINE))
+        and v.get("low") is not None
+        and v["low"] <= 0
+    ]
+    if not flagged:
+        return (
+            "Under every protocol the CNN beats the best control that ignores the TF-target "
+            "relation, within targets and pooled."
+        )
+    return (
+        f"Under {len(flagged)} of {len(rows)} protocols a control that never sees the "
+        "TF-target relation matches or beats the CNN (marked cells"
+        + (
+            f"; within targets the CNN's margin over the best control includes 0 in "
+            f"{len(no_margin)} of them"
+            if no_margin
+            else ""
+        )
+        + "): there the CNN's numbers are no evidence that it reads regulation."
+    )
+
+
+def _protocol_words(split: str, negatives: str) -> str:
+    words = {
+        "random": "random split",
+        "tf-holdout": "TFs held out",
+        "pair-disjoint": "no gene of a test pair seen in training",
+    }
+    return f"{words.get(split, split)}, {negatives} negatives"
+
+
+def verdict(
+    rows: list[dict[str, Any]],
+    tables: dict[tuple[str, str], pd.DataFrame],
+    ceiling_: dict[str, Any] | None,
+    n_boot: int = COLLECT_BOOTSTRAP,
+) -> list[str]:
+    """Three plain-words lines: what the best model does beyond the best control, where.
+
+    The protocol is the strictest one run (:func:`tfcnn.evaluation.evaluate.strictness`);
+    the best model is the method (CNN or baseline, not a control) with the highest
+    within-target AUROC there; the paper's protocol (random split and negatives) is the
+    contrast.
+    """
+    if not rows:
+        return []
+    strict = max(rows, key=lambda r: strictness(r["split"], r["negatives"]))
+    methods = strict["combined"]["methods"]
+    candidates = {
+        n: methods[n][f"{HEADLINE}_auroc"]
+        for n, _ in protocols.METHODS
+        if n in methods and n not in CONTROLS and methods[n][f"{HEADLINE}_auroc"] is not None
+    }
+    if not candidates:
+        return []
+    best = max(candidates, key=lambda n: candidates[n])
+    ev = (
+        strict["combined"]
+        if best == "cnn"
+        else combined_evaluation(tables[(strict["split"], strict["negatives"])], best, n_boot)
+    )
+    label = dict(protocols.METHODS)[best]
+    ci = ev["model_ci"][HEADLINE]
+    v = ev["versus_best_control"].get(HEADLINE) or {}
+    line1 = (
+        "Under the strictest protocol run here "
+        f"({_protocol_words(strict['split'], strict['negatives'])}), "
+        f"the best model is {label}: it ranks a gene's true regulators above other TFs "
+        f"with within-target AUROC {ci['auroc']:.3f} (95% CI {ci['low']:.3f}-{ci['high']:.3f}; "
+        "chance 0.5)."
+    )
+    if v.get("difference") is None:
+        line2 = "No control could be compared with it under this protocol."
+    else:
+        beyond = (
+            ("a small" if v["difference"] < 0.1 else "a") + " pair-specific signal"
+            if v["low"] > 0
+            else "not distinguishable from what node identity alone gives"
+        )
+        line2 = (
+            f"Beyond the best control that never sees the TF-target relation "
+            f"({LABELS.get(v['control'], v['control'])}, {v['control_auroc']:.3f}) it adds "
+            f"{v['difference']:+.3f} (95% CI {v['low']:+.3f} to {v['high']:+.3f}): {beyond}"
+            + (
+                f"; independent binding assays agree with each other at "
+                f"{ceiling_['overall']['q25']:.2f}-{ceiling_['overall']['q75']:.2f}."
+                if ceiling_ and ceiling_.get("overall")
+                else "."
+            )
+        )
+    paper = next((r for r in rows if r["split"] == "random" and r["negatives"] == "random"), None)
+    line3 = ""
+    if paper is not None:
+        pm = paper["combined"]["methods"]
+        pv = paper["combined"]["versus_best_control"].get("pooled") or {}
+        cnn_pooled = pm["cnn"]["pooled_auroc"]
+        if pv.get("control_auroc") is not None and cnn_pooled is not None:
+            line3 = (
+                f"Under the paper's protocol (random split, random negatives) the CNN's "
+                f"pooled AUROC is {cnn_pooled:.3f}, but the "
+                f"{LABELS.get(pv['control'], pv['control'])} reaches {pv['control_auroc']:.3f}: "
+                "that high figure comes from recognising TFs and targets, not regulation."
+            )
+    return [line1, line2] + ([line3] if line3 else [])
+
+
+def ceiling(settings: dict[str, Any], genes: Sequence[str]) -> dict[str, Any] | None:
+    """How well the interactions' assays agree with each other: the labels' ceiling.
+
+    See :func:`tfcnn.evaluation.ceiling.assay_agreement`. Computed on every evidence
+    type of the interactions file (not only the positives'), over the matrix's genes;
+    None when the file has fewer than two evidence types sharing a TF.
+    """
+    from ..api import load_interactions
+    from ..evaluation.ceiling import assay_agreement
+
+    spec = settings["data"]
+    every = load_interactions(spec["interactions"])
+    if not every.has_evidence:
+        return None
+    result = assay_agreement(every, genes)  # the table's own IDs (none match: no ceiling)
+    if not result["pairs"]:
+        return None
+    for p in result["pairs"]:
+        p.pop("per_tf", None)
+    result["measured_by"] = (
+        "tfcnn.evaluation.ceiling.assay_agreement(load_interactions("
+        f"{spec['interactions']!r}), genes of {spec['expression']!r})"
+    )
+    return result
 
 
 def rerun_command(settings: dict[str, Any], output: str | os.PathLike[str]) -> str:
@@ -490,6 +760,8 @@ def rerun_command(settings: dict[str, Any], output: str | os.PathLike[str]) -> s
         args += ["--split", ",".join(p["splits"]), "--negatives", ",".join(p["negatives"])]
         args += ["--replicates", str(p["replicates"]), "--epochs", str(p["epochs"])]
         args += ["--genie3-trees", str(p.get("genie3_trees") or 0)]
+        if p.get("bootstrap", COLLECT_BOOTSTRAP) != COLLECT_BOOTSTRAP:
+            args += ["--bootstrap", str(p["bootstrap"])]
         if grid:
             args += [*sizes(grid, "tune-"), "--tune-epochs", str(grid["epochs"])]
         else:

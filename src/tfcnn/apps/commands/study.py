@@ -172,15 +172,17 @@ def _run(
                 force=force,
                 log=lambda m: console.print(escape(m), highlight=False),
             )
-            path = report.write_report(output, force=True)
+            path = report.write_report(output, force=True, summary=summary)
     except Stopped as stop:
         print_error(
             f"{stop}: workers stopped; finished runs are kept in {output}, nothing is "
             "half-written. Rerun the same command to resume."
         )
         raise typer.Exit(code=stop.exit_code) from None
-    for w in summary["warnings"]:
-        console.print(f"[bold red]warning:[/] {escape(w)}")
+    for line in summary.get("verdict") or []:
+        console.print(escape(line), highlight=False)
+    if summary.get("warnings"):
+        console.print(f"[bold red]warning:[/] {escape(summary['warning_summary'])}")
     console.print(
         f"Finished in {time.time() - start:.0f} s: {summary['run_counts']['ran']} runs ran, "
         f"{summary['run_counts']['skipped']} reused. Report: [bold]{escape(str(path))}[/]"
@@ -303,6 +305,10 @@ def study_cmd(
     genie3_trees: Annotated[
         int, typer.Option("--genie3-trees", help="Trees per target (0 = no GENIE3).")
     ] = 50,
+    bootstrap: Annotated[
+        int,
+        typer.Option("--bootstrap", help="Bootstrap replicates (TFs resampled) of the 95% CIs."),
+    ] = 500,
     tune: Annotated[
         bool, typer.Option("--tune/--no-tune", help="Also run both tuning scans.")
     ] = True,
@@ -326,9 +332,10 @@ def study_cmd(
     from ...study import protocols, study
 
     _check_run(workers, tune_train_pairs)
-    if replicates < 2 or epochs < 1 or tune_epochs < 1 or genie3_trees < 0:
+    if replicates < 2 or epochs < 1 or tune_epochs < 1 or genie3_trees < 0 or bootstrap < 20:
         raise TfcnnInputError(
-            "--replicates must be >= 2, --epochs/--tune-epochs >= 1, --genie3-trees >= 0."
+            "--replicates must be >= 2, --epochs/--tune-epochs >= 1, --genie3-trees >= 0, "
+            "--bootstrap >= 20."
         )
     tuning = {
         "train_pairs": tune_train_pairs,
@@ -346,6 +353,7 @@ def study_cmd(
         splits=splits,
         negatives=negative_kinds,
         genie3_trees=genie3_trees,
+        bootstrap=bootstrap,
         grid={"values": [8, 16, 32, 64], "epochs": tune_epochs, **tuning} if tune else None,
         regularisation={
             "dropouts": [0.0, 0.01, 0.05, 0.1],
