@@ -284,6 +284,9 @@ def test_the_header_gives_the_honest_figure_and_a_caveat_beside_the_headline(hom
     text = logic.figures_text(shortcut)
     assert "shortcut-prone protocol" in text["caveat"]
     assert text["verdict"].startswith("no sign: a control that never reads the pair (TF only)")
+    assert "does better (-0.020, 95% CI -0.040 to -0.010)" in text["verdict"]
+    spans = dataclasses.replace(shortcut, versus_control=("target_only", 0.02, -0.1, 0.2))
+    assert "cannot be told apart from a control" in logic.figures_text(spans)["verdict"]
     assert "no honest figure" in logic._choice(
         "m", Path("."), "user", "", 0.9, {"genes": ["a"], "samples": ["s"]}
     ).label.replace("pooled AUROC 0.900, no honest figure", "no honest figure")

@@ -611,10 +611,14 @@ def figures_text(choice: ModelChoice) -> dict[str, str]:
                     f"some sign: it beats the best control that never reads the pair "
                     f"({control}) by {ci}."
                 )
+            elif high < 0:
+                verdict = (
+                    f"no sign: a control that never reads the pair ({control}) does better ({ci})."
+                )
             else:
                 verdict = (
-                    f"no sign: a control that never reads the pair ({control}) does as well "
-                    f"or better ({ci})."
+                    "no sign: it cannot be told apart from a control that never reads the "
+                    f"pair ({control}): {ci}."
                 )
     shortcut = (
         "It was measured with the study's shortcut-prone protocol (random split, random "
@@ -822,7 +826,7 @@ def _fit(fig, size: PlotSize | None) -> None:
     for ax in fig.axes:
         if ax.get_title():
             points = min(ax.title.get_fontsize(), 8 if narrow else 10)
-            wrapped = textwrap.fill(ax.get_title(), max(24, int(w * 72 / (points * 0.62))))
+            wrapped = textwrap.fill(ax.get_title(), max(24, int(w * 72 / (points * 0.7))))
             ax.set_title(wrapped, fontsize=points)
             title_lines = max(title_lines, wrapped.count("\n") + 1)
         if narrow:
