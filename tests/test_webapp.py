@@ -560,6 +560,11 @@ def test_models_without_a_matrix_are_marked_and_not_preselected(home):
     cache = logic.PredictorCache(choices)
     out = logic.run_query(cache, "published-2019", ["AT1G1"], None, QueryLimits())
     assert "published-2019 carries no expression matrix, so the web app cannot score" in out.error
+    assert "choose another model (synthetic-agi)" in out.error
+    # With no model that can score, it never says "choose another model".
+    alone = logic.PredictorCache([c for c in choices if c.key == "published-2019"])
+    out = logic.run_query(alone, "published-2019", ["AT1G1"], None, QueryLimits())
+    assert "choose another" not in out.error and "run 'make demo'" in out.error
 
 
 def test_env_settings_refuse_bad_numbers(monkeypatch):

@@ -281,9 +281,16 @@ class PredictorCache:
                 "unknown model: choose one of the models listed in the 'Model' selector."
             )
         if not self._usable[key]:
+            others = [k for k, ok in self._usable.items() if ok]
+            instead = (
+                f"choose another model ({', '.join(others)})"
+                if others
+                else "run 'make demo' and start 'tfcnn serve' in the same folder (it then "
+                "offers the demo's models)"
+            )
             raise TfcnnInputError(
                 f"model {key} carries no expression matrix, so the web app cannot "
-                "score with it: choose another model, or use 'tfcnn predict --model "
+                f"score with it: {instead}, or use 'tfcnn predict --model "
                 f"{key} --expression FILE' with a matrix of the model's samples."
             )
         with self._lock:
