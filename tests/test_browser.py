@@ -260,6 +260,7 @@ def _overflowing(page) -> list:
     )
 
 
+@pytest.mark.slow  # ~15 s each on a busy 2-core machine (one server for the module)
 @pytest.mark.parametrize("width", [1400, 400])
 def test_what_a_first_time_user_sees(served, hub, tmp_path, width):
     """Issue 18 at desktop and phone width: honest figures, shortcut flag, fitting plots."""
