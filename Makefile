@@ -45,8 +45,10 @@ lint: $(STAMP)
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
+# On 127.0.0.1:8001 (tfcnn serve uses 8000); DOCS_ADDR=host:port to move it.
+DOCS_ADDR ?= 127.0.0.1:8001
 docs-serve: $(STAMP)
-	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr $(DOCS_ADDR)
 
 # docs/tutorial.ipynb executed end to end on a reduced setting (TFCNN_TUTORIAL_EPOCHS).
 notebook: $(STAMP)
