@@ -37,6 +37,7 @@ _EXPORTS = {
     "load_interactions": "tfcnn.api",
     "build_pairs": "tfcnn.api",
     "tf_group_folds": "tfcnn.pairs",
+    "build_tf_folds": "tfcnn.pairs",
     "load_model": "tfcnn.api",
     "train": "tfcnn.api",
     "evaluate": "tfcnn.api",

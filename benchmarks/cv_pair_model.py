@@ -1,0 +1,169 @@
+"""Five-fold TF hold-out of the two-tower model and the published CNN on bundled data.
+
+Quality, not speed: the figures of docs/pair_model.md ("Measured with tfcnn") come from
+this script. It uses only the product's calls:
+
+1. ``tfcnn.pairs.build_tf_folds``: the bundled nitrogen compendium, positives of evidence
+   TARGET + CHIPSeq + Litterature, folds grouped by TF, degree-matched negatives drawn
+   within each fold's splits (every TF and target exactly balanced where it is tested);
+2. ``tfcnn.api.train`` per fold: ``two-tower`` (defaults, ``prior="target-frequency"``)
+   and ``pair-cnn`` (the published configuration), both with the same seed;
+3. the test pairs of all folds scored together by
+   ``tfcnn.evaluation.evaluate.compare_with_controls`` (AUROCs computed within each fold,
+   TFs resampled for the CIs), beside Pearson r and the node-identity controls.
+
+Prints a table and writes JSON (``--output``). ``--folds 2 --epochs 3`` is a quick check
+whose numbers mean nothing. Deterministic for a seed and thread count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from tfcnn import api
+from tfcnn.evaluation.baselines import pearson_scores
+from tfcnn.evaluation.evaluate import CONTROLS, compare_with_controls, node_controls
+from tfcnn.model.prior import model_prior, target_frequency
+from tfcnn.pairs import build_tf_folds
+
+EVIDENCE = ["TARGET", "CHIPSeq", "Litterature"]
+
+
+def _fold_scores(fold: Any, seed: int, epochs: int | None) -> dict[str, np.ndarray]:
+    """Scores of one fold's test pairs: both models, the blend, Pearson r, the controls."""
+    cnn_settings: dict[str, Any] = {} if epochs is None else {"epochs": epochs}
+    tt_settings: dict[str, Any] = {} if epochs is None else {"max_epochs": epochs}
+    two_tower = api.train(
+        fold, architecture="two-tower", prior="target-frequency", seed=seed, **tt_settings
+    )
+    cnn = api.train(fold, architecture="pair-cnn", seed=seed, **cnn_settings)
+    x, _ = fold.arrays("test")
+    t = fold.table[fold.mask("test")]
+    probability = two_tower.predict_proba(x)[:, 1]
+    scores = {
+        "two-tower": probability,
+        "CNN": cnn.predict_proba(x)[:, 1],
+        "pearson": pearson_scores(x),
+        **node_controls(fold, "test", seed=seed),
+    }
+    blend = model_prior(two_tower)
+    if blend is not None:
+        frequency = target_frequency(two_tower.record_, t["target"].astype(str).tolist())
+        scores["prior + two-tower"] = blend.combine(probability, frequency)
+        scores["prior weight"] = np.full(probability.size, blend.weight_prior)
+    return scores
+
+
+def _cached_fold(fold: Any, k: int, args: argparse.Namespace) -> dict[str, np.ndarray]:
+    """One fold's scores, from ``args.cache`` when it holds this fold at these settings."""
+    t = fold.table[["tf", "target", "label", "split"]].astype(str)
+    digest = hashlib.sha256(pd.util.hash_pandas_object(t, index=False).to_numpy()).hexdigest()
+    key = f"fold{k}-of{args.folds}-seed{args.seed}-epochs{args.epochs}-{digest[:16]}"
+    path = None if args.cache is None else args.cache / f"{key}.npz"
+    if path is not None and path.exists():
+        with np.load(path) as z:
+            return {name: z[name] for name in z.files}
+    scores = _fold_scores(fold, args.seed, args.epochs)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.stem + ".tmp.npz")
+        np.savez(tmp, **scores)
+        tmp.replace(path)
+    return scores
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--epochs", type=int, default=None, help="cap (quick checks only)")
+    parser.add_argument("--bootstrap", type=int, default=1000)
+    parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument("--cache", type=Path, default=None, help="keep fold scores here (reused)")
+    args = parser.parse_args()
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    console = Console()
+    start, load0 = time.perf_counter(), os.getloadavg()[0]
+    expression = api.load_expression("nitrogen-expression")
+    known = api.load_interactions("nitrogen-edges", evidence=EVIDENCE)
+    folds = build_tf_folds(expression, known, args.folds, seed=args.seed)
+    parts: dict[str, list[np.ndarray]] = {}
+    ys, tfs, targets, fold_ids = [], [], [], []
+    for k, fold in enumerate(folds):
+        t = fold.table[fold.mask("test")]
+        for name, s in _cached_fold(fold, k, args).items():
+            parts.setdefault(name, []).append(np.asarray(s, dtype=np.float64))
+        ys.append(t["label"].to_numpy())
+        tfs.append(t["tf"].astype(str).to_numpy())
+        targets.append(t["target"].astype(str).to_numpy())
+        fold_ids.append(np.full(len(t), k))
+        console.print(f"fold {k}: {len(t):,} test pairs, {t['tf'].nunique()} TFs")
+    prior_weights = [float(w[0]) for w in parts.pop("prior weight", [])]
+    scores = {name: np.concatenate(v) for name, v in parts.items()}
+    y, tf, target, fold_id = (np.concatenate(a) for a in (ys, tfs, targets, fold_ids))
+    result: dict[str, Any] = {}
+    for model in ("two-tower", "CNN", "prior + two-tower"):
+        if model in scores:
+            result[model] = compare_with_controls(
+                y, tf, target, scores, model, CONTROLS, fold_id, args.bootstrap, args.seed
+            )
+    per_fold = {
+        name: [
+            compare_with_controls(
+                y[fold_id == k], tf[fold_id == k], target[fold_id == k],
+                {name: s[fold_id == k]}, name, (), None, 0, args.seed,
+            )["methods"][name]["within_target_auroc"]
+            for k in range(args.folds)
+        ]
+        for name, s in scores.items()
+    }  # fmt: skip
+    methods = result["two-tower"]["methods"]
+    table = Table(title=f"{args.folds}-fold TF hold-out, degree-matched per split, test pairs")
+    for column in ("method", "within-target", "within-TF", "pooled", "within-target per fold"):
+        table.add_column(column, justify="left" if column == "method" else "right")
+    for name, m in methods.items():
+        table.add_row(
+            name,
+            *(f"{m[f'{kind}_auroc']:.3f}" for kind in ("within_target", "within_tf", "pooled")),
+            " ".join(f"{v:.3f}" for v in per_fold[name]),
+        )
+    console.print(table)
+    for model, r in result.items():
+        v = r["versus_best_control"]["within_target"]
+        console.print(
+            f"{model} minus {v['control']} (within-target): {v['difference']:+.3f} "
+            f"[{v['low']:+.3f}, {v['high']:+.3f}]"
+        )
+    elapsed = time.perf_counter() - start
+    load = (load0, os.getloadavg()[0])
+    console.print(f"prior weights per fold: {[round(w, 3) for w in prior_weights]}")
+    console.print(f"{elapsed / 60:.1f} min, load average {load[0]:.1f} -> {load[1]:.1f}")
+    if args.output is not None:
+        out = {
+            "settings": vars(args) | {"output": str(args.output), "evidence": EVIDENCE},
+            "comparisons": result,
+            "within_target_per_fold": per_fold,
+            "prior_weights": prior_weights,
+            "pairs": int(y.size),
+            "minutes": elapsed / 60,
+            "load_average": load,
+        }
+        tmp = args.output.with_name(args.output.name + ".tmp")
+        tmp.write_text(json.dumps(out, indent=1, default=float))
+        tmp.replace(args.output)
+
+
+if __name__ == "__main__":
+    main()
