@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow  # worker processes import torch: tens of seconds 
 STUDY = [
     "study", "-o", "res", "-x", "expr.tsv", "-i", "pairs.tsv",
     "--split", "random,tf-holdout", "--negatives", "random", "--replicates", "2",
-    "--epochs", "2", "--genie3-trees", "3", "--no-tune",
+    "--epochs", "2", "--genie3-trees", "3", "--no-tune", "--bootstrap", "50",
 ]  # fmt: skip
 GRID = [
     "tune", "grid", "-o", "grid", "-x", "expr.tsv", "-i", "pairs.tsv",

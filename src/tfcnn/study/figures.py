@@ -264,12 +264,17 @@ def curves_figure(histories: list[tuple[str, list[dict[str, Any]]]]) -> bytes:
                 ax.set_xlabel("epoch")
         axes[0, j].set_title(title, fontsize=9)
     handles, labels = axes[0, 0].get_legend_handles_labels()
+    return _legend_below(fig, handles, labels)
+
+
+def _legend_below(fig, handles: list[Any], labels: list[str]) -> bytes:
+    """One legend under the panels (never inside one), then the PNG."""
     fig.legend(
         handles,
         labels,
         loc="upper center",
         bbox_to_anchor=(0.5, 0.0),
-        ncol=3,
+        ncol=len(handles),
         fontsize=8,
         frameon=False,
     )
@@ -307,14 +312,4 @@ def distribution_figure(hists: list[tuple[str, dict[str, Any]]]) -> bytes:
     handles, labels = axes[0, 0].get_legend_handles_labels()
     handles.append(plt.Line2D([], [], **CHANCE))
     labels.append("0.5")
-    fig.legend(
-        handles,
-        labels,
-        loc="upper center",
-        bbox_to_anchor=(0.5, 0.0),
-        ncol=3,
-        fontsize=8,
-        frameon=False,
-    )
-    fig.tight_layout()
-    return _png(fig)
+    return _legend_below(fig, handles, labels)

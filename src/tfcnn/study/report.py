@@ -28,16 +28,16 @@ th,td{border:1px solid #ccc;padding:2px 5px;text-align:right;vertical-align:top}
 td{white-space:nowrap}
 th{background:#f0f0f0} td.l,th.l{text-align:left}
 td.cnn,th.cnn{background:#fdf7cf;font-weight:bold}
-td.warn{background:#f6dccb}
-.verdict{border-left:6px solid #0072B2;background:#eef5fb;padding:.5em 1em;margin:.8em 0;
+td.warn{background:#e8e8e8}
+.verdict{border-left:6px solid #333;background:#f3f3f3;padding:.5em 1em;margin:.8em 0;
 font-size:15px}
 .verdict p{margin:.35em 0}
-.warnbox{background:#fbeee6;border-left:5px solid #D55E00;padding:.5em 1em;margin:.8em 0}
+.warnbox{background:#f3f3f3;border-left:5px solid #333;padding:.5em 1em;margin:.8em 0}
 .note{color:#555;font-size:13px} img{max-width:100%} code,pre{background:#f6f6f6}
 .caption{font-size:13px;max-width:1100px;margin:.2em 0 1.4em 0}
 figure{margin:1em 0}
 pre{padding:.6em;white-space:pre-wrap;word-break:break-all}
-details{margin:.4em 0 1em 0} summary{cursor:pointer;color:#0072B2}
+details{margin:.4em 0 1em 0} summary{cursor:pointer;text-decoration:underline}
 """
 #: The mark of a cell where a control matches or beats the CNN (explained under Table 1).
 MARK = "\u2020"
