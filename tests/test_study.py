@@ -267,6 +267,15 @@ def _check_report_layout(html: str) -> None:
     assert cells and all(re.fullmatch(r"[\d,]+", c) for c in cells[:2])
 
 
+def test_report_names_genes_with_their_symbols() -> None:
+    """Issue 18: AGI codes in the report carry the symbol of the bundled AtRegNet names."""
+    from tfcnn.study.report import _with_symbols
+
+    assert _with_symbols("largest TF AT5G61850, then AT9G99999") == (
+        "largest TF AT5G61850 (LFY), then AT9G99999"
+    )
+
+
 def test_study_refuses_bad_options_and_foreign_folders(files, tmp_path) -> None:
     base = ["study", "-x", str(files / "expr.tsv"), "-i", str(files / "pairs.tsv")]
     bad = CliRunner().invoke(app, [*base, "-o", str(tmp_path / "a"), "--split", "bogus"])

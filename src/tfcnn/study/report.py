@@ -6,6 +6,7 @@ import base64
 import html
 import json
 import os
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ from .. import __version__
 from ..errors import TfcnnInputError
 from ..evaluation.evaluate import CONTROLS, HEADLINE, KIND_LABELS, LABELS
 from ..io.atomic import check_writable, write_text
+from ..io.symbols import SOURCE_NOTE as SYMBOLS_NOTE
+from ..io.symbols import symbol_of
 from . import figures, runner
 from .protocols import METHODS
 from .study import CONTROL_MARGIN, collect
@@ -91,6 +94,20 @@ def _count(s: dict[str, Any]) -> str:
 
 def _e(x: Any) -> str:
     return html.escape(str(x))
+
+
+_AGI = re.compile(r"\bAT[1-5CM]G\d{5}\b", re.IGNORECASE)
+
+
+def _gene(agi: str) -> str:
+    """'AT5G61850 (LFY)': an AGI code with its symbol (bundled AtRegNet names) if known."""
+    symbol = symbol_of(agi) if _AGI.fullmatch(agi) else ""
+    return f"{agi} ({symbol})" if symbol else agi
+
+
+def _with_symbols(text: str) -> str:
+    """Every AGI code in ``text`` followed by its gene symbol where one is known."""
+    return _AGI.sub(lambda m: _gene(m.group()), text)
 
 
 def _ci(ci: dict[str, Any] | None, signed: bool = False) -> str:
@@ -307,7 +324,7 @@ def build_report(results: str | os.PathLike[str], summary: dict[str, Any] | None
         _verdict(s.get("verdict") or []),
         f"<p class=note>tfcnn {_e(__version__)}; generated "
         f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} from {_e(results.resolve())}. "
-        "Gene symbols are not shown: tfcnn has no AGI-to-symbol table yet.</p>",
+        f"Gene symbols beside AGI codes: {_e(SYMBOLS_NOTE)}.</p>",
     ]
     if s["missing_runs"]:
         parts.append(
@@ -415,13 +432,14 @@ def _data_section(d: dict[str, Any]) -> list[str]:
         f"(of {d['positives']['input_pairs']:,} known pairs)</td></tr>",
         "<tr><th class=l>positives per TF</th><td class=l>median "
         f"{d['median_positives_per_tf']:.0f},"
-        f" largest {_e(top['id'])}: {top['positives']:,} ({top['share']:.1%} of positives)"
+        f" largest {_e(_gene(top['id']))}: {top['positives']:,} ({top['share']:.1%} of "
+        "positives)"
         "</td></tr></table>",
         "<p class=note>Negatives exclude only pairs with the positives' own evidence, so "
         "that no negative is chosen for being \u201cnever bound in any assay\u201d (that "
         "would let binding evidence alone separate the classes). Positives per TF (largest "
         "15): "
-        + ", ".join(f"{_e(k)} {v:,}" for k, v in per_tf[:15])
+        + ", ".join(f"{_e(_gene(k))} {v:,}" for k, v in per_tf[:15])
         + (f", and {len(per_tf) - 15} more TFs" if len(per_tf) > 15 else "")
         + ".</p>",
     ]
@@ -646,7 +664,7 @@ def _explain_section(results: Path, n: _Numbers) -> str:
         png = (results / "explain" / str(f["file"])).resolve()
         if not png.is_relative_to((results / "explain").resolve()) or not png.is_file():
             raise TfcnnInputError(f"{path}: figure {f['file']!r} is missing or outside explain/.")
-        caption = str(f.get("caption", ""))
+        caption = _with_symbols(str(f.get("caption", "")))
         if f["file"] == "scree.png":
             caption = _scree_caption(meta)
         label = f"{number}{chr(ord('a') + i)}" if len(figs) > 1 else str(number)
