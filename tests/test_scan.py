@@ -244,3 +244,16 @@ def test_scan_inputs_read_id_lists_by_line_and_default_tfs(tmp_path: Path) -> No
         scan_inputs(model, targets=["at1g01010"])  # normalised; no line numbers for a list
     tfs_agi, note = default_tfs(["AT1G01020", "AT3G25730", "AT1G68840"])
     assert tfs_agi == ["AT3G25730", "AT1G68840"] and "2 genes that are TFs" in note
+
+
+def test_a_network_giving_nan_is_refused_not_written(tmp_path: Path) -> None:
+    """Non-finite probabilities (damaged weights that slipped past loading) never reach a file."""
+    from tfcnn.errors import ModelFormatError
+
+    net = _net()
+    with torch.no_grad():
+        next(net.parameters()).fill_(float("nan"))
+    out = tmp_path / "nan.parquet"
+    with pytest.raises(ModelFormatError, match="non-finite probabilities"):
+        scan(net, _z(), GENES, out, tfs=GENES[:3])
+    assert not out.exists()

@@ -41,6 +41,7 @@ from ..io.interactions import Interactions
 from ..io.symbols import symbols
 from ..io.tables import XLSX_MAX_ROWS, table_format, to_text, write_xlsx  # noqa: F401
 from ..model.estimator import PairCNN
+from ..model.record import check_finite_probabilities
 from ..runtime import map_in_order, torch_threads
 from .decompose import (
     column_stats,
@@ -474,7 +475,7 @@ class Predictor:
             workers or os.cpu_count() or 1,
         )
         for (lo, hi), proba in zip(blocks, results, strict=True):
-            out[lo:hi] = proba
+            out[lo:hi] = check_finite_probabilities(proba)
             if on_progress is not None:
                 on_progress(hi * target_rows.size, out.size)
         return out
@@ -489,7 +490,7 @@ class Predictor:
             for start in range(0, n, _GATHER_CHUNK):
                 stop = min(n, start + _GATHER_CHUNK)
                 x = np.stack([z[tf_rows[start:stop]], z[target_rows[start:stop]]], axis=1)
-                out[start:stop] = scorer.predict_pairs(x)
+                out[start:stop] = check_finite_probabilities(scorer.predict_pairs(x))
         return out
 
     def predict(

@@ -58,6 +58,7 @@ from ..io.tables import XLSX_MAX_ROWS, OutputFormat, TableWriter, edge_columns, 
 from ..model.estimator import PairCNN
 from ..model.files import network_from_architecture
 from ..model.network import PairCNNNetwork
+from ..model.record import check_finite_probabilities
 from ..model.two_tower import TwoTowerEnsemble, scorer_for
 from ..runtime import map_in_order, torch_threads
 from .engine import GeneTerms, PairScorer
@@ -253,7 +254,7 @@ def score_tf_block(
     """
     with torch_threads(1):
         scorer, terms = _scorer_for(payload)
-        proba = scorer.score_block(terms, tf_rows, target_rows)
+        proba = check_finite_probabilities(scorer.score_block(terms, tf_rows, target_rows))
     keep = tf_rows[:, None] != target_rows[None, :]  # no self pairs
     pairs = int(keep.sum())
     if min_prob is not None:

@@ -27,7 +27,7 @@ from sklearn.exceptions import NotFittedError
 
 from ..evaluation.metrics import auroc, binary_metrics
 from .network import MAX_FILTERS, MAX_KERNEL_WIDTH, MAX_UNITS, CNNConfig, PairCNNNetwork
-from .record import TrainingRecord
+from .record import TrainingRecord, check_finite_probabilities
 
 if TYPE_CHECKING:
     from ..pairs import PairSet
@@ -283,12 +283,7 @@ class PairCNN(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"X must have shape (N, 2, {net.config.n_samples}), got {tuple(X_t.shape)}"
             )
-        p = _predict(net, X_t, batch_size)
-        if not np.isfinite(p).all():
-            raise ValueError(
-                "the model gives non-finite probabilities for some pairs: its weights are "
-                "damaged (e.g. a negative batch-norm variance). Re-train or re-import it."
-            )
+        p = check_finite_probabilities(_predict(net, X_t, batch_size))
         return np.column_stack([1.0 - p, p])
 
     def predict(self, X: np.ndarray, threshold: float = 0.5) -> np.ndarray:

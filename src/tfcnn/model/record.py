@@ -147,3 +147,18 @@ def check_pairs(arrays: dict[str, np.ndarray], n_genes: int, where: str) -> None
     known = arrays["known"]
     if known.size and (int(known.min()) < 0 or int(known.max()) >= n_genes * n_genes):
         raise ModelFormatError(f"{where}: known pair codes lie outside the gene list.")
+
+
+def check_finite_probabilities(p: np.ndarray) -> np.ndarray:
+    """``p`` unchanged, or a clear error when a model gives NaN or infinite probabilities.
+
+    Loading refuses non-finite weights, but finite weights can still overflow (e.g. a
+    negative batch-norm variance, or huge weights on these inputs): never write a NaN score.
+    """
+    if not np.isfinite(p).all():
+        raise ModelFormatError(
+            "the model gives non-finite probabilities for some pairs: its weights are "
+            "damaged (e.g. a negative batch-norm variance) or overflow on these inputs. "
+            "Re-train or re-import it."
+        )
+    return p

@@ -64,7 +64,7 @@ from torch import nn
 
 from ..errors import TfcnnInputError
 from .network import MAX_FILTERS, MAX_KERNEL_WIDTH, MAX_PARAMETERS, MAX_SAMPLES, MAX_UNITS
-from .record import TrainingRecord
+from .record import TrainingRecord, check_finite_probabilities
 
 if TYPE_CHECKING:
     from ..pairs import PairSet
@@ -819,9 +819,7 @@ class TwoTower(ClassifierMixin, BaseEstimator):
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Probabilities, shape (N, 2): column 1 = sigmoid of the mean member logit."""
         logits = self.decision_function(X)
-        p = 1.0 / (1.0 + np.exp(-logits))
-        if not np.isfinite(p).all():
-            raise ValueError("the model gives non-finite probabilities: its weights are damaged.")
+        p = check_finite_probabilities(1.0 / (1.0 + np.exp(-logits)))
         return np.column_stack([1.0 - p, p])
 
     def predict(self, X: np.ndarray, threshold: float = 0.5) -> np.ndarray:
