@@ -38,16 +38,22 @@ def test_writes_models_metrics_and_predictions(demo) -> None:
         assert model.n_samples == 131
         assert model.record_.metrics["test"]["auroc"] == pytest.approx(row["cnn_auroc"])
         assert (out / "predictions" / f"{row['protocol']}.test.tsv").is_file()
+        assert 0.0 <= row["cnn_within_target_auroc"] <= 1.0
+        margin = row["within_target_vs_best_control"]
+        assert margin["low"] <= margin["difference"] <= margin["high"]
     data = metrics["data"]
     assert data["positives"]["input_pairs"] == 18_005
     assert data["positives"]["kept"] == 17_994  # the 11 self-pairs dropped
     assert data["n_regulators"] == 53
+    # negatives exclude only the positives' own pairs (DAP-seq-only pairs may be negatives)
+    assert data["negative_pool"]["excluded_evidence"] == ["CHIPSeq", "Litterature", "TARGET"]
+    assert "only the positives' own pairs" in data["negative_pool"]["policy"]
     assert (out / "table.txt").read_text().count("tf-holdout") >= 2
 
 
 def test_prints_the_side_by_side_table(demo) -> None:
     _, stdout = demo
-    for text in ("Pearson", "tf-matched", "tf-holdout", "target", "Results written to"):
+    for text in ("Pearson", "tf-matched", "tf-holdout", "within-", "Results written to"):
         assert text in stdout
 
 

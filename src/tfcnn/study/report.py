@@ -223,6 +223,8 @@ def _rows_table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> s
     """A plain table; text cells left-aligned, numbers right-aligned."""
 
     def cell(v: Any) -> str:
+        if v is None or (isinstance(v, float) and v != v):
+            return "<td>n/a</td>"
         if isinstance(v, bool):
             return f"<td class=l>{'yes' if v else 'no'}</td>"
         if isinstance(v, int):
