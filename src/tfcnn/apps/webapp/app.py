@@ -303,7 +303,7 @@ def make_server(
                 ),
                 tags.div(
                     tags.div(tags.strong("Does it read the pair? "), figures["verdict"]),
-                    tags.div(tags.strong("Honest figure: "), figures["honest"]),
+                    tags.div(tags.strong("Within-target figure: "), figures["honest"]),
                     id="model_card",
                 ),
                 tags.div(
