@@ -265,6 +265,10 @@ def _check_report_layout(html: str) -> None:
     first = first[: first.index("</table>")]
     cells = re.findall(r"<td>([^<]*)</td>", first)
     assert cells and all(re.fullmatch(r"[\d,]+", c) for c in cells[:2])
+    # text columns left-aligned, numbers right-aligned (the default)
+    assert "<tr><td class=l>random</td><td class=l>random</td>" in first
+    kept = body[body.index("What each protocol kept") :]
+    assert "<th class=l>split</th>" in kept and "<th>test pairs</th>" in kept
 
 
 def test_report_names_genes_with_their_symbols() -> None:

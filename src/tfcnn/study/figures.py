@@ -41,7 +41,7 @@ CHANCE = {"color": "0.45", "lw": 1.0, "ls": "--"}
 CEILING_COLOUR = "0.85"
 #: Which AUROC each row of Figure 1 shows.
 FIGURE1_KINDS = (
-    ("within_target", "within-target AUROC\n(node identity cannot raise it)"),
+    ("within_target", "within-target AUROC\n(target identity cannot raise it)"),
     ("pooled", "pooled AUROC\n(the usual figure)"),
 )
 

@@ -222,21 +222,31 @@ def _auprc_table(rows: list[dict[str, Any]]) -> str:
 def _rows_table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> str:
     """A plain table; text cells left-aligned, numbers right-aligned."""
 
-    def cell(v: Any) -> str:
-        if v is None or (isinstance(v, float) and v != v):
-            return "<td>n/a</td>"
-        if isinstance(v, bool):
-            return f"<td class=l>{'yes' if v else 'no'}</td>"
-        if isinstance(v, int):
-            return f"<td>{v:,}</td>"
-        if isinstance(v, float):
-            return f"<td>{v:.3f}</td>"
-        text = str(v)
-        numeric = text.replace(",", "").replace(" ± ", "").replace(".", "").isdigit()
-        return f"<td>{_e(text)}</td>" if numeric else f"<td class=l>{_e(text)}</td>"
+    def is_text(v: Any) -> bool:
+        if v is None or isinstance(v, bool | int | float) or v == "n/a":
+            return isinstance(v, bool)
+        return not str(v).replace(",", "").replace(" ± ", "").replace(".", "").isdigit()
 
-    head = "".join(f"<th>{_e(label)}</th>" for _, label in columns)
-    body = "".join("<tr>" + "".join(cell(r.get(k)) for k, _ in columns) + "</tr>" for r in rows)
+    def cell(v: Any, left: bool) -> str:
+        td = "<td class=l>" if left else "<td>"
+        if v is None or (isinstance(v, float) and v != v):
+            return f"{td}n/a</td>"
+        if isinstance(v, bool):
+            return f"{td}{'yes' if v else 'no'}</td>"
+        if isinstance(v, int):
+            return f"{td}{v:,}</td>"
+        if isinstance(v, float):
+            return f"{td}{v:.3f}</td>"
+        return f"{td}{_e(v)}</td>"
+
+    text_columns = {k for k, _ in columns if any(is_text(r.get(k)) for r in rows)}
+    head = "".join(
+        f"<th{' class=l' if k in text_columns else ''}>{_e(label)}</th>" for k, label in columns
+    )
+    body = "".join(
+        "<tr>" + "".join(cell(r.get(k), k in text_columns) for k, _ in columns) + "</tr>"
+        for r in rows
+    )
     return f"<div class=scroll><table><tr>{head}</tr>{body}</table></div>"
 
 
@@ -277,25 +287,7 @@ def _ceiling_line(ceiling: dict[str, Any] | None) -> str:
 
 def _figure1_caption(rows: list[dict[str, Any]], ceiling: dict[str, Any] | None) -> str:
     """What Figure 1 shows and what to conclude, from the numbers."""
-    within = [
-        r["combined"]["methods"]["cnn"][f"{HEADLINE}_auroc"]
-        for r in rows
-        if r["combined"]["methods"].get("cnn", {}).get(f"{HEADLINE}_auroc") is not None
-    ]
-    pooled = [
-        r["combined"]["methods"]["cnn"]["pooled_auroc"]
-        for r in rows
-        if r["combined"]["methods"].get("cnn", {}).get("pooled_auroc") is not None
-    ]
-    conclude = ""
-    if within and pooled:
-        conclude = (
-            f" <b>What to conclude:</b> the CNN's pooled AUROC spans {min(pooled):.2f}-"
-            f"{max(pooled):.2f} across protocols, but within targets it stays at "
-            f"{min(within):.2f}-{max(within):.2f}: where the pooled figure is high, the "
-            "controls in the rows below the CNN (which never see the TF-target relation) "
-            "are high too."
-        )
+    conclude = _figure1_conclusion(rows)
     band = (
         " Grey band: how well independent binding assays agree (the labels' ceiling)."
         if ceiling and ceiling.get("overall")
@@ -304,11 +296,56 @@ def _figure1_caption(rows: list[dict[str, Any]], ceiling: dict[str, Any] | None)
     return (
         "Test AUROC of the CNN (shaded row, bold) and every baseline and control (rows), "
         "per split (columns) and negatives strategy (colours). Top: within-target AUROC, "
-        "pairs compared only with pairs of the same target, which no TF- or target-level "
-        "shortcut can raise. Bottom: pooled AUROC, the figure papers usually report. Large "
+        "pairs compared only with pairs of the same target: no target-level shortcut can "
+        "raise it, and no TF-level one either where the negatives pair the same TFs as the "
+        "positives (tf-matched, degree-matched). Bottom: pooled AUROC, the figure papers "
+        "usually report. Large "
         "dots: all replicates' test pairs together (the CNN with its 95% CI, TFs "
         "resampled); small dots: single replicates. Dashed line: chance (0.5)." + band + conclude
     )
+
+
+def _span(values: list[float]) -> str:
+    return (
+        f"{min(values):.2f}"
+        if max(values) - min(values) < 0.005
+        else (f"{min(values):.2f}-{max(values):.2f}")
+    )
+
+
+def _figure1_conclusion(rows: list[dict[str, Any]]) -> str:
+    """What Figure 1 says, from its numbers: matched negatives first, random ones after."""
+
+    def within(r: dict[str, Any], name: str) -> float | None:
+        return (r["combined"]["methods"].get(name) or {}).get(f"{HEADLINE}_auroc")
+
+    out = []
+    matched = [r for r in rows if r["negatives"] != "random" and within(r, "cnn") is not None]
+    if matched:
+        values = [float(within(r, "cnn") or 0.0) for r in matched]
+        open_ci = sum(
+            1
+            for r in matched
+            if ((r["combined"]["versus_best_control"].get(HEADLINE) or {}).get("low") or 0) <= 0
+        )
+        out.append(
+            f"with negatives that pair the positives' own TFs, the CNN's within-target AUROC "
+            f"is {_span(values)} (chance 0.5), and its margin over the best control has a 95% "
+            f"CI that includes 0 in {open_ci} of these {len(matched)} protocols."
+        )
+    rand = [r for r in rows if r["negatives"] == "random" and within(r, "tf_only") is not None]
+    if rand:
+        tf_only = [float(within(r, "tf_only") or 0.0) for r in rand]
+        cnn = [float(within(r, "cnn") or 0.0) for r in rand]
+        out.append(
+            "With random negatives, most negatives' 'TFs' are not TFs, so recognising a TF "
+            f"profile pays even within targets: the TF-only control scores {_span(tf_only)} "
+            f"there, the CNN {_span(cnn)}."
+        )
+    if not out:
+        return ""
+    text = " ".join(out)
+    return f" <b>What to conclude:</b> {text[0].upper()}{text[1:]}"
 
 
 def build_report(results: str | os.PathLike[str], summary: dict[str, Any] | None = None) -> str:
