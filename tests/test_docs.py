@@ -19,12 +19,6 @@ MACHINE_PATH = re.compile(
     r"(?<![\w.~-])(/(?:work|home|tmp|root|Users|opt|mnt|srv|scratch|private/var)/[^\s`'\")<]*"
     r"|[A-Za-z]:\\Users\\)"
 )
-#: Reviewed /tmp examples in pages owned by others, to be replaced there (see issue 19):
-#: (page stem, path prefix).
-ALLOWED = {
-    ("explain", "/tmp/explain_"),
-    ("predict", "/tmp/tfcnn_webapp.png"),
-}
 
 
 def _load(name: str, path: Path):
@@ -35,34 +29,25 @@ def _load(name: str, path: Path):
     return module
 
 
-def machine_paths(path: Path, text: str) -> list[str]:
-    """The machine paths in ``text`` (of the page ``path``) that are not reviewed examples."""
-    found = [m.group(0) for m in MACHINE_PATH.finditer(text)]
-    stem = path.name.split(".")[0]
-    every_page = stem == "search_index"  # the search index holds the text of every page
-    return [
-        p
-        for p in found
-        if not any((every_page or stem == s) and p.startswith(a) for s, a in ALLOWED)
-    ]
+def machine_paths(text: str) -> list[str]:
+    """The machine paths (``/work/...``, ``/home/...``, ``/tmp/...``) in ``text``."""
+    return [m.group(0) for m in MACHINE_PATH.finditer(text)]
 
 
 def test_the_pattern_finds_machine_paths() -> None:
-    page = Path("page.md")
-    assert machine_paths(page, "see `/work/shared/README.md` and /home/ann/x.tsv") == [
+    assert machine_paths("see `/work/shared/README.md` and /home/ann/x.tsv") == [
         "/work/shared/README.md",
         "/home/ann/x.tsv",
     ]
-    assert machine_paths(page, "written to /tmp/out.png") == ["/tmp/out.png"]
-    assert machine_paths(Path("explain.md"), "-o /tmp/explain_pairs") == []
-    assert machine_paths(page, "results/demo, ~/.local/share/tfcnn, a/work/b, ./tmp/x") == []
+    assert machine_paths("written to /tmp/out.png") == ["/tmp/out.png"]
+    assert machine_paths("results/demo, ~/.local/share/tfcnn, a/work/b, ./tmp/x") == []
 
 
 def test_no_machine_paths_in_the_docs_sources() -> None:
     sources = [*DOCS.rglob("*.md"), *DOCS.rglob("*.ipynb")]
     sources += [ROOT / n for n in ("README.md", "CHANGELOG.md", "CITATION.cff", "mkdocs.yml")]
     assert len(sources) > 10
-    found = {str(p.relative_to(ROOT)): machine_paths(p, p.read_text("utf-8")) for p in sources}
+    found = {str(p.relative_to(ROOT)): machine_paths(p.read_text("utf-8")) for p in sources}
     assert {k: v for k, v in found.items() if v} == {}
 
 
@@ -123,7 +108,7 @@ def test_site_builds_strict_without_machine_paths(tmp_path: Path) -> None:
     assert "WARNING" not in proc.stderr, proc.stderr[-4000:]
     pages = [p for p in site.rglob("*") if p.suffix in (".html", ".json", ".xml", ".txt")]
     found = {
-        str(p.relative_to(site)): machine_paths(p, p.read_text("utf-8", errors="replace"))
+        str(p.relative_to(site)): machine_paths(p.read_text("utf-8", errors="replace"))
         for p in pages
     }
     assert {k: v for k, v in found.items() if v} == {}

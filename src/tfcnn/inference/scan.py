@@ -49,6 +49,7 @@ import pyarrow.parquet as pq
 import torch
 
 from ..errors import TfcnnInputError
+from ..extras import require
 from ..io.atomic import atomic_path, check_writable
 from ..io.datasets import resolve_path
 from ..io.expression import ExpressionMatrix
@@ -518,13 +519,12 @@ def _run_threads(payload, blocks, todo, tg_rows, min_prob, top_k, workers, finis
 
 def _run_dask(payload, blocks, todo, tg_rows, min_prob, top_k, scheduler, workers, finish) -> None:
     """Score blocks as tasks on a dask.distributed cluster; the payload is broadcast once."""
-    try:
-        from dask.distributed import Client, LocalCluster, as_completed
-    except ImportError as exc:
-        raise TfcnnInputError(
-            "`scheduler` needs dask.distributed, an optional extra: "
-            "pip install 'tfcnn[dask]' (or pip install 'dask[distributed]')."
-        ) from exc
+    distributed = require("dask.distributed", "dask", "`scheduler`")
+    Client, LocalCluster, as_completed = (
+        distributed.Client,
+        distributed.LocalCluster,
+        distributed.as_completed,
+    )
     with contextlib.ExitStack() as stack:
         if scheduler == "local":
             cluster = stack.enter_context(
