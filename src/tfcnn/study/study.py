@@ -663,7 +663,9 @@ def verdict(
         f"({_protocol_words(strict['split'], strict['negatives'])}), "
         f"the best model is {label}: it ranks a gene's true regulators above other TFs "
         f"with within-target AUROC {ci['auroc']:.3f} (95% CI {ci['low']:.3f}-{ci['high']:.3f}; "
-        "chance 0.5)."
+        "chance 0.5"
+        + (f"; the CNN {candidates['cnn']:.3f}" if best != "cnn" and "cnn" in candidates else "")
+        + ")."
     )
     if v.get("difference") is None:
         line2 = "No control could be compared with it under this protocol."
