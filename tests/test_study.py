@@ -138,6 +138,8 @@ def test_protocol_job_reports_within_target_auroc_with_a_ci(files, tmp_path) -> 
     for name in ("cnn", "pearson", "logistic_correlation", "tf_only", "target_frequency"):
         assert {"within_target_auroc", "within_tf_auroc", "pooled_auroc"} <= set(m["methods"][name])
     assert m["methods"]["target_frequency"]["within_target_auroc"] == pytest.approx(0.5)
+    assert m["methods"]["cnn"]["within_target_auprc"] is not None  # the CNN's in full
+    assert m["methods"]["pearson"]["pooled_auprc"] is not None
     head = m["versus_best_control"]["within_target"]
     assert head["low"] <= head["difference"] <= head["high"]
     assert head["difference"] == pytest.approx(

@@ -34,6 +34,7 @@ from ..errors import TfcnnInputError
 from ..evaluation import baselines
 from ..evaluation.evaluate import CONTROLS, DEFAULT_BOOTSTRAP, compare_with_controls, node_controls
 from ..evaluation.metrics import binary_metrics, probability_distribution
+from ..evaluation.ranking import grouped_auprc, ranking_metrics
 from ..model.estimator import PairCNN
 from ..pairs import PairSet, build_pair_set, build_tf_folds
 from . import inputs
@@ -215,7 +216,9 @@ def run_protocol_job(config: dict[str, Any], out: Path) -> dict[str, Any]:
         CONTROLS,
         n_boot=int(config.get("bootstrap", DEFAULT_BOOTSTRAP)),
         seed=seed,
+        auprc=False,
     )
+    _add_auprc(evaluation["methods"], scores, test_rows, "cnn")
     counts = pairs.counts()
     train_tfs = set(t.loc[t["split"] == "train", "tf"])
     train_genes = train_tfs | set(t.loc[t["split"] == "train", "target"])
@@ -234,6 +237,27 @@ def run_protocol_job(config: dict[str, Any], out: Path) -> dict[str, Any]:
         "test_distribution": histogram(y_test, scores["cnn"]),
         "seconds": round(time.time() - start, 1),
     }
+
+
+def _add_auprc(
+    methods: dict[str, dict[str, Any]],
+    scores: dict[str, np.ndarray],
+    rows: pd.DataFrame,
+    model: str,
+) -> None:
+    """AUPRCs: pooled for every method, within targets and TFs for ``model`` only.
+
+    Within groups, AUPRC is one average precision per target (a loop of thousands):
+    about 6 s of a 40 s run for the eight methods; the controls' AUROCs already say
+    whether they match the model.
+    """
+    y, tf, target = rows["label"].to_numpy(), rows["tf"].to_numpy(), rows["target"].to_numpy()
+    for name, score in scores.items():
+        if name == model:
+            methods[name].update(ranking_metrics(y, score, tf, target))
+        else:
+            ap, chance = grouped_auprc(y, score, tf, target, "pooled")
+            methods[name].update({"pooled_auprc": ap, "pooled_auprc_chance": chance})
 
 
 def run_genie3_job(config: dict[str, Any], out: Path) -> dict[str, Any]:
