@@ -5,7 +5,8 @@ this script. It uses only the product's calls:
 
 1. ``tfcnn.pairs.build_tf_folds``: the bundled nitrogen compendium, positives of evidence
    TARGET + CHIPSeq + Litterature, folds grouped by TF, degree-matched negatives drawn
-   within each fold's splits (every TF and target exactly balanced where it is tested);
+   within each fold's splits (every TF and target exactly balanced where it is tested),
+   or ``--negatives tf-matched`` (each TF with its own non-targets, drawn once);
 2. ``tfcnn.api.train`` per fold: ``two-tower`` (defaults, ``prior="target-frequency"``)
    and ``pair-cnn`` (the published configuration), both with the same seed;
 3. the test pairs of all folds scored together by
@@ -70,7 +71,9 @@ def _cached_fold(fold: Any, k: int, args: argparse.Namespace) -> dict[str, np.nd
     """One fold's scores, from ``args.cache`` when it holds this fold at these settings."""
     t = fold.table[["tf", "target", "label", "split"]].astype(str)
     digest = hashlib.sha256(pd.util.hash_pandas_object(t, index=False).to_numpy()).hexdigest()
-    key = f"fold{k}-of{args.folds}-seed{args.seed}-epochs{args.epochs}-{digest[:16]}"
+    key = (
+        f"fold{k}-of{args.folds}-{args.negatives}-seed{args.seed}-epochs{args.epochs}-{digest[:16]}"
+    )
     path = None if args.cache is None else args.cache / f"{key}.npz"
     if path is not None and path.exists():
         with np.load(path) as z:
@@ -88,19 +91,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--negatives", default="degree-matched", choices=["degree-matched", "tf-matched"]
+    )
     parser.add_argument("--epochs", type=int, default=None, help="cap (quick checks only)")
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--output", type=Path, default=None)
     parser.add_argument("--cache", type=Path, default=None, help="keep fold scores here (reused)")
+    parser.add_argument(
+        "--only", type=int, nargs="+", default=None, help="fill --cache for these folds, then stop"
+    )
     args = parser.parse_args()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     console = Console()
     start, load0 = time.perf_counter(), os.getloadavg()[0]
     expression = api.load_expression("nitrogen-expression")
     known = api.load_interactions("nitrogen-edges", evidence=EVIDENCE)
-    folds = build_tf_folds(expression, known, args.folds, seed=args.seed)
+    folds = build_tf_folds(expression, known, args.folds, negatives=args.negatives, seed=args.seed)
     parts: dict[str, list[np.ndarray]] = {}
     ys, tfs, targets, fold_ids = [], [], [], []
+    if args.only is not None:  # another process aggregates from the cache
+        for k in args.only:
+            _cached_fold(folds[k], k, args)
+        return
     for k, fold in enumerate(folds):
         t = fold.table[fold.mask("test")]
         for name, s in _cached_fold(fold, k, args).items():
@@ -130,7 +143,7 @@ def main() -> None:
         for name, s in scores.items()
     }  # fmt: skip
     methods = result["two-tower"]["methods"]
-    table = Table(title=f"{args.folds}-fold TF hold-out, degree-matched per split, test pairs")
+    table = Table(title=f"{args.folds}-fold TF hold-out, {args.negatives} negatives, test pairs")
     for column in ("method", "within-target", "within-TF", "pooled", "within-target per fold"):
         table.add_column(column, justify="left" if column == "method" else "right")
     for name, m in methods.items():
@@ -152,7 +165,8 @@ def main() -> None:
     console.print(f"{elapsed / 60:.1f} min, load average {load[0]:.1f} -> {load[1]:.1f}")
     if args.output is not None:
         out = {
-            "settings": vars(args) | {"output": str(args.output), "evidence": EVIDENCE},
+            "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+            | {"evidence": EVIDENCE},
             "comparisons": result,
             "within_target_per_fold": per_fold,
             "prior_weights": prior_weights,
