@@ -44,10 +44,12 @@ PROTOCOLS = (
 READING_GUIDE = """\
 * target freq.: AUROC of a control that ignores expression and scores a pair by
   how often its target was a positive's target in training.
-* within-target AUROC compares only pairs that share a target: no TF- or
-  target-level shortcut can raise it. Read it first, with the CNN's margin over
-  the best control that never sees the TF-target relation (CI from resampling TFs;
-  a CI that includes 0 means no evidence the CNN reads the pair).
+* within-target AUROC compares only pairs that share a target: recognising
+  targets cannot raise it. Under random negatives recognising TFs still can (most
+  negatives' "regulators" are not TFs: see the TF-only control win in row 1).
+  Read it first, with the CNN's margin over the best control that never sees the
+  TF-target relation (CI from resampling TFs; a CI that includes 0 means no
+  evidence the CNN reads the pair).
 How to read this table:
 - random split + random negatives is the study's protocol. Most random
   negatives have a regulator that is not a TF at all, so a model scores well
