@@ -263,3 +263,32 @@ def test_explicit_negatives_are_the_tables_own_non_edges(tmp_path) -> None:
     neg = ps.table[ps.table.label == 0]
     assert set(zip(neg.tf, neg.target, strict=True)) == set(non)
     assert ps.meta["balance"]["before_split"]["tf_balanced"] < 1.0  # reported, not imposed
+
+
+@pytest.mark.parametrize(("n", "k"), [(2, 1), (3, 1), (5, 2), (6, 5)])
+def test_expected_average_precision_is_the_mean_over_random_rankings(n: int, k: int) -> None:
+    """The AUPRC chance level is what random rankings get, not the positive rate."""
+    from itertools import permutations
+
+    from sklearn.metrics import average_precision_score
+
+    from tfcnn.evaluation.ranking import expected_average_precision
+
+    y = np.r_[np.ones(k), np.zeros(n - k)]
+    orders = list(permutations(range(n)))  # every ranking: the exact mean
+    mean = np.mean([average_precision_score(y, -np.asarray(o, dtype=float)) for o in orders])
+    assert expected_average_precision(n, k) == pytest.approx(mean, abs=1e-12)
+    if k < n:
+        assert expected_average_precision(n, k) > k / n  # the positive rate is below chance
+
+
+def test_within_target_auprc_chance_matches_a_random_score() -> None:
+    """In many small targets a random score's AUPRC is near the stated chance, not 0.5."""
+    from tfcnn.evaluation.ranking import grouped_auprc
+
+    rng = np.random.default_rng(0)
+    target = np.repeat(np.arange(3000), 2)  # one positive and one negative per target
+    y = np.tile([1, 0], 3000)
+    tf = rng.integers(0, 50, y.size)
+    ap, chance = grouped_auprc(y, rng.random(y.size), tf, target, "within_target")
+    assert chance == pytest.approx(0.75) and ap == pytest.approx(0.75, abs=0.01)

@@ -147,6 +147,20 @@ def grouped_auroc(
     return GroupedAUROC(y, score, grouping(kind, tf, target, fold)).value(weighting)
 
 
+def expected_average_precision(n: int, k: int) -> float:
+    """Expected average precision of a uniformly random ranking of ``n`` items, ``k`` positive.
+
+    A positive at rank r has, in expectation, (k - 1)(r - 1)/(n - 1) positives above it;
+    averaging its precision over r = 1..n gives (H_n + (k - 1)(n - H_n)/(n - 1)) / n.
+    """
+    if not 0 < k <= n:
+        raise ValueError(f"need 0 < k <= n (got n={n}, k={k})")
+    if n == 1:
+        return 1.0
+    harmonic = float(np.sum(1.0 / np.arange(1, n + 1)))
+    return (harmonic + (k - 1) * (n - harmonic) / (n - 1)) / n
+
+
 def grouped_auprc(
     y: np.ndarray,
     score: np.ndarray,
@@ -157,8 +171,10 @@ def grouped_auprc(
 ) -> tuple[float | None, float | None]:
     """(AUPRC, its chance level): average precision per group with both classes, by pairs.
 
-    The chance level is the pair-weighted positive rate of the same groups: what a score
-    that knows nothing gets in expectation (AUPRC has no fixed chance line).
+    The chance level is what a random ranking gets in expectation in the same groups,
+    pair-weighted (:func:`expected_average_precision`). In small groups it is well above
+    the positive rate (0.75 for one positive and one negative); a constant score gets the
+    positive rate, less than chance.
     """
     y = np.asarray(y)
     s = np.asarray(score, dtype=np.float64)
@@ -173,7 +189,7 @@ def grouped_auprc(
             continue
         total += b - a
         ap += (b - a) * average_precision_score(yy, s[idx])
-        prevalence += (b - a) * yy.mean()
+        prevalence += (b - a) * expected_average_precision(b - a, int(yy.sum()))
     if total == 0:
         return None, None
     return ap / total, prevalence / total
