@@ -10,6 +10,10 @@ import numpy as np
 
 from ..errors import TfcnnInputError
 
+#: Okabe-Ito, colour-blind safe; one meaning each, as in the web app and the study report.
+OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#F0E442", "#56B4E9", "#D55E00", "#CC79A7", "#000000")
+TF_COLOUR, TARGET_COLOUR, PEAK, WINDOW = OKABE_ITO[0], OKABE_ITO[1], OKABE_ITO[2], OKABE_ITO[3]
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -42,7 +46,7 @@ def save_figure(fig: Figure, path: str | os.PathLike[str], force: bool = False) 
 
     fmt = plot_format(path)
     with atomic_path(path, force=force) as tmp:
-        fig.savefig(tmp, format=fmt, dpi=120)
+        fig.savefig(tmp, format=fmt, dpi=160)
     return Path(path)
 
 
@@ -65,9 +69,9 @@ def plot_pair(
         fig.subplots_adjust(left=0.07, right=0.985, bottom=0.09, top=0.94, hspace=0.06)
         fig.set_layout_engine(PlaceHolderLayoutEngine(True, True))
     for ax in (top, bottom):
-        ax.axvspan(e.window_start - 0.5, e.window_end + 0.5, color="gold", alpha=0.3, lw=0)
-    top.plot(cols, x_pair[0], color="tab:blue", lw=1.2, label=f"TF {tf_id}")
-    top.plot(cols, x_pair[1], color="tab:red", lw=1.2, label=f"target {target_id}")
+        ax.axvspan(e.window_start - 0.5, e.window_end + 0.5, color=WINDOW, alpha=0.45, lw=0)
+    top.plot(cols, x_pair[0], color=TF_COLOUR, lw=1.2, label=f"TF {tf_id}")
+    top.plot(cols, x_pair[1], color=TARGET_COLOUR, lw=1.2, label=f"target {target_id}")
     r_in = e.window_correlation(np.asarray(x_pair))
     top.set_ylabel("z-score")
     top.set_title(
@@ -86,7 +90,7 @@ def plot_pair(
         bottom.plot(
             cols,
             sal / sal.max(),
-            color="tab:green",
+            color=PEAK,
             lw=0.8,
             alpha=0.7,
             label="|gradient x input| (scaled)",
@@ -127,7 +131,7 @@ def plot_scree(ex: ModelExplanation) -> Figure:
     fig = Figure(figsize=(6, 4), layout="constrained")
     ax = fig.subplots()
     comps = np.arange(1, len(ex.explained_variance) + 1)
-    ax.bar(comps, ex.explained_variance, color="tab:blue", label="per component")
+    ax.bar(comps, ex.explained_variance, color=TF_COLOUR, label="per component")
     ax.plot(comps, np.cumsum(ex.explained_variance), "o-", color="black", label="cumulative")
     ax.set_xlabel("principal component")
     ax.set_ylabel("share of variance")
@@ -149,7 +153,7 @@ def plot_cluster_profiles(ex: ModelExplanation) -> Figure:
     pos = np.arange(ex.length)
     for ax, c in zip(axes, ex.clusters, strict=True):
         members = ex.profiles[labels == c["cluster"]]
-        for row, color, name in ((0, "tab:blue", "TF"), (1, "tab:red", "target")):
+        for row, color, name in ((0, TF_COLOUR, "TF"), (1, TARGET_COLOUR, "target")):
             mean, sd = members[:, row].mean(axis=0), members[:, row].std(axis=0)
             ax.plot(pos, mean, color=color, lw=1.5, label=name)
             ax.fill_between(pos, mean - sd, mean + sd, color=color, alpha=0.15, lw=0)
@@ -183,7 +187,7 @@ def plot_cluster_scatter(ex: ModelExplanation, x: np.ndarray, max_points: int = 
         if tf_vals.size > max_points:
             pick = rng.choice(tf_vals.size, max_points, replace=False)
             tf_vals, tg_vals = tf_vals[pick], tg_vals[pick]
-        ax.scatter(tf_vals, tg_vals, s=3, alpha=0.3, color="tab:purple", lw=0)
+        ax.scatter(tf_vals, tg_vals, s=3, alpha=0.3, color=OKABE_ITO[6], lw=0)
         ax.axhline(0, color="0.8", lw=0.5)
         ax.axvline(0, color="0.8", lw=0.5)
         ax.set_title(
@@ -206,23 +210,37 @@ def plot_coverage(ex: ModelExplanation) -> Figure:
     ax = fig.subplots()
     colour_by = next((c for c in ("group", "treatment") if c in sc and sc[c].notna().any()), None)
     if colour_by is None:
-        ax.bar(np.arange(n), sc["windows"], color="tab:blue", width=1.0)
+        ax.bar(np.arange(n), sc["windows"], color=TF_COLOUR, width=1.0)
     else:
         import matplotlib as mpl
 
         values = sc[colour_by].astype(object).where(sc[colour_by].notna(), "unknown").astype(str)
         kinds = list(dict.fromkeys(values))
-        cmap = mpl.colormaps["tab20"]
+        many = mpl.colormaps["tab20"]
         for j, kind in enumerate(kinds):
             idx = np.flatnonzero(values.to_numpy() == kind)
-            ax.bar(idx, sc["windows"].to_numpy()[idx], color=cmap(j % 20), width=1.0, label=kind)
-        ax.legend(fontsize=7, ncol=min(len(kinds), 6), title=colour_by, title_fontsize=7)
+            colour = OKABE_ITO[j] if len(kinds) <= len(OKABE_ITO) else many(j % 20)
+            ax.bar(idx, sc["windows"].to_numpy()[idx], color=colour, width=1.0, label=kind)
+        # Series boundaries: a window that spans one joins samples of two series.
+        for b in np.flatnonzero(values.to_numpy()[1:] != values.to_numpy()[:-1]):
+            ax.axvline(b + 0.5, color="0.3", lw=0.6, ls=":")
+        ax.legend(
+            fontsize=7,
+            ncol=min(len(kinds), 6),
+            title=f"{colour_by} (dotted lines: where one series ends)",
+            title_fontsize=7,
+            loc="upper left",
+            bbox_to_anchor=(0, -0.35),
+        )
     ax.set_xlim(-0.5, n - 0.5)
     ax.set_xlabel("sample column")
     ax.set_ylabel("windows covering the sample")
     ax.set_title(
         f"Where the windows of {ex.window_counts['with_window']:,} pairs fall", fontsize=10
     )
-    if n <= 140:
-        ax.set_xticks(np.arange(n), sc["sample"], rotation=90, fontsize=5)
+    step = max(1, int(np.ceil(n / 45)))  # at most ~45 names, readable at 7 pt
+    ticks = np.arange(0, n, step)
+    ax.set_xticks(ticks, sc["sample"].to_numpy()[ticks], rotation=90, fontsize=7)
+    if step > 1:
+        ax.set_xlabel(f"sample column (every {step}th named)")
     return fig
