@@ -185,11 +185,38 @@ def test_protocol_job_trains_the_two_tower_beside_the_cnn(files, tmp_path) -> No
     facts = m["two_tower"]
     assert facts["settings"]["max_epochs"] == 2 and facts["settings"]["n_seeds"] == 1
     assert facts["epochs_run"] == [2] and facts["validation"]["tfs"].startswith("validation TFs")
+    assert tt["within_target_auprc"] is not None  # in full, as the CNN's
     scores = pd.read_csv(tmp_path / protocols.SCORES_FILE, sep="\t")
     assert {"cnn", "two_tower"} <= set(scores.columns)
     # `--models pair-cnn`: the jobs are exactly those of the study before issue 15
     old = study.default_settings(inputs.spec, replicates=2, models=("pair-cnn",))
     assert all("models" not in c and "two_tower" not in c for c in study.protocol_configs(old))
+
+
+def test_two_tower_falls_back_to_bce_only_when_ranking_is_impossible(files, monkeypatch) -> None:
+    """Random negatives on small data may share no TF or target with a positive: the
+    ranking loss cannot train, so the run uses bce and records why (never silently)."""
+    from tfcnn.model.two_tower import TwoTower
+
+    inputs = read_inputs(data_spec(str(files / "expr.tsv"), str(files / "pairs.tsv")))
+    settings = study.default_settings(inputs.spec, replicates=2, epochs=1)
+    config = {**study.protocol_configs(settings)[0], "two_tower": {"n_seeds": 1}}
+    pairs = protocols.replicate_pairs(config)
+    real = TwoTower.fit_pairs
+    losses: list[str] = []
+
+    def fit_pairs(self, *args, **kwargs):
+        losses.append(self.loss)
+        if self.loss == "ranking":
+            raise ValueError("the ranking loss needs negatives that share a TF or a target")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(TwoTower, "fit_pairs", fit_pairs)
+    model, note = protocols.fit_two_tower(pairs, config, seed=0)
+    assert losses == ["ranking", "bce"] and model.loss == "bce" and "bce" in note
+    monkeypatch.setattr(TwoTower, "fit_pairs", real)
+    model, note = protocols.fit_two_tower(pairs, config, seed=0)
+    assert model.loss == "ranking" and note == ""
 
 
 def test_resume_with_other_models_is_refused(files, tmp_path) -> None:
@@ -224,6 +251,11 @@ def test_warnings_collapse_to_one_sentence() -> None:
     rows = [row(["a", "b"], -0.02), row(["c"], 0.01), row([], 0.05)]
     text = study.warning_summary(rows)
     assert "Under 2 of 3 protocols" in text and "includes 0 in 1 of them" in text
+    assert text.count(".") == 1 and "two-tower" not in text
+    rows[0]["combined"]["models"] = {"two_tower": {"warnings": ["d"]}}
+    rows[1]["combined"]["models"] = {"two_tower": {"warnings": []}}
+    text = study.warning_summary(rows)
+    assert "a control matches or beats the two-tower model under 1 of 2 protocols" in text
     assert text.count(".") == 1
 
 

@@ -266,7 +266,7 @@ def run_protocol_job(config: dict[str, Any], out: Path) -> dict[str, Any]:
         auprc=False,
         also=[MODELS[m] for m in job_models(config) if m != "pair-cnn"],
     )
-    _add_auprc(evaluation["methods"], scores, test_rows, "cnn")
+    _add_auprc(evaluation["methods"], scores, test_rows, set(MODELS.values()))
     counts = pairs.counts()
     train_tfs = set(t.loc[t["split"] == "train", "tf"])
     train_genes = train_tfs | set(t.loc[t["split"] == "train", "target"])
@@ -309,9 +309,9 @@ def _add_auprc(
     methods: dict[str, dict[str, Any]],
     scores: dict[str, np.ndarray],
     rows: pd.DataFrame,
-    model: str,
+    models: set[str],
 ) -> None:
-    """AUPRCs: pooled for every method, within targets and TFs for ``model`` only.
+    """AUPRCs: pooled for every method, within targets and TFs for the learned ``models``.
 
     Within groups, AUPRC is one average precision per target (a loop of thousands):
     about 6 s of a 40 s run for the eight methods; the controls' AUROCs already say
@@ -319,7 +319,7 @@ def _add_auprc(
     """
     y, tf, target = rows["label"].to_numpy(), rows["tf"].to_numpy(), rows["target"].to_numpy()
     for name, score in scores.items():
-        if name == model:
+        if name in models:
             methods[name].update(ranking_metrics(y, score, tf, target))
         else:
             ap, chance = grouped_auprc(y, score, tf, target, "pooled")

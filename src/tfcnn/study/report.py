@@ -541,7 +541,8 @@ def _protocol_details(s: dict[str, Any], n: _Numbers) -> list[str]:
         f"<h3>Table {n.next_table()}. Within-TF AUROC</h3>",
         _methods_table(rows, "within_tf"),
         f"<h3>Table {n.next_table()}. AUPRC (mean ± sd over replicates; chance is the share "
-        "of positives, 0.5 with balanced negatives; within targets for the CNN only)</h3>",
+        "of positives, 0.5 with balanced negatives; within targets for the learned models "
+        "only)</h3>",
         _auprc_table(rows),
         f"<h3>Table {n.next_table()}. What each protocol kept</h3>",
         _rows_table(

@@ -662,7 +662,8 @@ def _protocol_row(
 
 
 def warning_summary(rows: list[dict[str, Any]]) -> str | None:
-    """One sentence for all protocols' warnings (the cells are marked in the tables)."""
+    """One sentence for all protocols' warnings (the cells are marked in the tables),
+    with a clause per further learned model (the two-tower model's rows of Table 1)."""
     flagged = [r for r in rows if r["combined"]["warnings"]]
     if not rows:
         return None
@@ -673,10 +674,11 @@ def warning_summary(rows: list[dict[str, Any]]) -> str | None:
         and v.get("low") is not None
         and v["low"] <= 0
     ]
+    others = _other_models_clause(rows)
     if not flagged:
         return (
             "Under every protocol the CNN beats the best control that ignores the TF-target "
-            "relation, within targets and pooled."
+            f"relation, within targets and pooled{others}."
         )
     return (
         f"Under {len(flagged)} of {len(rows)} protocols a control that never sees the "
@@ -687,8 +689,24 @@ def warning_summary(rows: list[dict[str, Any]]) -> str | None:
             if no_margin
             else ""
         )
-        + "): there the CNN's numbers are no evidence that it reads regulation."
+        + f"): there the CNN's numbers are no evidence that it reads regulation{others}."
     )
+
+
+def _other_models_clause(rows: list[dict[str, Any]]) -> str:
+    """'; for the two-tower model, under 2 of 4 protocols' (empty without other models)."""
+    names = list(dict.fromkeys(n for r in rows for n in r["combined"].get("models") or {}))
+    parts = []
+    for name in names:
+        evaluated = [
+            r["combined"]["models"][name] for r in rows if name in r["combined"].get("models", {})
+        ]
+        flagged = sum(1 for ev in evaluated if ev["warnings"])
+        parts.append(
+            f"; a control matches or beats the {LABELS.get(name, name)} under {flagged} of "
+            f"{len(evaluated)} protocols"
+        )
+    return "".join(parts)
 
 
 def _protocol_words(split: str, negatives: str) -> str:

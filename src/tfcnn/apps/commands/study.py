@@ -300,7 +300,12 @@ def study_cmd(
         int, typer.Option("--replicates", help="Seeds per protocol / folds for tf-holdout.")
     ] = 5,
     epochs: Annotated[
-        int, typer.Option("--epochs", help="CNN epochs per protocol run (the study's 30).")
+        int,
+        typer.Option(
+            "--epochs",
+            help="CNN epochs per protocol run (the study's 30); the two-tower model's "
+            "maximum per seed (it stops early on its validation TFs).",
+        ),
     ] = 30,
     genie3_trees: Annotated[
         int, typer.Option("--genie3-trees", help="Trees per target (0 = no GENIE3).")
