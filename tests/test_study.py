@@ -325,6 +325,7 @@ def test_study_and_report_end_to_end(files, tmp_path) -> None:
     lead = lead[: lead.index("</table>")]
     assert lead.count("<td class=l>two-tower model</td>") == 4  # one row per protocol
     assert lead.count("<td class=l>CNN</td>") == 4
+    assert "the two-tower model (issue 15" in html and "weights kept from epoch" in html
     assert html.count("data:image/png;base64,") >= 3
     assert 'src="http' not in html and "<script" not in html  # self-contained
     _check_report_layout(html)

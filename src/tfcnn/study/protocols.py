@@ -244,9 +244,10 @@ def run_protocol_job(config: dict[str, Any], out: Path) -> dict[str, Any]:
     _, y_test = pairs.arrays("test")
     model = PairCNN(seed=seed, epochs=int(config["epochs"]), **config.get("cnn", {}))
     model.fit(x_train, y_train, validation_data=(x_val, y_val))
-    two_tower, two_tower_note = None, ""
+    two_tower, two_tower_note, fit_start = None, "", time.time()
     if "two-tower" in job_models(config):
         two_tower, two_tower_note = fit_two_tower(pairs, config, seed)
+    two_tower_seconds = time.time() - fit_start
     t = pairs.table
     test_rows = t[pairs.mask("test")]
     scores = score_test_pairs(pairs, model, seed, two_tower)
@@ -283,16 +284,22 @@ def run_protocol_job(config: dict[str, Any], out: Path) -> dict[str, Any]:
         "pairs_meta": {k: v for k, v in pairs.meta.items() if k != "expression"},
         "history": model.history_,
         "test_distribution": histogram(y_test, scores["cnn"]),
-        **(_two_tower_facts(two_tower, two_tower_note) if two_tower is not None else {}),
+        **(
+            _two_tower_facts(two_tower, two_tower_note, two_tower_seconds)
+            if two_tower is not None
+            else {}
+        ),
         "seconds": round(time.time() - start, 1),
     }
 
 
-def _two_tower_facts(model: TwoTower, note: str) -> dict[str, Any]:
-    """What a protocol run records of its two-tower model: settings, epochs, stopping."""
+def _two_tower_facts(model: TwoTower, note: str, seconds: float) -> dict[str, Any]:
+    """What a protocol run records of its two-tower model: settings, epochs, stopping,
+    training time (wall, one thread)."""
     params = model.get_params()
     return {
         "two_tower": {
+            "seconds": round(seconds, 1),
             "settings": {k: v for k, v in params.items() if k != "seed"},
             "best_epochs": [int(e) for e in model.best_epochs_],
             "epochs_run": [

@@ -453,7 +453,7 @@ def _protocol_section(s: dict[str, Any], n: _Numbers) -> list[str]:
         f"{p['replicates']} folds grouped by TF; otherwise seeds {settings['seed']}.."
         f"{settings['seed'] + p['replicates'] - 1}, redrawing negatives and split); the CNN "
         f"is the published architecture trained {p['epochs']} epochs"
-        + _two_tower_words(p)
+        + _two_tower_words(p, rows)
         + ". Figures are computed on "
         "all replicates' test pairs together (pairs of different replicates never compared); "
         "95% CIs from a bootstrap that resamples TFs. Test TFs: distinct TFs with a positive "
@@ -476,16 +476,31 @@ def _protocol_section(s: dict[str, Any], n: _Numbers) -> list[str]:
     return out
 
 
-def _two_tower_words(p: dict[str, Any]) -> str:
-    """How the study's two-tower models were trained (empty when none was)."""
+def _two_tower_words(p: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+    """How the study's two-tower models were trained (empty when none was): settings,
+    the epochs whose weights were kept, and the runs that could not use the ranking loss."""
     if "two-tower" not in (p.get("models") or []):
         return ""
     tt = p.get("two_tower") or {}
+    runs = [run for r in rows for run in r.get("two_tower") or []]
+    kept = sorted(e for run in runs for e in run["best_epochs"])
+    bce = sum(1 for run in runs if run.get("note"))
     return (
         f"; the two-tower model (issue 15, docs/pair_model.md) on the same pairs and seed, "
         f"{tt.get('n_seeds', 3)} seeds ensembled, each early-stopped on the validation TFs "
         f"(all validation pairs under a random split) after at most "
         f"{tt.get('max_epochs', p['epochs'])} epochs"
+        + (
+            f" (weights kept from epoch {kept[len(kept) // 2]} in the median, {kept[0]}-{kept[-1]})"
+            if kept
+            else ""
+        )
+        + (
+            f"; in {bce} of {len(runs)} runs no negative shared a TF or target with a "
+            "positive, so the ranking loss could not train and bce was used"
+            if bce
+            else ""
+        )
     )
 
 
