@@ -219,6 +219,34 @@ def test_two_tower_falls_back_to_bce_only_when_ranking_is_impossible(files, monk
     assert model.loss == "ranking" and note == ""
 
 
+def test_combined_evaluation_adds_the_two_tower_without_changing_the_cnn() -> None:
+    """The two-tower model joins the CNN's bootstrap (same resampled TFs): the CNN's
+    numbers are those of a study without it; no GENIE3 column is needed."""
+    rng = np.random.default_rng(3)
+    n = 400
+    table = pd.DataFrame(
+        {
+            "label": rng.integers(0, 2, n),
+            "tf": [f"synthetic_tf_{i}" for i in rng.integers(0, 12, n)],
+            "target": [f"synthetic_g_{i}" for i in rng.integers(0, 25, n)],
+            "fold": rng.integers(0, 2, n),
+        }
+    )
+    for name in ("cnn", "two_tower", "pearson", "tf_only", "target_only", "target_frequency"):
+        table[name] = rng.random(n) + (0.3 * table["label"] if name == "two_tower" else 0)
+    both = study.combined_evaluation(table, "cnn", n_boot=40, also=["two_tower"])
+    cnn_only = study.combined_evaluation(table.drop(columns="two_tower"), "cnn", n_boot=40)
+    assert both["versus_best_control"] == cnn_only["versus_best_control"]
+    assert both["model_ci"] == cnn_only["model_ci"] and "models" not in cnn_only
+    tt = both["models"]["two_tower"]
+    ci = tt["model_ci"]["within_target"]
+    assert ci["auroc"] == pytest.approx(both["methods"]["two_tower"]["within_target_auroc"])
+    assert ci["low"] <= ci["auroc"] <= ci["high"] and ci["auroc"] > 0.6
+    head = tt["versus_best_control"]["within_target"]
+    assert head["control"] == both["versus_best_control"]["within_target"]["control"]
+    assert head["low"] > 0 and not any(w.startswith("Within targets") for w in tt["warnings"])
+
+
 def test_resume_with_other_models_is_refused(files, tmp_path) -> None:
     """A folder's `--models` is part of its settings; a folder made before issue 15 (no
     `models`) is the CNN alone and resumes with `--models pair-cnn` only."""

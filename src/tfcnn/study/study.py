@@ -142,11 +142,6 @@ def models(settings: dict[str, Any]) -> list[str]:
     return list((settings.get("protocols") or {}).get("models") or ["pair-cnn"])
 
 
-def model_methods(settings: dict[str, Any]) -> list[str]:
-    """The method names of the study's learned models ("cnn", "two_tower"), CNN first."""
-    return [protocols.MODELS[m] for m in models(settings)]
-
-
 def genie3_config(settings: dict[str, Any]) -> dict[str, Any] | None:
     p = settings.get("protocols")
     if not p or not p.get("genie3_trees"):
@@ -531,7 +526,7 @@ def combined_evaluation(
     models ``also`` get the same under ``models`` (margins from the same bootstrap).
     """
     y, tf, target, fold = _arrays(table)
-    names = method_names(table.columns)
+    names = [n for n, _ in protocols.METHODS if n in table.columns]
     scores = {n: table[n].to_numpy(dtype=np.float64) for n in names}
     out = compare_with_controls(
         y,
