@@ -422,6 +422,12 @@ def test_study_refuses_bad_options_and_foreign_folders(files, tmp_path) -> None:
     base = ["study", "-x", str(files / "expr.tsv"), "-i", str(files / "pairs.tsv")]
     bad = CliRunner().invoke(app, [*base, "-o", str(tmp_path / "a"), "--split", "bogus"])
     assert bad.exit_code == 2 and "--split" in plain(bad.output)
+    for models, message in (("bogus", "subset of pair-cnn, two-tower"), ("two-tower", "include")):
+        r = CliRunner().invoke(app, [*base, "-o", str(tmp_path / "m"), "--models", models])
+        assert r.exit_code == 2 and "--models" in plain(r.output) and message in plain(r.output)
+    r = CliRunner().invoke(app, [*base, "-o", str(tmp_path / "m"), "--two-tower-seeds", "0"])
+    assert r.exit_code == 2 and "--two-tower-seeds must be from 1" in plain(r.output)
+    assert not (tmp_path / "m").exists()
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("mine")
