@@ -382,6 +382,28 @@ def test_study_and_report_end_to_end(files, tmp_path) -> None:
     assert "synthetic saliency caption" in (out / "report.html").read_text()
 
 
+def test_cnn_only_study_has_no_two_tower_anywhere(files, tmp_path) -> None:
+    """`--models pair-cnn` (and no GENIE3): the study as before issue 15, report included."""
+    out = tmp_path / "cnn"
+    args = [
+        "study", "-o", str(out), "-x", str(files / "expr.tsv"), "-i", str(files / "pairs.tsv"),
+        "--split", "tf-holdout", "--negatives", "degree-matched", "--replicates", "2",
+        "--epochs", "1", "--genie3-trees", "0", "--no-tune", "--workers", "1",
+        "--bootstrap", "20", "--models", "pair-cnn",
+    ]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "Goal: within-target AUROC >= 0.58" in plain(result.output)
+    summary = json.loads((out / "study.json").read_text())
+    [row] = summary["protocols"]
+    assert "two_tower" not in row["combined"]["methods"] and "models" not in row["combined"]
+    assert "two_tower" not in row["methods"] and "two_tower" not in row
+    html = (out / "report.html").read_text()
+    lead = html[html.index("Table 1.") :]
+    assert "two-tower" not in lead[: lead.index("</table>")]
+    assert "two-tower model</th>" not in html and "the two-tower model (issue 15" not in html
+
+
 def _check_report_layout(html: str) -> None:
     """Issue 18: the verdict first, then Figure 1; every figure numbered with a caption."""
     body = html[html.index("<body>") :]
