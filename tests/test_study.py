@@ -7,15 +7,18 @@ import os
 import re
 import shlex
 import time
+from html import escape as html_escape
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 from typer.testing import CliRunner
 
 from tests.synthetic import planted_dataset, write_pairs, write_tsv
 from tfcnn.apps.cli import app
+from tfcnn.errors import TfcnnInputError
 from tfcnn.evaluation import baselines
 from tfcnn.evaluation.metrics import auroc
 from tfcnn.study import protocols, runner, study, tuning
@@ -135,6 +138,9 @@ def test_protocol_job_reports_within_target_auroc_with_a_ci(files, tmp_path) -> 
         "bootstrap": 30,
     }
     m = protocols.run_protocol_job(config, tmp_path)
+    # a job without `models` (as `--models pair-cnn` makes) is the study before issue 15
+    assert set(m["methods"]) == {n for n, _ in protocols.METHODS} - {"two_tower", "genie3"}
+    assert "models" not in m and "two_tower" not in m
     for name in ("cnn", "pearson", "logistic_correlation", "tf_only", "target_frequency"):
         assert {"within_target_auroc", "within_tf_auroc", "pooled_auroc"} <= set(m["methods"][name])
     assert m["methods"]["target_frequency"]["within_target_auroc"] == pytest.approx(0.5)
@@ -149,6 +155,113 @@ def test_protocol_job_reports_within_target_auroc_with_a_ci(files, tmp_path) -> 
     assert isinstance(m["warnings"], list)
     assert "only the positives' own pairs" in m["pairs_meta"]["negative_pool"]["policy"]
     assert (tmp_path / protocols.SCORES_FILE).is_file()
+
+
+def test_protocol_job_trains_the_two_tower_beside_the_cnn(files, tmp_path) -> None:
+    """Issue 15: the two-tower model on the same pairs and seed, in the same evaluation:
+    within-target AUROC and its margin over the best control with a TF-bootstrap CI."""
+    inputs = read_inputs(data_spec(str(files / "expr.tsv"), str(files / "pairs.tsv")))
+    settings = study.default_settings(
+        inputs.spec, replicates=2, epochs=2, bootstrap=30, two_tower={"n_seeds": 1}
+    )
+    [config] = [
+        c
+        for c in study.protocol_configs(settings)
+        if (c["split"], c["negatives"], c["replicate"]) == ("tf-holdout", "degree-matched", 0)
+    ]
+    assert config["models"] == ["pair-cnn", "two-tower"]
+    m = protocols.run_protocol_job(config, tmp_path)
+    tt = m["methods"]["two_tower"]
+    assert {"within_target_auroc", "within_tf_auroc", "pooled_auroc", "pooled_auprc"} <= set(tt)
+    assert tt["within_target_auroc"] is not None
+    versus = m["models"]["two_tower"]["versus_best_control"]
+    for kind, head in versus.items():
+        assert head["control"] == m["versus_best_control"][kind]["control"]  # same controls
+        assert head["low"] <= head["difference"] <= head["high"]
+        assert head["difference"] == pytest.approx(
+            tt[f"{kind}_auroc"] - m["methods"][head["control"]][f"{kind}_auroc"]
+        )
+    assert isinstance(m["models"]["two_tower"]["warnings"], list)
+    facts = m["two_tower"]
+    assert facts["settings"]["max_epochs"] == 2 and facts["settings"]["n_seeds"] == 1
+    assert facts["epochs_run"] == [2] and facts["validation"]["tfs"].startswith("validation TFs")
+    assert tt["within_target_auprc"] is not None  # in full, as the CNN's
+    scores = pd.read_csv(tmp_path / protocols.SCORES_FILE, sep="\t")
+    assert {"cnn", "two_tower"} <= set(scores.columns)
+    # `--models pair-cnn`: the jobs are exactly those of the study before issue 15
+    old = study.default_settings(inputs.spec, replicates=2, models=("pair-cnn",))
+    assert all("models" not in c and "two_tower" not in c for c in study.protocol_configs(old))
+
+
+def test_two_tower_falls_back_to_bce_only_when_ranking_is_impossible(files, monkeypatch) -> None:
+    """Random negatives on small data may share no TF or target with a positive: the
+    ranking loss cannot train, so the run uses bce and records why (never silently)."""
+    from tfcnn.model.two_tower import TwoTower
+
+    inputs = read_inputs(data_spec(str(files / "expr.tsv"), str(files / "pairs.tsv")))
+    settings = study.default_settings(inputs.spec, replicates=2, epochs=1)
+    config = {**study.protocol_configs(settings)[0], "two_tower": {"n_seeds": 1}}
+    pairs = protocols.replicate_pairs(config)
+    real = TwoTower.fit_pairs
+    losses: list[str] = []
+
+    def fit_pairs(self, *args, **kwargs):
+        losses.append(self.loss)
+        if self.loss == "ranking":
+            raise ValueError("the ranking loss needs negatives that share a TF or a target")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(TwoTower, "fit_pairs", fit_pairs)
+    model, note = protocols.fit_two_tower(pairs, config, seed=0)
+    assert losses == ["ranking", "bce"] and model.loss == "bce" and "bce" in note
+    monkeypatch.setattr(TwoTower, "fit_pairs", real)
+    model, note = protocols.fit_two_tower(pairs, config, seed=0)
+    assert model.loss == "ranking" and note == ""
+
+
+def test_combined_evaluation_adds_the_two_tower_without_changing_the_cnn() -> None:
+    """The two-tower model joins the CNN's bootstrap (same resampled TFs): the CNN's
+    numbers are those of a study without it; no GENIE3 column is needed."""
+    rng = np.random.default_rng(3)
+    n = 400
+    table = pd.DataFrame(
+        {
+            "label": rng.integers(0, 2, n),
+            "tf": [f"synthetic_tf_{i}" for i in rng.integers(0, 12, n)],
+            "target": [f"synthetic_g_{i}" for i in rng.integers(0, 25, n)],
+            "fold": rng.integers(0, 2, n),
+        }
+    )
+    for name in ("cnn", "two_tower", "pearson", "tf_only", "target_only", "target_frequency"):
+        table[name] = rng.random(n) + (0.3 * table["label"] if name == "two_tower" else 0)
+    both = study.combined_evaluation(table, "cnn", n_boot=40, also=["two_tower"])
+    cnn_only = study.combined_evaluation(table.drop(columns="two_tower"), "cnn", n_boot=40)
+    assert both["versus_best_control"] == cnn_only["versus_best_control"]
+    assert both["model_ci"] == cnn_only["model_ci"] and "models" not in cnn_only
+    tt = both["models"]["two_tower"]
+    ci = tt["model_ci"]["within_target"]
+    assert ci["auroc"] == pytest.approx(both["methods"]["two_tower"]["within_target_auroc"])
+    assert ci["low"] <= ci["auroc"] <= ci["high"] and ci["auroc"] > 0.6
+    head = tt["versus_best_control"]["within_target"]
+    assert head["control"] == both["versus_best_control"]["within_target"]["control"]
+    assert head["low"] > 0 and not any(w.startswith("Within targets") for w in tt["warnings"])
+
+
+def test_resume_with_other_models_is_refused(files, tmp_path) -> None:
+    """A folder's `--models` is part of its settings; a folder made before issue 15 (no
+    `models`) is the CNN alone and resumes with `--models pair-cnn` only."""
+    inputs = read_inputs(data_spec(str(files / "expr.tsv"), str(files / "pairs.tsv")))
+    before = study.default_settings(inputs.spec, replicates=2, models=("pair-cnn",))
+    del before["protocols"]["models"]
+    study.prepare_output(tmp_path, before, force=False)
+    cnn_only = study.default_settings(inputs.spec, replicates=2, models=("pair-cnn",))
+    study.prepare_output(tmp_path, cnn_only, force=False)  # resumes
+    both = study.default_settings(inputs.spec, replicates=2)
+    with pytest.raises(TfcnnInputError, match="other models \\(pair-cnn; now pair-cnn,two-tower"):
+        study.prepare_output(tmp_path, both, force=False)
+    study.prepare_output(tmp_path, both, force=True)
+    with pytest.raises(TfcnnInputError, match="Rerun with `models` pair-cnn,two-tower"):
+        study.prepare_output(tmp_path, cnn_only, force=False)
 
 
 def test_warnings_collapse_to_one_sentence() -> None:
@@ -166,6 +279,11 @@ def test_warnings_collapse_to_one_sentence() -> None:
     rows = [row(["a", "b"], -0.02), row(["c"], 0.01), row([], 0.05)]
     text = study.warning_summary(rows)
     assert "Under 2 of 3 protocols" in text and "includes 0 in 1 of them" in text
+    assert text.count(".") == 1 and "two-tower" not in text
+    rows[0]["combined"]["models"] = {"two_tower": {"warnings": ["d"]}}
+    rows[1]["combined"]["models"] = {"two_tower": {"warnings": []}}
+    text = study.warning_summary(rows)
+    assert "a control matches or beats the two-tower model under 1 of 2 protocols" in text
     assert text.count(".") == 1
 
 
@@ -179,7 +297,7 @@ def test_study_and_report_end_to_end(files, tmp_path) -> None:
         "study", "-o", str(out), "-x", str(files / "expr.tsv"), "-i", str(files / "pairs.tsv"),
         "--split", "random,tf-holdout", "--negatives", "random,degree-matched",
         "--replicates", "2", "--epochs", "2", "--genie3-trees", "3", "--no-tune",
-        "--workers", "1", "--bootstrap", "50",
+        "--workers", "1", "--bootstrap", "50", "--two-tower-seeds", "1",
     ]  # fmt: skip
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -201,13 +319,16 @@ def test_study_and_report_end_to_end(files, tmp_path) -> None:
             assert r["methods"][name]["within_tf_auroc"]["n"] >= 1
         # all replicates' test pairs together: every method, the CNN's CIs, the margin
         combined = r["combined"]
-        assert set(combined["methods"]) >= {"cnn", "genie3", "tf_only", "target_frequency"}
-        for kind in ("within_target", "within_tf", "pooled"):
-            ci = combined["model_ci"][kind]
-            assert ci["low"] <= ci["auroc"] <= ci["high"]
-            assert ci["auroc"] == pytest.approx(combined["methods"]["cnn"][f"{kind}_auroc"])
-        head = combined["versus_best_control"]["within_target"]
-        assert head["low"] <= head["difference"] <= head["high"]
+        assert set(combined["methods"]) >= {"cnn", "two_tower", "genie3", "tf_only"}
+        # the two-tower model (issue 15, the default `--models`) gets what the CNN gets
+        for name, ev in (("cnn", combined), ("two_tower", combined["models"]["two_tower"])):
+            for kind in ("within_target", "within_tf", "pooled"):
+                ci = ev["model_ci"][kind]
+                assert ci["low"] <= ci["auroc"] <= ci["high"]
+                assert ci["auroc"] == pytest.approx(combined["methods"][name][f"{kind}_auroc"])
+            head = ev["versus_best_control"]["within_target"]
+            assert head["low"] <= head["difference"] <= head["high"]
+        assert r["methods"]["two_tower"]["within_target_auroc"]["n"] == 2
         # node-level controls cannot rank pairs of one target: exactly 0.5 within targets
         for control in ("target_only", "target_frequency"):
             assert combined["methods"][control]["within_target_auroc"] == pytest.approx(0.5)
@@ -220,7 +341,19 @@ def test_study_and_report_end_to_end(files, tmp_path) -> None:
     assert d["n_regulators"] == 30 and d["top_regulator"]["share"] == pytest.approx(1 / 30, 1e-3)
     assert "only the positives' own pairs" in d["negative_pool"]["policy"]
     assert len(summary["verdict"]) == 3 and "within-target AUROC" in summary["verdict"][0]
+    goal = summary["goal"]
+    assert re.fullmatch(
+        r"Goal: within-target AUROC >= 0\.58: (not )?reached \(best: .+ \d\.\d{3}, 95% CI "
+        r"\d\.\d{3}-\d\.\d{3}; TFs held out, degree-matched negatives\)\.",
+        goal,
+    ), goal
     html = (out / "report.html").read_text()
+    assert html.count("two-tower model") >= 3 and html_escape(goal) in html
+    lead = html[html.index("Table 1.") :]
+    lead = lead[: lead.index("</table>")]
+    assert lead.count("<td class=l>two-tower model</td>") == 4  # one row per protocol
+    assert lead.count("<td class=l>CNN</td>") == 4
+    assert "the two-tower model (issue 15" in html and "weights kept from epoch" in html
     assert html.count("data:image/png;base64,") >= 3
     assert 'src="http' not in html and "<script" not in html  # self-contained
     _check_report_layout(html)
@@ -229,6 +362,9 @@ def test_study_and_report_end_to_end(files, tmp_path) -> None:
     assert f"tfcnn study --output {out}" in command and command in html
     again = CliRunner().invoke(app, shlex.split(command)[1:])
     assert again.exit_code == 0 and "0 runs ran, 9 reused" in plain(again.output)
+    other = CliRunner().invoke(app, [*shlex.split(command)[1:], "--models", "pair-cnn"])
+    assert other.exit_code == 2 and "other models" in plain(other.output), other.output
+    assert "--models pair-cnn,two-tower" in plain(other.output)
 
     # `tfcnn report`: refuses to replace without --force; embeds explanation figures
     refused = CliRunner().invoke(app, ["report", str(out)])
@@ -244,6 +380,28 @@ def test_study_and_report_end_to_end(files, tmp_path) -> None:
     ok = CliRunner().invoke(app, ["report", str(out), "--force"])
     assert ok.exit_code == 0, ok.output
     assert "synthetic saliency caption" in (out / "report.html").read_text()
+
+
+def test_cnn_only_study_has_no_two_tower_anywhere(files, tmp_path) -> None:
+    """`--models pair-cnn` (and no GENIE3): the study as before issue 15, report included."""
+    out = tmp_path / "cnn"
+    args = [
+        "study", "-o", str(out), "-x", str(files / "expr.tsv"), "-i", str(files / "pairs.tsv"),
+        "--split", "tf-holdout", "--negatives", "degree-matched", "--replicates", "2",
+        "--epochs", "1", "--genie3-trees", "0", "--no-tune", "--workers", "1",
+        "--bootstrap", "20", "--models", "pair-cnn",
+    ]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "Goal: within-target AUROC >= 0.58" in plain(result.output)
+    summary = json.loads((out / "study.json").read_text())
+    [row] = summary["protocols"]
+    assert "two_tower" not in row["combined"]["methods"] and "models" not in row["combined"]
+    assert "two_tower" not in row["methods"] and "two_tower" not in row
+    html = (out / "report.html").read_text()
+    lead = html[html.index("Table 1.") :]
+    assert "two-tower" not in lead[: lead.index("</table>")]
+    assert "two-tower model</th>" not in html and "the two-tower model (issue 15" not in html
 
 
 def _check_report_layout(html: str) -> None:
@@ -286,6 +444,12 @@ def test_study_refuses_bad_options_and_foreign_folders(files, tmp_path) -> None:
     base = ["study", "-x", str(files / "expr.tsv"), "-i", str(files / "pairs.tsv")]
     bad = CliRunner().invoke(app, [*base, "-o", str(tmp_path / "a"), "--split", "bogus"])
     assert bad.exit_code == 2 and "--split" in plain(bad.output)
+    for models, message in (("bogus", "subset of pair-cnn, two-tower"), ("two-tower", "include")):
+        r = CliRunner().invoke(app, [*base, "-o", str(tmp_path / "m"), "--models", models])
+        assert r.exit_code == 2 and "--models" in plain(r.output) and message in plain(r.output)
+    r = CliRunner().invoke(app, [*base, "-o", str(tmp_path / "m"), "--two-tower-seeds", "0"])
+    assert r.exit_code == 2 and "--two-tower-seeds must be from 1" in plain(r.output)
+    assert not (tmp_path / "m").exists()
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("mine")

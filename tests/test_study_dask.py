@@ -31,6 +31,7 @@ STUDY = [
     "study", "-o", "res", "-x", "expr.tsv", "-i", "pairs.tsv",
     "--split", "random,tf-holdout", "--negatives", "random", "--replicates", "2",
     "--epochs", "2", "--genie3-trees", "3", "--no-tune", "--bootstrap", "50",
+    "--two-tower-seeds", "1",
 ]  # fmt: skip
 GRID = [
     "tune", "grid", "-o", "grid", "-x", "expr.tsv", "-i", "pairs.tsv",

@@ -124,6 +124,7 @@ def complete_runs_only(out: Path) -> None:
 STUDY = [
     "--split", "random,tf-holdout", "--negatives", "random,tf-matched", "--replicates", "2",
     "--epochs", "10", "--genie3-trees", "5", "--no-tune", "--workers", "2", "--bootstrap", "50",
+    "--two-tower-seeds", "1",
 ]  # fmt: skip
 
 

@@ -34,6 +34,7 @@ CONTROLS = ("tf_only", "target_only", "target_frequency")
 LABELS = {
     "model": "model",
     "cnn": "CNN",
+    "two_tower": "two-tower model",
     "pearson": "Pearson r",
     "tf_only": "TF-only control",
     "target_only": "target-only control",
@@ -72,12 +73,15 @@ def compare_with_controls(
     n_boot: int = DEFAULT_BOOTSTRAP,
     seed: int = 0,
     auprc: bool = True,
+    also: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Ranking metrics of every score, and ``model`` minus the best control with CIs.
 
     Returns ``{"methods": {name: metrics}, "versus_best_control": {kind: {...}},
     "warnings": [...]}``; ``kind`` is pooled / within_target / within_tf.
-    ``auprc=False`` leaves the (slower) AUPRCs out.
+    ``auprc=False`` leaves the (slower) AUPRCs out. ``also``: further models compared
+    with the same best controls in the same bootstrap (the same resampled TFs), each
+    under ``"models"``: ``{name: {"versus_best_control": ..., "warnings": [...]}}``.
     """
     methods = {
         name: ranking_metrics(y, s, tf, target, fold, auprc=auprc) for name, s in scores.items()
@@ -90,24 +94,36 @@ def compare_with_controls(
         known = {c: v for c, v in values.items() if v is not None}
         if known:
             best[kind] = max(known, key=lambda c: known[c])
-    pairs_to_compare = sorted({(model, c) for c in best.values()})
+    models = [model, *(m for m in also if m != model)]
+    pairs_to_compare = sorted({(m, c) for m in models for c in best.values()})
     boot = paired_bootstrap(
         y, scores, pairs_to_compare, tf, target, fold, GROUPINGS, n_boot=n_boot, seed=seed
     )
-    for kind, control in best.items():
-        ci = boot[kind][f"{model} - {control}"]
-        versus[kind] = {
-            "control": control,
-            "model_auroc": methods[model][f"{kind}_auroc"],
-            "control_auroc": methods[control][f"{kind}_auroc"],
-            **ci,
+    for m in models:
+        versus[m] = {
+            kind: {
+                "control": control,
+                "model_auroc": methods[m][f"{kind}_auroc"],
+                "control_auroc": methods[control][f"{kind}_auroc"],
+                **boot[kind][f"{m} - {control}"],
+            }
+            for kind, control in best.items()
         }
-    return {
+    out: dict[str, Any] = {
         "methods": methods,
-        "versus_best_control": versus,
-        "warnings": control_warnings(methods[model], versus, LABELS.get(model, model)),
+        "versus_best_control": versus[model],
+        "warnings": control_warnings(methods[model], versus[model], LABELS.get(model, model)),
         "bootstrap": {"replicates": n_boot, "resampled": "TFs", "seed": seed},
     }
+    if len(models) > 1:
+        out["models"] = {
+            m: {
+                "versus_best_control": versus[m],
+                "warnings": control_warnings(methods[m], versus[m], LABELS.get(m, m)),
+            }
+            for m in models[1:]
+        }
+    return out
 
 
 def control_warnings(

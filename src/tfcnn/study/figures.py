@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .protocols import METHODS
+from .protocols import METHODS, MODELS
 
 DPI = 160
 #: Okabe-Ito colours, each with one meaning in the whole report.
@@ -67,18 +67,34 @@ def _colour(negatives: str, k: int) -> str:
     return NEGATIVES_COLOURS.get(negatives, spare[k % len(spare)])
 
 
-def protocols_figure(rows: list[dict[str, Any]], ceiling: dict[str, Any] | None = None) -> bytes:
+def _model_ci(row: dict[str, Any], name: str, kind: str) -> dict[str, Any] | None:
+    """The 95% CI of a learned model's AUROC of ``kind`` in a protocol row (None: none)."""
+    combined = row["combined"]
+    if name == "cnn":
+        return combined["model_ci"][kind]
+    other = (combined.get("models") or {}).get(name)
+    return other["model_ci"][kind] if other else None
+
+
+def protocols_figure(
+    rows: list[dict[str, Any]],
+    ceiling: dict[str, Any] | None = None,
+    methods: list[tuple[str, str]] | None = None,
+) -> bytes:
     """Figure 1: AUROC of every method (rows), within targets and pooled, per split.
 
-    Large dot: all replicates' test pairs together (CNN: with its 95% CI); small dots:
-    single replicates. Colours: negatives. The CNN's row is shaded; the grey band is the
-    labels' ceiling (interquartile range of the assays' agreement), within targets only.
+    Large dot: all replicates' test pairs together (learned models: with their 95% CI);
+    small dots: single replicates. Colours: negatives. The learned models' rows are
+    shaded; the grey band is the labels' ceiling (interquartile range of the assays'
+    agreement), within targets only. ``methods``: (name, label) rows (default: all).
     """
     plt = _plt()
     splits = list(dict.fromkeys(r["split"] for r in rows))
     negs = list(dict.fromkeys(r["negatives"] for r in rows))
-    names = [m for m, _ in METHODS]
-    labels = [lab for _, lab in METHODS]
+    methods = list(METHODS) if methods is None else methods
+    names = [m for m, _ in methods]
+    labels = [lab for _, lab in methods]
+    learned = [m for m, name in enumerate(names) if name in MODELS.values()]
     fig, axes = plt.subplots(
         len(FIGURE1_KINDS),
         len(splits),
@@ -92,7 +108,8 @@ def protocols_figure(rows: list[dict[str, Any]], ceiling: dict[str, Any] | None 
         (a, b) for a in enumerate(FIGURE1_KINDS) for b in enumerate(splits)
     ):
         ax = axes[i, j]
-        ax.axhspan(-0.5, 0.5, color=OKABE_ITO["yellow"], alpha=0.25, lw=0)  # the CNN row
+        for m in learned:  # the learned models' rows
+            ax.axhspan(m - 0.5, m + 0.5, color=OKABE_ITO["yellow"], alpha=0.25, lw=0)
         band = ceiling.get("overall") if ceiling else None
         if band and kind == "within_target":
             ax.axvspan(band["q25"], band["q75"], color=CEILING_COLOUR, lw=0, zorder=0)
@@ -105,14 +122,14 @@ def protocols_figure(rows: list[dict[str, Any]], ceiling: dict[str, Any] | None 
             colour = _colour(neg, k)
             combined = row["combined"]["methods"]
             for m, name in enumerate(names):
-                reps = row["methods"][name][f"{kind}_auroc"]["values"]
+                reps = (row["methods"].get(name) or {}).get(f"{kind}_auroc", {}).get("values", [])
                 ax.scatter(reps, [m + off] * len(reps), s=7, color=colour, alpha=0.45, lw=0)
                 lows += reps
                 point = (combined.get(name) or {}).get(f"{kind}_auroc")
                 if point is None:
                     continue
                 lows.append(point)
-                ci = row["combined"]["model_ci"][kind] if name == "cnn" else None
+                ci = _model_ci(row, name, kind)
                 xerr = None
                 if ci and ci["low"] is not None:
                     xerr = [[point - ci["low"]], [ci["high"] - point]]
@@ -124,7 +141,7 @@ def protocols_figure(rows: list[dict[str, Any]], ceiling: dict[str, Any] | None 
                     fmt="o",
                     ms=5,
                     color=colour,
-                    mec="black" if name == "cnn" else colour,
+                    mec="black" if name in MODELS.values() else colour,
                     mew=0.6,
                     capsize=2,
                     zorder=3,
@@ -150,7 +167,8 @@ def protocols_figure(rows: list[dict[str, Any]], ceiling: dict[str, Any] | None 
     )
     for ax in axes[:, 0]:
         ax.set_yticks(range(len(names)), labels, fontsize=8)
-        ax.get_yticklabels()[names.index("cnn")].set_fontweight("bold")
+        for m in learned:
+            ax.get_yticklabels()[m].set_fontweight("bold")
     axes[0, 0].set_ylim(len(names) - 0.5, -0.5)
     handles = [
         plt.Line2D([], [], marker="o", ls="", color=_colour(n, k), label=f"{n} negatives")

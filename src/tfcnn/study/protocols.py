@@ -10,7 +10,9 @@ A protocol is a split strategy crossed with a negatives strategy:
 
 Replicates: ``tf-holdout`` uses the folds of one pair set (seed ``seed``); the other
 splits redraw negatives and split with seed ``seed + replicate``. The CNN is seeded
-with ``seed + replicate``.
+with ``seed + replicate``; so is the two-tower model (issue 15; ``models`` of the job's
+config), trained on the same pair set with its own early stopping on the validation
+TFs, at most ``epochs`` epochs per ensemble member.
 
 On each replicate's test pairs, beside the CNN: Pearson r, Spearman rho, |Pearson r|,
 logistic regression on those correlations (fit on the training pairs), a GENIE3-style
@@ -36,13 +38,19 @@ from ..evaluation.evaluate import CONTROLS, DEFAULT_BOOTSTRAP, compare_with_cont
 from ..evaluation.metrics import binary_metrics, probability_distribution
 from ..evaluation.ranking import grouped_auprc, ranking_metrics
 from ..model.estimator import PairCNN
+from ..model.two_tower import TwoTower
 from ..pairs import PairSet, build_pair_set, build_tf_folds
 from . import inputs
 
 SPLITS = ("random", "tf-holdout", "pair-disjoint")
 NEGATIVES = ("random", "tf-matched", "degree-matched")
+#: The learned pair models a study can train (``--models``) and their method names.
+MODELS = {"pair-cnn": "cnn", "two-tower": "two_tower"}
+#: The study's default: both, the published CNN first (the reference of every table).
+DEFAULT_MODELS = ("pair-cnn", "two-tower")
 METHODS: tuple[tuple[str, str], ...] = (
     ("cnn", "CNN"),
+    ("two_tower", "two-tower model"),
     ("pearson", "Pearson r"),
     ("spearman", "Spearman rho"),
     ("abs_pearson", "|Pearson r|"),
@@ -164,12 +172,18 @@ def histogram(y: np.ndarray, p: np.ndarray, bins: int = 50) -> dict[str, Any]:
     }
 
 
-def score_test_pairs(pairs: PairSet, model: PairCNN, seed: int) -> dict[str, np.ndarray]:
-    """Every method's score of the test pairs: the CNN, the baselines, the controls."""
+def score_test_pairs(
+    pairs: PairSet, model: PairCNN, seed: int, two_tower: TwoTower | None = None
+) -> dict[str, np.ndarray]:
+    """Every method's score of the test pairs: the CNN (and the two-tower model when
+    given), the baselines, the controls."""
     x_train, y_train = pairs.arrays("train")
     x_test, _ = pairs.arrays("test")
+    learned = {"cnn": model.predict_proba(x_test)[:, 1]}
+    if two_tower is not None:
+        learned["two_tower"] = two_tower.predict_proba(x_test)[:, 1]
     return {
-        "cnn": model.predict_proba(x_test)[:, 1],
+        **learned,
         "pearson": baselines.pearson_scores(x_test),
         "spearman": baselines.spearman_scores(x_test),
         "abs_pearson": baselines.absolute_correlation_scores(x_test),
@@ -180,12 +194,42 @@ def score_test_pairs(pairs: PairSet, model: PairCNN, seed: int) -> dict[str, np.
     }
 
 
+def job_models(config: dict[str, Any]) -> list[str]:
+    """The learned models of a protocol job (``models``; absent: the CNN alone, as every
+    job before issue 15, so their runs keep their hashes)."""
+    return list(config.get("models") or ["pair-cnn"])
+
+
+def fit_two_tower(pairs: PairSet, config: dict[str, Any], seed: int) -> tuple[TwoTower, str]:
+    """The two-tower model of one replicate: ``two_tower`` settings of the config, at
+    most ``epochs`` epochs per member, early-stopped on the validation TFs.
+
+    The ranking loss (the default) needs negatives sharing a TF or target with the
+    positives; a pair set without any (possible with random negatives on small data)
+    is trained with ``bce`` instead, and the returned note says so.
+    """
+    from ..api import new_model
+
+    settings = {"max_epochs": int(config["epochs"]), **config.get("two_tower", {})}
+    model = new_model("two-tower", seed, **settings)
+    try:
+        return model.fit_pairs(pairs), ""
+    except ValueError as exc:
+        if model.loss != "ranking" or "ranking loss" not in str(exc):
+            raise
+    model.set_params(loss="bce")
+    note = "ranking loss impossible (no negative shares a TF or target with a positive): bce"
+    return model.fit_pairs(pairs), note
+
+
 def run_protocol_job(config: dict[str, Any], out: Path) -> dict[str, Any]:
-    """Train the CNN on one replicate, score every method on its test pairs.
+    """Train the CNN (and the two-tower model, see ``models``) on one replicate, score
+    every method on its test pairs.
 
     Metrics come from :func:`tfcnn.evaluation.evaluate.compare_with_controls`: pooled,
-    within-target and within-TF AUROC and AUPRC of every method, the CNN minus the best
-    node-identity control with a 95% CI (bootstrap over TFs) and plain-words warnings.
+    within-target and within-TF AUROC and AUPRC of every method, each learned model minus
+    the best node-identity control with a 95% CI (bootstrap over TFs) and plain-words
+    warnings (the two-tower model's under ``models``).
     """
     start = time.time()
     try:
@@ -200,9 +244,13 @@ def run_protocol_job(config: dict[str, Any], out: Path) -> dict[str, Any]:
     _, y_test = pairs.arrays("test")
     model = PairCNN(seed=seed, epochs=int(config["epochs"]), **config.get("cnn", {}))
     model.fit(x_train, y_train, validation_data=(x_val, y_val))
+    two_tower, two_tower_note, fit_start = None, "", time.time()
+    if "two-tower" in job_models(config):
+        two_tower, two_tower_note = fit_two_tower(pairs, config, seed)
+    two_tower_seconds = time.time() - fit_start
     t = pairs.table
     test_rows = t[pairs.mask("test")]
-    scores = score_test_pairs(pairs, model, seed)
+    scores = score_test_pairs(pairs, model, seed, two_tower)
     table = test_rows[["tf", "target", "label"]].reset_index(drop=True)
     for name, s in scores.items():
         table[name] = s
@@ -217,8 +265,9 @@ def run_protocol_job(config: dict[str, Any], out: Path) -> dict[str, Any]:
         n_boot=int(config.get("bootstrap", DEFAULT_BOOTSTRAP)),
         seed=seed,
         auprc=False,
+        also=[MODELS[m] for m in job_models(config) if m != "pair-cnn"],
     )
-    _add_auprc(evaluation["methods"], scores, test_rows, "cnn")
+    _add_auprc(evaluation["methods"], scores, test_rows, set(MODELS.values()))
     counts = pairs.counts()
     train_tfs = set(t.loc[t["split"] == "train", "tf"])
     train_genes = train_tfs | set(t.loc[t["split"] == "train", "target"])
@@ -235,7 +284,31 @@ def run_protocol_job(config: dict[str, Any], out: Path) -> dict[str, Any]:
         "pairs_meta": {k: v for k, v in pairs.meta.items() if k != "expression"},
         "history": model.history_,
         "test_distribution": histogram(y_test, scores["cnn"]),
+        **(
+            _two_tower_facts(two_tower, two_tower_note, two_tower_seconds)
+            if two_tower is not None
+            else {}
+        ),
         "seconds": round(time.time() - start, 1),
+    }
+
+
+def _two_tower_facts(model: TwoTower, note: str, seconds: float) -> dict[str, Any]:
+    """What a protocol run records of its two-tower model: settings, epochs, stopping,
+    training time (wall, one thread)."""
+    params = model.get_params()
+    return {
+        "two_tower": {
+            "seconds": round(seconds, 1),
+            "settings": {k: v for k, v in params.items() if k != "seed"},
+            "best_epochs": [int(e) for e in model.best_epochs_],
+            "epochs_run": [
+                max((h["epoch"] for h in model.history_ if h["member"] == m), default=0)
+                for m in range(model.n_seeds)
+            ],
+            "validation": model.validation_,
+            "note": note,
+        }
     }
 
 
@@ -243,9 +316,9 @@ def _add_auprc(
     methods: dict[str, dict[str, Any]],
     scores: dict[str, np.ndarray],
     rows: pd.DataFrame,
-    model: str,
+    models: set[str],
 ) -> None:
-    """AUPRCs: pooled for every method, within targets and TFs for ``model`` only.
+    """AUPRCs: pooled for every method, within targets and TFs for the learned ``models``.
 
     Within groups, AUPRC is one average precision per target (a loop of thousands):
     about 6 s of a 40 s run for the eight methods; the controls' AUROCs already say
@@ -253,7 +326,7 @@ def _add_auprc(
     """
     y, tf, target = rows["label"].to_numpy(), rows["tf"].to_numpy(), rows["target"].to_numpy()
     for name, score in scores.items():
-        if name == model:
+        if name in models:
             methods[name].update(ranking_metrics(y, score, tf, target))
         else:
             ap, chance = grouped_auprc(y, score, tf, target, "pooled")

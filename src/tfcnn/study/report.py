@@ -18,8 +18,8 @@ from ..io.atomic import check_writable, write_text
 from ..io.symbols import SOURCE_NOTE as SYMBOLS_NOTE
 from ..io.symbols import symbol_of
 from . import figures, runner
-from .protocols import METHODS
-from .study import CONTROL_MARGIN, collect
+from .protocols import METHODS, MODELS
+from .study import CONTROL_MARGIN, collect, method_names
 
 REPORT_FILE = "report.html"
 
@@ -124,20 +124,39 @@ def _marked(cnn: float | None, value: float | None) -> bool:
     return cnn is not None and value is not None and value >= cnn - CONTROL_MARGIN
 
 
+#: The learned pair models' method names (their rows and columns are shaded).
+LEARNED = frozenset(MODELS.values())
+
+
+def _shown(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """The methods of the tables and Figure 1: every baseline and control, and the
+    learned models that ran."""
+    present = {name for r in rows for name in r["combined"]["methods"]}
+    label = dict(METHODS)
+    return [(name, label[name]) for name in method_names(present)]
+
+
+def _model_evaluations(row: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(method, evaluation with model_ci and versus_best_control) of each learned model of
+    a protocol row: the CNN first."""
+    c = row["combined"]
+    return [("cnn", c), *(c.get("models") or {}).items()]
+
+
 def _lead_table(rows: list[dict[str, Any]], number: int) -> str:
-    """Table 1: per protocol, the CNN's within-target, within-TF and pooled AUROC (95% CI),
-    the best control within targets and the CNN's margin over it."""
+    """Table 1: per protocol and learned model, its within-target, within-TF and pooled
+    AUROC (95% CI), the best control within targets and the model's margin over it."""
     head = (
         "<tr><th class=l>split</th><th class=l>negatives</th><th class=l>replicates</th>"
-        "<th>test pairs</th><th>test TFs</th>"
-        "<th class=cnn>CNN within-target AUROC (95% CI)</th>"
-        "<th>CNN within-TF AUROC (95% CI)</th><th>CNN pooled AUROC (95% CI)</th>"
+        "<th>test pairs</th><th>test TFs</th><th class=l>model</th>"
+        "<th class=cnn>within-target AUROC (95% CI)</th>"
+        "<th>within-TF AUROC (95% CI)</th><th>pooled AUROC (95% CI)</th>"
         "<th class=l>best control within targets</th>"
-        "<th>CNN minus best control, within targets (95% CI)</th></tr>"
+        "<th>model minus best control, within targets (95% CI)</th></tr>"
     )
     body = []
-    for r in rows:
-        c = r["combined"]
+    label = dict(METHODS)
+    for r, name, c in ((row, n, ev) for row in rows for n, ev in _model_evaluations(row)):
         ci = c["model_ci"]
         v = c["versus_best_control"].get(HEADLINE) or {}
         no_margin = v.get("low") is not None and v["low"] <= 0
@@ -150,6 +169,7 @@ def _lead_table(rows: list[dict[str, Any]], number: int) -> str:
             f"<tr><td class=l>{_e(r['split'])}</td><td class=l>{_e(r['negatives'])}</td>"
             f"<td class=l>{r['replicates']} {_e(r['replicate_kind'])}</td>"
             f"<td>{r['test_pairs_total']:,}</td><td>{r['test_tfs_total']:,}</td>"
+            f"<td class=l>{_e(label[name])}</td>"
             f"<td class=cnn>{_ci(ci[HEADLINE])}</td><td>{_ci(ci['within_tf'])}</td>"
             f"<td>{_ci(ci['pooled'])}</td><td class=l>{_e(control)}</td>"
             + (
@@ -160,7 +180,8 @@ def _lead_table(rows: list[dict[str, Any]], number: int) -> str:
             + "</tr>"
         )
     return (
-        f"<h3>Table {number}. The CNN under each protocol, with 95% confidence intervals</h3>"
+        f"<h3>Table {number}. The learned models under each protocol, with 95% confidence "
+        "intervals</h3>"
         f"<div class=scroll><table>{head}{''.join(body)}</table></div>"
     )
 
@@ -168,8 +189,9 @@ def _lead_table(rows: list[dict[str, Any]], number: int) -> str:
 def _methods_table(rows: list[dict[str, Any]], kind: str) -> str:
     """Every method's AUROC of one kind on all test pairs of each protocol; a control's
     cell is marked where it comes within CONTROL_MARGIN of the CNN or above."""
+    shown = _shown(rows)
     head = "".join(
-        f"<th{' class=cnn' if name == 'cnn' else ''}>{_e(label)}</th>" for name, label in METHODS
+        f"<th{' class=cnn' if name in LEARNED else ''}>{_e(label)}</th>" for name, label in shown
     )
     out = [
         f"<div class=scroll><table><tr><th class=l>split</th><th class=l>negatives</th>{head}</tr>"
@@ -178,13 +200,13 @@ def _methods_table(rows: list[dict[str, Any]], kind: str) -> str:
         combined = r["combined"]["methods"]
         cnn = (combined.get("cnn") or {}).get(f"{kind}_auroc")
         cells = []
-        for name, _ in METHODS:
+        for name, _ in shown:
             value = (combined.get(name) or {}).get(f"{kind}_auroc")
             text = "n/a" if value is None else f"{value:.3f}"
-            sd = r["methods"][name][f"{kind}_auroc"].get("sd")
+            sd = (r["methods"].get(name) or {}).get(f"{kind}_auroc", {}).get("sd")
             if sd is not None and value is not None:
                 text += f" <span class=note>±{sd:.3f}</span>"
-            if name == "cnn":
+            if name in LEARNED:
                 cells.append(f"<td class=cnn>{text}</td>")
             elif name in CONTROLS and _marked(cnn, value):
                 cells.append(f"<td class=warn>{MARK} {text}</td>")
@@ -201,7 +223,8 @@ def _methods_table(rows: list[dict[str, Any]], kind: str) -> str:
 
 def _auprc_table(rows: list[dict[str, Any]]) -> str:
     """Per-replicate AUPRC (mean ± sd), within targets and pooled, with chance noted."""
-    head = "".join(f"<th>{_e(label)}</th>" for _, label in METHODS)
+    shown = _shown(rows)
+    head = "".join(f"<th>{_e(label)}</th>" for _, label in shown)
     out = [
         "<div class=scroll><table><tr><th class=l>split</th><th class=l>negatives</th>"
         f"<th class=l>AUPRC</th>{head}</tr>"
@@ -209,7 +232,8 @@ def _auprc_table(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         for kind in ("within_target", "pooled"):
             cells = "".join(
-                f"<td>{_ms(r['methods'][name][f'{kind}_auprc'])}</td>" for name, _ in METHODS
+                f"<td>{_ms((r['methods'].get(name) or {}).get(f'{kind}_auprc') or {})}</td>"
+                for name, _ in shown
             )
             out.append(
                 f"<tr><td class=l>{_e(r['split'])}</td><td class=l>{_e(r['negatives'])}</td>"
@@ -250,12 +274,14 @@ def _rows_table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> s
     return f"<div class=scroll><table><tr>{head}</tr>{body}</table></div>"
 
 
-def _verdict(lines: list[str]) -> str:
-    if not lines:
+def _verdict(lines: list[str], goal: str | None = None) -> str:
+    """The verdict box: its lines, then issue 15's goal sentence (when its protocol ran)."""
+    if not lines and not goal:
         return ""
     return (
         "<div class=verdict><b>Verdict</b>"
         + "".join(f"<p>{_e(line)}</p>" for line in lines)
+        + (f"<p><b>{_e(goal)}</b></p>" if goal else "")
         + "</div>"
     )
 
@@ -293,14 +319,16 @@ def _figure1_caption(rows: list[dict[str, Any]], ceiling: dict[str, Any] | None)
         if ceiling and ceiling.get("overall")
         else ""
     )
+    learned = [label for name, label in _shown(rows) if name in LEARNED]
     return (
-        "Test AUROC of the CNN (shaded row, bold) and every baseline and control (rows), "
+        f"Test AUROC of the learned models ({', '.join(learned)}: shaded rows, bold) and "
+        "every baseline and control (rows), "
         "per split (columns) and negatives strategy (colours). Top: within-target AUROC, "
         "pairs compared only with pairs of the same target: no target-level shortcut can "
         "raise it, and no TF-level one either where the negatives pair the same TFs as the "
         "positives (tf-matched, degree-matched). Bottom: pooled AUROC, the figure papers "
         "usually report. Large "
-        "dots: all replicates' test pairs together (the CNN with its 95% CI, TFs "
+        "dots: all replicates' test pairs together (learned models with their 95% CI, TFs "
         "resampled); small dots: single replicates. Dashed line: chance (0.5)." + band + conclude
     )
 
@@ -360,7 +388,7 @@ def build_report(results: str | os.PathLike[str], summary: dict[str, Any] | None
         "<!doctype html><html><head><meta charset='utf-8'><title>tfcnn study report</title>",
         f"<style>{CSS}</style></head><body>",
         "<h1>tfcnn study report</h1>",
-        _verdict(s.get("verdict") or []),
+        _verdict(s.get("verdict") or [], s.get("goal")),
         f"<p class=note>tfcnn {_e(__version__)}; generated "
         f"{datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')} from {_e(results.resolve())}. "
         f"Gene symbols beside AGI codes: {_e(SYMBOLS_NOTE)}.</p>",
@@ -415,7 +443,7 @@ def _protocol_section(s: dict[str, Any], n: _Numbers) -> list[str]:
     warning = s.get("warning_summary")
     out = [
         _figure(
-            figures.protocols_figure(rows, s.get("ceiling")),
+            figures.protocols_figure(rows, s.get("ceiling"), _shown(rows)),
             fig,
             "Which AUROC survives closing the shortcuts",
             _figure1_caption(rows, s.get("ceiling")),
@@ -424,7 +452,9 @@ def _protocol_section(s: dict[str, Any], n: _Numbers) -> list[str]:
         f"<p class=note>Each protocol: {p['replicates']} replicates (tf-holdout: "
         f"{p['replicates']} folds grouped by TF; otherwise seeds {settings['seed']}.."
         f"{settings['seed'] + p['replicates'] - 1}, redrawing negatives and split); the CNN "
-        f"is the published architecture trained {p['epochs']} epochs. Figures are computed on "
+        f"is the published architecture trained {p['epochs']} epochs"
+        + _two_tower_words(p, rows)
+        + ". Figures are computed on "
         "all replicates' test pairs together (pairs of different replicates never compared); "
         "95% CIs from a bootstrap that resamples TFs. Test TFs: distinct TFs with a positive "
         "test pair over all replicates.</p>",
@@ -444,6 +474,34 @@ def _protocol_section(s: dict[str, Any], n: _Numbers) -> list[str]:
         )
     out.append(_ceiling_line(s.get("ceiling")))
     return out
+
+
+def _two_tower_words(p: dict[str, Any], rows: list[dict[str, Any]]) -> str:
+    """How the study's two-tower models were trained (empty when none was): settings,
+    the epochs whose weights were kept, and the runs that could not use the ranking loss."""
+    if "two-tower" not in (p.get("models") or []):
+        return ""
+    tt = p.get("two_tower") or {}
+    runs = [run for r in rows for run in r.get("two_tower") or []]
+    kept = sorted(e for run in runs for e in run["best_epochs"])
+    bce = sum(1 for run in runs if run.get("note"))
+    return (
+        f"; the two-tower model (issue 15, docs/pair_model.md) on the same pairs and seed, "
+        f"{tt.get('n_seeds', 3)} seeds ensembled, each early-stopped on the validation TFs "
+        f"(all validation pairs under a random split) after at most "
+        f"{tt.get('max_epochs', p['epochs'])} epochs"
+        + (
+            f" (weights kept from epoch {kept[len(kept) // 2]} in the median, {kept[0]}-{kept[-1]})"
+            if kept
+            else ""
+        )
+        + (
+            f"; in {bce} of {len(runs)} runs no negative shared a TF or target with a "
+            "positive, so the ranking loss could not train and bce was used"
+            if bce
+            else ""
+        )
+    )
 
 
 def _data_section(d: dict[str, Any]) -> list[str]:
@@ -499,7 +557,8 @@ def _protocol_details(s: dict[str, Any], n: _Numbers) -> list[str]:
         _methods_table(rows, "within_tf"),
         f"<h3>Table {n.next_table()}. AUPRC (mean ± sd over replicates; chance is what a random "
         "ranking gets: 0.5 pooled with balanced negatives, higher within small targets, e.g. "
-        "0.75 for one positive and one negative; within targets for the CNN only)</h3>",
+        "0.75 for one positive and one negative; within targets for the learned models only)"
+        "</h3>",
         _auprc_table(rows),
         f"<h3>Table {n.next_table()}. What each protocol kept</h3>",
         _rows_table(
@@ -793,6 +852,9 @@ METHOD_NOTES = """
 <h3>What the columns are</h3>
 <ul class=note>
 <li><b>CNN</b>: the published pair CNN trained on the replicate's training split.</li>
+<li><b>two-tower model</b> (when run): a tower per profile and an interaction head
+(tfcnn.model.two_tower.TwoTower, ranking loss, a seed ensemble), trained on the same split
+with the same seed, early-stopped on the validation TFs.</li>
 <li><b>Pearson r, Spearman rho, |Pearson r|</b>: correlation of the TF's and target's profiles
 (no training).</li>
 <li><b>logistic regr. on correlations</b>: logistic regression on (r, rho, |r|, |rho|), fit on

@@ -71,8 +71,15 @@ def default_settings(
     bootstrap: int = COLLECT_BOOTSTRAP,
     grid: dict[str, Any] | None = None,
     regularisation: dict[str, Any] | None = None,
+    models: tuple[str, ...] = protocols.DEFAULT_MODELS,
+    two_tower: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Study settings; ``data`` defaults to the bundled nitrogen compendium as the demo."""
+    """Study settings; ``data`` defaults to the bundled nitrogen compendium as the demo.
+
+    ``models``: the learned models of every protocol run ("pair-cnn", "two-tower");
+    ``two_tower``: :class:`~tfcnn.model.two_tower.TwoTower` settings (its ``max_epochs``
+    defaults to ``epochs``).
+    """
     if data is None:
         data = protocols.default_data_spec()
     return {
@@ -87,6 +94,8 @@ def default_settings(
             "fractions": [0.8, 0.1, 0.1],
             "genie3_trees": genie3_trees,
             "bootstrap": bootstrap,
+            "models": list(models),
+            **({"two_tower": dict(two_tower or {})} if "two-tower" in models else {}),
         }
         if replicates > 0
         else None,
@@ -114,11 +123,23 @@ def protocol_configs(settings: dict[str, Any]) -> list[dict[str, Any]]:
             # degree-matched folds (runs of earlier versions are not reused)
             "metrics_version": METRICS_VERSION,
             "bootstrap": p.get("bootstrap", COLLECT_BOOTSTRAP),
+            # the CNN alone: no key, so such runs keep the hashes they had before issue 15
+            **(
+                {"models": models(settings), "two_tower": p.get("two_tower") or {}}
+                if "two-tower" in models(settings)
+                else {}
+            ),
         }
         for split in p["splits"]
         for neg in p["negatives"]
         for r in range(p["replicates"])
     ]
+
+
+def models(settings: dict[str, Any]) -> list[str]:
+    """The learned models of a study's protocol runs (settings without ``models``, made
+    before issue 15: the CNN alone)."""
+    return list((settings.get("protocols") or {}).get("models") or ["pair-cnn"])
 
 
 def genie3_config(settings: dict[str, Any]) -> dict[str, Any] | None:
@@ -179,6 +200,8 @@ def _comparable(settings: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in settings.items() if k not in ("tfcnn_version", "commands")}
     if isinstance(out.get("data"), dict):
         out["data"] = content_spec(out["data"])
+    if isinstance(out.get("protocols"), dict):  # a study made before issue 15: the CNN alone
+        out["protocols"] = {**out["protocols"], "models": models(settings)}
     return out
 
 
@@ -233,6 +256,13 @@ def _check_resumable(out: Path, old: dict[str, Any], new: dict[str, Any]) -> Non
             "Runs on other data are never mixed: restore the original file, choose another "
             "--output, or pass `force` to start over there with these inputs (runs on the "
             "old contents are then never used)."
+        )
+    if old.get("protocols") and new.get("protocols") and models(old) != models(new):
+        raise TfcnnInputError(
+            f"{out} holds a study of other models ({','.join(models(old))}; now "
+            f"{','.join(models(new))}): its protocol runs would not compare them on the same "
+            f"pairs. Rerun with `models` {','.join(models(old))}, choose another --output, or "
+            "pass `force` to use these models there."
         )
     if _comparable(old) != _comparable(new):
         raise TfcnnInputError(
@@ -420,8 +450,14 @@ def collect(results: str | os.PathLike[str]) -> dict[str, Any]:
         summary["warnings"].extend(
             f"Split {split} with {neg} negatives: {w}" for w in row["combined"]["warnings"]
         )
+        for name, other in (row["combined"].get("models") or {}).items():
+            summary["warnings"].extend(
+                f"Split {split} with {neg} negatives ({LABELS.get(name, name)}): {w}"
+                for w in other["warnings"]
+            )
     summary["warning_summary"] = warning_summary(summary["protocols"])
     summary["verdict"] = verdict(summary["protocols"], tables, summary["ceiling"], n_boot)
+    summary["goal"] = goal(summary["protocols"], tables, n_boot)
     summary["tuning"] = {}
     for scan, table_of in (
         ("grid", tuning.grid_table),
@@ -477,21 +513,45 @@ def _arrays(table: pd.DataFrame) -> tuple[np.ndarray, ...]:
 
 
 def combined_evaluation(
-    table: pd.DataFrame, model: str = "cnn", n_boot: int = COLLECT_BOOTSTRAP, seed: int = 0
+    table: pd.DataFrame,
+    model: str = "cnn",
+    n_boot: int = COLLECT_BOOTSTRAP,
+    seed: int = 0,
+    also: Sequence[str] = (),
 ) -> dict[str, Any]:
     """``model`` beside every method and control on all replicates' test pairs, with CIs.
 
     :func:`~tfcnn.evaluation.evaluate.compare_with_controls` (AUROCs; AUPRCs are the
-    replicates' means) plus ``model_ci``: the 95% CI of the model's own AUROCs.
+    replicates' means) plus ``model_ci``: the 95% CI of the model's own AUROCs. The
+    models ``also`` get the same under ``models`` (margins from the same bootstrap).
     """
     y, tf, target, fold = _arrays(table)
     names = [n for n, _ in protocols.METHODS if n in table.columns]
     scores = {n: table[n].to_numpy(dtype=np.float64) for n in names}
     out = compare_with_controls(
-        y, tf, target, scores, model, CONTROLS, fold=fold, n_boot=n_boot, seed=seed, auprc=False
+        y,
+        tf,
+        target,
+        scores,
+        model,
+        CONTROLS,
+        fold=fold,
+        n_boot=n_boot,
+        seed=seed,
+        auprc=False,
+        also=also,
     )
     out["model_ci"] = auroc_ci(y, scores[model], tf, target, fold, n_boot, seed)
+    for name, other in (out.get("models") or {}).items():
+        other["model_ci"] = auroc_ci(y, scores[name], tf, target, fold, n_boot, seed)
     return out
+
+
+def method_names(present: Any) -> list[str]:
+    """The methods of :data:`.protocols.METHODS` to show: every baseline and control, and
+    the learned models other than the CNN only when they ran (in ``present``)."""
+    optional = set(protocols.MODELS.values()) - {"cnn"}
+    return [n for n, _ in protocols.METHODS if n not in optional or n in set(present)]
 
 
 def auroc_ci(
@@ -578,15 +638,27 @@ def _protocol_row(
                 metric: _mean_sd([m["methods"].get(name, {}).get(metric) for _, m in runs])
                 for metric in RUN_METRICS
             }
-            for name, _ in protocols.METHODS
+            for name in method_names(table.columns)
         },
-        "combined": combined_evaluation(table, "cnn", n_boot, seed),
+        "combined": combined_evaluation(
+            table,
+            "cnn",
+            n_boot,
+            seed,
+            also=[n for n in protocols.MODELS.values() if n != "cnn" and n in table.columns],
+        ),
+        **(
+            {"two_tower": [m["two_tower"] for _, m in runs]}
+            if all("two_tower" in m for _, m in runs)
+            else {}
+        ),
         "cnn_test_distribution": protocols.histogram(y_all, cnn_all),
     }
 
 
 def warning_summary(rows: list[dict[str, Any]]) -> str | None:
-    """One sentence for all protocols' warnings (the cells are marked in the tables)."""
+    """One sentence for all protocols' warnings (the cells are marked in the tables),
+    with a clause per further learned model (the two-tower model's rows of Table 1)."""
     flagged = [r for r in rows if r["combined"]["warnings"]]
     if not rows:
         return None
@@ -597,10 +669,11 @@ def warning_summary(rows: list[dict[str, Any]]) -> str | None:
         and v.get("low") is not None
         and v["low"] <= 0
     ]
+    others = _other_models_clause(rows)
     if not flagged:
         return (
             "Under every protocol the CNN beats the best control that ignores the TF-target "
-            "relation, within targets and pooled."
+            f"relation, within targets and pooled{others}."
         )
     return (
         f"Under {len(flagged)} of {len(rows)} protocols a control that never sees the "
@@ -611,8 +684,24 @@ def warning_summary(rows: list[dict[str, Any]]) -> str | None:
             if no_margin
             else ""
         )
-        + "): there the CNN's numbers are no evidence that it reads regulation."
+        + f"): there the CNN's numbers are no evidence that it reads regulation{others}."
     )
+
+
+def _other_models_clause(rows: list[dict[str, Any]]) -> str:
+    """'; for the two-tower model, under 2 of 4 protocols' (empty without other models)."""
+    names = list(dict.fromkeys(n for r in rows for n in r["combined"].get("models") or {}))
+    parts = []
+    for name in names:
+        evaluated = [
+            r["combined"]["models"][name] for r in rows if name in r["combined"].get("models", {})
+        ]
+        flagged = sum(1 for ev in evaluated if ev["warnings"])
+        parts.append(
+            f"; a control matches or beats the {LABELS.get(name, name)} under {flagged} of "
+            f"{len(evaluated)} protocols"
+        )
+    return "".join(parts)
 
 
 def _protocol_words(split: str, negatives: str) -> str:
@@ -649,11 +738,7 @@ def verdict(
     if not candidates:
         return []
     best = max(candidates, key=lambda n: candidates[n])
-    ev = (
-        strict["combined"]
-        if best == "cnn"
-        else combined_evaluation(tables[(strict["split"], strict["negatives"])], best, n_boot)
-    )
+    ev = model_evaluation(strict, tables, best, n_boot)
     label = dict(protocols.METHODS)[best]
     ci = ev["model_ci"][HEADLINE]
     v = ev["versus_best_control"].get(HEADLINE) or {}
@@ -699,6 +784,56 @@ def verdict(
                 "that high figure comes from recognising TFs and targets, not regulation."
             )
     return [line1, line2] + ([line3] if line3 else [])
+
+
+def model_evaluation(
+    row: dict[str, Any],
+    tables: dict[tuple[str, str], pd.DataFrame],
+    name: str,
+    n_boot: int = COLLECT_BOOTSTRAP,
+) -> dict[str, Any]:
+    """A method's ``model_ci`` and ``versus_best_control`` under one protocol: the CNN's
+    and the other learned models' from the row, a baseline's computed now."""
+    if name == "cnn":
+        return row["combined"]
+    if name in (row["combined"].get("models") or {}):
+        return row["combined"]["models"][name]
+    return combined_evaluation(tables[(row["split"], row["negatives"])], name, n_boot)
+
+
+#: Issue 15's goal: within-target AUROC under TF hold-out with degree-matched negatives.
+GOAL_PROTOCOL = ("tf-holdout", "degree-matched")
+GOAL_WITHIN_TARGET = 0.58
+
+
+def goal(
+    rows: list[dict[str, Any]],
+    tables: dict[tuple[str, str], pd.DataFrame],
+    n_boot: int = COLLECT_BOOTSTRAP,
+) -> str | None:
+    """Issue 15's goal in one plain sentence, from the best model (not a control) by
+    within-target AUROC under TF hold-out with degree-matched negatives; None when that
+    protocol was not run."""
+    row = next((r for r in rows if (r["split"], r["negatives"]) == GOAL_PROTOCOL), None)
+    if row is None:
+        return None
+    methods = row["combined"]["methods"]
+    candidates = {
+        n: v
+        for n, _ in protocols.METHODS
+        if n in methods and n not in CONTROLS and (v := methods[n][f"{HEADLINE}_auroc"]) is not None
+    }
+    if not candidates:
+        return None
+    best = max(candidates, key=lambda n: candidates[n])
+    ci = model_evaluation(row, tables, best, n_boot)["model_ci"][HEADLINE]
+    reached = "reached" if candidates[best] >= GOAL_WITHIN_TARGET else "not reached"
+    interval = "n/a" if ci["low"] is None else f"{ci['low']:.3f}-{ci['high']:.3f}"
+    return (
+        f"Goal: within-target AUROC >= {GOAL_WITHIN_TARGET:.2f}: {reached} (best: "
+        f"{dict(protocols.METHODS)[best]} {candidates[best]:.3f}, 95% CI {interval}; "
+        "TFs held out, degree-matched negatives)."
+    )
 
 
 def ceiling(settings: dict[str, Any], genes: Sequence[str]) -> dict[str, Any] | None:
@@ -761,6 +896,11 @@ def rerun_command(settings: dict[str, Any], output: str | os.PathLike[str]) -> s
         args += ["--split", ",".join(p["splits"]), "--negatives", ",".join(p["negatives"])]
         args += ["--replicates", str(p["replicates"]), "--epochs", str(p["epochs"])]
         args += ["--genie3-trees", str(p.get("genie3_trees") or 0)]
+        args += ["--models", ",".join(models(settings))]
+        if "two-tower" in models(settings):
+            seeds = (p.get("two_tower") or {}).get("n_seeds")
+            if seeds is not None:
+                args += ["--two-tower-seeds", str(seeds)]
         if p.get("bootstrap", COLLECT_BOOTSTRAP) != COLLECT_BOOTSTRAP:
             args += ["--bootstrap", str(p["bootstrap"])]
         if grid:

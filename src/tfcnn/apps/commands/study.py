@@ -179,7 +179,7 @@ def _run(
             "half-written. Rerun the same command to resume."
         )
         raise typer.Exit(code=stop.exit_code) from None
-    for line in summary.get("verdict") or []:
+    for line in [*(summary.get("verdict") or []), *filter(None, [summary.get("goal")])]:
         console.print(escape(line), highlight=False)
     if summary.get("warnings"):
         console.print(f"[bold red]warning:[/] {escape(summary['warning_summary'])}")
@@ -300,7 +300,12 @@ def study_cmd(
         int, typer.Option("--replicates", help="Seeds per protocol / folds for tf-holdout.")
     ] = 5,
     epochs: Annotated[
-        int, typer.Option("--epochs", help="CNN epochs per protocol run (the study's 30).")
+        int,
+        typer.Option(
+            "--epochs",
+            help="CNN epochs per protocol run (the study's 30); the two-tower model's "
+            "maximum per seed (it stops early on its validation TFs).",
+        ),
     ] = 30,
     genie3_trees: Annotated[
         int, typer.Option("--genie3-trees", help="Trees per target (0 = no GENIE3).")
@@ -309,6 +314,19 @@ def study_cmd(
         int,
         typer.Option("--bootstrap", help="Bootstrap replicates (TFs resampled) of the 95% CIs."),
     ] = 500,
+    models: Annotated[
+        str,
+        typer.Option(
+            "--models",
+            help="Learned models of every protocol run, on the same pairs and seed: "
+            "pair-cnn (the published CNN, always included) and two-tower (issue 15; "
+            "its own early stopping, at most --epochs epochs per seed).",
+        ),
+    ] = "pair-cnn,two-tower",
+    two_tower_seeds: Annotated[
+        int,
+        typer.Option("--two-tower-seeds", help="Seeds (ensemble members) of each two-tower model."),
+    ] = 3,
     tune: Annotated[
         bool, typer.Option("--tune/--no-tune", help="Also run both tuning scans.")
     ] = True,
@@ -343,6 +361,21 @@ def study_cmd(
     }
     splits = tuple(_choices(split, protocols.SPLITS, "--split"))
     negative_kinds = tuple(_choices(negatives, protocols.NEGATIVES, "--negatives"))
+    chosen = _choices(models, tuple(protocols.MODELS), "--models")
+    if "pair-cnn" not in chosen:
+        raise TfcnnInputError(
+            f"--models must include pair-cnn, the reference of every table (got {models!r})."
+        )
+    model_kinds = tuple(m for m in protocols.MODELS if m in chosen)  # the CNN first
+    two_tower = {"n_seeds": two_tower_seeds} if "two-tower" in model_kinds else None
+    if two_tower is not None:
+        from ...api import new_model
+        from ...model.two_tower import MAX_MEMBERS
+
+        if not 1 <= two_tower_seeds <= MAX_MEMBERS:
+            raise TfcnnInputError(f"--two-tower-seeds must be from 1 to {MAX_MEMBERS}.")
+
+        new_model("two-tower", seed, max_epochs=epochs, **two_tower)  # settings checked
     study.check_output(output, force)  # before reading (possibly large) inputs
     inputs = _data(expression, interactions, id_map, evidence, exclude, log2)
     settings = study.default_settings(
@@ -354,6 +387,8 @@ def study_cmd(
         negatives=negative_kinds,
         genie3_trees=genie3_trees,
         bootstrap=bootstrap,
+        models=model_kinds,
+        two_tower=two_tower,
         grid={"values": [8, 16, 32, 64], "epochs": tune_epochs, **tuning} if tune else None,
         regularisation={
             "dropouts": [0.0, 0.01, 0.05, 0.1],
@@ -369,7 +404,8 @@ def study_cmd(
     p = settings["protocols"]
     console.print(
         f"Study: {len(p['splits']) * len(p['negatives'])}"
-        f" protocols x {replicates} replicates ({epochs} epochs each)"
+        f" protocols x {replicates} replicates ({epochs} epochs each; models "
+        f"{', '.join(model_kinds)})"
         + (
             f"; tuning {n_tune} configs on {tune_train_pairs:,} training pairs "
             f"(seeded subsample; the study's grid used 6,900)"
