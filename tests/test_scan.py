@@ -202,6 +202,8 @@ def test_cli_scan(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())  # rich wraps lines at the terminal width
     assert "pairs/s" in text and "15 rows written" in text
+    # the model's honest figure (here: none recorded) is said where the scan is run
+    assert "not evaluated under a protocol with node-identity controls" in text
     table = pq.read_table(out).to_pandas()
     assert list(table.tf.unique()) == ["SYN001", "SYN004", "SYN007"] and len(table) == 15
 

@@ -207,11 +207,19 @@ def _scan_model(
     common: dict[str, Any],
 ) -> None:
     from ...api import load_model
+    from ...evaluation.evaluate import card_line
     from ...inference.scan import scan as run_scan
     from ...inference.scan import scan_inputs
     from ...io.expression import load_expression
 
     est = load_model(model)
+    err_console.print(
+        f"[yellow]note:[/] {escape(str(model))}: {escape(card_line(est.record_.evaluation))}. "
+        "Compare a scan's probabilities within a TF (or a target), not across TFs: a TF the "
+        "model recognises scores most genes high whatever the pair.",
+        highlight=False,
+        soft_wrap=True,
+    )
     matrix: Any = expression
     if expression is not None and any(v for v in read.values()):
         matrix = load_expression(expression, log2=log2, **read)
