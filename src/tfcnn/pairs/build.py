@@ -224,10 +224,7 @@ def build_pair_set(
             pos, pos_split, n_genes, rng
         )
         _report_dropped(dropped, _DM_DROPPED, keep)
-        pos_tf, pos_target = pos.tf[keep], pos.target[keep]
-        tf_idx = np.concatenate([pos_tf, neg_tf])
-        target_idx = np.concatenate([pos_target, neg_target])
-        labels = np.r_[np.ones(pos_tf.size, np.int64), np.zeros(neg_tf.size, np.int64)]
+        tf_idx, target_idx, labels = _labelled(pos, keep, neg_tf, neg_target)
         split_names = np.concatenate([pos_split[keep], neg_split])
         return _finish(
             expression,
@@ -271,11 +268,8 @@ def build_pair_set(
                 len(capped),
                 ", ".join(f"{expression.genes[int(t)]} ({n})" for t, n in list(capped.items())[:3]),
             )
-    pos_tf, pos_target = pos.tf[keep], pos.target[keep]
-    balance = balance_report(pos_tf, pos_target, neg_tf, neg_target)
-    tf_idx = np.concatenate([pos_tf, neg_tf])
-    target_idx = np.concatenate([pos_target, neg_target])
-    labels = np.concatenate([np.ones(pos_tf.size, np.int64), np.zeros(neg_tf.size, np.int64)])
+    balance = balance_report(pos.tf[keep], pos.target[keep], neg_tf, neg_target)
+    tf_idx, target_idx, labels = _labelled(pos, keep, neg_tf, neg_target)
     extra: dict[str, Any] = {}
     if split == "pair-disjoint":
         split_names = pair_disjoint_splits(tf_idx, target_idx, labels, n_genes, fractions, rng)
@@ -305,6 +299,16 @@ def build_pair_set(
         {"before_split": balance},
         extra,
     )
+
+
+def _labelled(
+    pos: _Positives, keep: np.ndarray, neg_tf: np.ndarray, neg_target: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(TF rows, target rows, labels): the kept positives (label 1), then the negatives (0)."""
+    tf_idx = np.concatenate([pos.tf[keep], neg_tf])
+    target_idx = np.concatenate([pos.target[keep], neg_target])
+    labels = np.r_[np.ones(int(keep.sum()), np.int64), np.zeros(neg_tf.size, np.int64)]
+    return tf_idx, target_idx, labels
 
 
 def build_tf_folds(
@@ -370,9 +374,7 @@ def build_tf_folds(
         )
         _report_dropped(dropped, _DM_DROPPED, keep)
         fold_pos = _Positives(pos.tf, pos.target, pos.known, dropped, pos.excluded)
-        tf_idx = np.concatenate([pos.tf[keep], neg_tf])
-        target_idx = np.concatenate([pos.target[keep], neg_target])
-        labels = np.r_[np.ones(int(keep.sum()), np.int64), np.zeros(neg_tf.size, np.int64)]
+        tf_idx, target_idx, labels = _labelled(pos, keep, neg_tf, neg_target)
         split_names = np.concatenate([pos_split[keep], neg_split])
         out.append(
             _finish(
