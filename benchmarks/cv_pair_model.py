@@ -36,6 +36,7 @@ from rich.table import Table
 from tfcnn import api
 from tfcnn.evaluation.baselines import pearson_scores
 from tfcnn.evaluation.evaluate import CONTROLS, compare_with_controls, node_controls
+from tfcnn.evaluation.ranking import grouped_auroc
 from tfcnn.model.prior import model_prior, target_frequency
 from tfcnn.pairs import build_tf_folds
 
@@ -134,14 +135,11 @@ def main() -> None:
             )
     per_fold = {
         name: [
-            compare_with_controls(
-                y[fold_id == k], tf[fold_id == k], target[fold_id == k],
-                {name: s[fold_id == k]}, name, (), None, 0, args.seed,
-            )["methods"][name]["within_target_auroc"]
+            grouped_auroc(y[fold_id == k], s[fold_id == k], tf[fold_id == k], target[fold_id == k])
             for k in range(args.folds)
         ]
         for name, s in scores.items()
-    }  # fmt: skip
+    }
     methods = result["two-tower"]["methods"]
     table = Table(title=f"{args.folds}-fold TF hold-out, {args.negatives} negatives, test pairs")
     for column in ("method", "within-target", "within-TF", "pooled", "within-target per fold"):
