@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from tests.predict_helpers import train_synthetic_model
+from tfcnn.inference.decompose import RowStatsCache, percentile_in_columns, row_stats
 from tfcnn.inference.predict import COLUMN_HELP, COLUMNS, Predictor
 
 
@@ -41,6 +42,8 @@ def test_decomposition_against_a_stated_score(predictor, monkeypatch) -> None:
         )
 
     monkeypatch.setattr(predictor, "score_grid", fake)
+    monkeypatch.setattr(predictor, "_reference", None)  # scored by the real model before
+    predictor.row_cache.clear()
     genes = predictor.genes
     hub, quiet = genes[-1], genes[0]
     result = predictor.predict([hub, quiet], None)
@@ -81,3 +84,61 @@ def test_training_flags_say_what_was_memorised(predictor) -> None:
         "held-out negative",
     }
     assert predictor.card in " ".join(predictor.notes)
+
+
+def test_kept_rows_are_not_scored_again_and_change_nothing(tmp_path, predictor) -> None:
+    """A server's second query about the same regulators reuses their rows: same table as
+    a fresh predictor's, and only the query's own pairs are scored."""
+    genes = predictor.genes
+    regs, first, second = genes[:3], genes[10:30], genes[30:45]
+    predictor.row_cache.clear()
+    predictor.predict(regs, first)
+    scored: list[int] = []
+    real = predictor.score_grid
+
+    def counting(reg_rows, target_rows, on_progress=None, workers=1):
+        scored.append(np.asarray(reg_rows).size * np.asarray(target_rows).size)
+        return real(reg_rows, target_rows, on_progress, workers)
+
+    predictor.score_grid = counting  # type: ignore[method-assign]
+    try:
+        warm = predictor.predict(regs, second).table
+    finally:
+        del predictor.score_grid
+    assert scored == [len(regs) * len(second)]
+    fresh = Predictor(predictor.model, name=predictor.name).predict(regs, second).table
+    assert warm.equals(fresh)
+
+
+def test_row_cache_keeps_to_its_byte_budget() -> None:
+    n = 100
+    grid = np.random.default_rng(1).uniform(size=(n, n))
+    calls: list[list[int]] = []
+
+    def score_rows(rows):
+        calls.append(list(rows))
+        return grid[rows]
+
+    cache = RowStatsCache(max_bytes=3 * n * 4)  # three float32 rows
+    cache.stats(score_rows, np.array([0, 1, 2]), n)
+    cache.stats(score_rows, np.array([1, 3]), n)  # 1 kept; 3 pushes 0 out
+    assert calls == [[0, 1, 2], [3]] and len(cache) == 3
+    got = cache.stats(score_rows, np.array([0, 2]), n)
+    assert calls[-1] == [0]
+    expected = row_stats(lambda rows: grid[rows], np.array([0, 2]), n)
+    assert np.array_equal(got.percentiles, expected.percentiles, equal_nan=True)
+    assert np.array_equal(got.base_rate, expected.base_rate)
+
+
+def test_column_percentiles_match_counting() -> None:
+    rng = np.random.default_rng(2)
+    reference = rng.integers(0, 5, size=(7, 6)).astype(float)  # ties on purpose
+    reference[1, 2] = reference[4, 0] = np.nan
+    got = percentile_in_columns(reference, 3)
+    for i in range(3):
+        for j in range(6):
+            col = reference[:, j][~np.isnan(reference[:, j])]
+            v = reference[i, j]
+            want = np.nan if np.isnan(v) else ((col < v).sum() + (col == v).sum() / 2) / col.size
+            assert got[i, j] == pytest.approx(want * 100, nan_ok=True)
+    assert np.isnan(percentile_in_columns(reference[:1], 1)).all()

@@ -19,14 +19,16 @@ probabilities rank its targets at best.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import rankdata
 
 #: A TF scoring above 0.5 with more than this share of all genes gets a warning.
 SHORTCUT_SHARE = 0.5
-_CHUNK = 4_000_000  # comparisons per block when ranking within columns
 
 
 @dataclass
@@ -35,13 +37,24 @@ class RowStats:
 
     base_rate: np.ndarray  # share of genes scored above 0.5
     mean: np.ndarray
-    sorted_rows: np.ndarray  # each row sorted, NaN (self) last
-    counts: np.ndarray  # genes per row (all but self)
+    percentiles: np.ndarray  # (regulators, genes): each gene's percentile in the row; NaN self
 
     @property
     def shortcut(self) -> np.ndarray:
         """Regulators scoring above 0.5 with more than half of all genes."""
         return self.base_rate > SHORTCUT_SHARE
+
+
+def _row_percentiles(row: np.ndarray) -> np.ndarray:
+    """Percentile (0-100, ties half) of each value of ``row`` among its non-NaN values."""
+    ok = ~np.isnan(row)
+    values = row[ok]
+    ordered = np.sort(values)
+    below = np.searchsorted(ordered, values, "left")
+    upto = np.searchsorted(ordered, values, "right")
+    out = np.full(row.size, np.nan, dtype=np.float32)
+    out[ok] = (below + upto) / 2 / max(1, values.size) * 100
+    return out
 
 
 def row_stats(
@@ -50,12 +63,13 @@ def row_stats(
     """Summaries of each regulator's row over all ``n_genes`` genes (self excluded).
 
     ``score_rows(rows)`` returns the probabilities of ``rows`` x all genes; it is called
-    on blocks of regulators so that memory stays bounded.
+    on blocks of regulators so that memory stays bounded. A pair's row percentile is
+    read from the row itself, so it does not depend on how the query was scored.
     """
     reg_rows = np.asarray(reg_rows, dtype=np.int64)
     base = np.empty(reg_rows.size)
     mean = np.empty(reg_rows.size)
-    sorted_rows = np.empty((reg_rows.size, n_genes), dtype=np.float32)
+    percentiles = np.empty((reg_rows.size, n_genes), dtype=np.float32)
     block = max(1, 2_000_000 // max(1, n_genes))
     for lo in range(0, reg_rows.size, block):
         rows = reg_rows[lo : lo + block]
@@ -63,21 +77,77 @@ def row_stats(
         grid[np.arange(rows.size), rows] = np.nan  # a gene with itself is never scored
         base[lo : lo + rows.size] = np.nanmean(grid > 0.5, axis=1, where=~np.isnan(grid))
         mean[lo : lo + rows.size] = np.nanmean(grid, axis=1)
-        sorted_rows[lo : lo + rows.size] = np.sort(grid, axis=1)  # NaN sorts last
-    return RowStats(base, mean, sorted_rows, np.full(reg_rows.size, n_genes - 1))
+        for i, row in enumerate(grid):
+            percentiles[lo + i] = _row_percentiles(row)
+    return RowStats(base, mean, percentiles)
 
 
-def percentile_in_rows(stats: RowStats, which: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Percentile (0-100, ties half) of each value within row ``which[i]`` of ``stats``."""
-    out = np.empty(values.size)
-    for r in np.unique(which):
-        m = which == r
-        row = stats.sorted_rows[r, : stats.counts[r]]
-        v = values[m].astype(np.float32)
-        below = np.searchsorted(row, v, "left")
-        upto = np.searchsorted(row, v, "right")
-        out[m] = (below + upto) / 2 / max(1, row.size) * 100
-    return out
+class RowStatsCache:
+    """Row summaries of regulators already seen, kept up to ``max_bytes`` (least recently
+    used dropped first); shared by a server's sessions, so it is thread-safe.
+
+    A regulator's row (its scores with every gene) depends only on the model and the
+    scoring matrix, so a server answering many queries about the same TFs scores each
+    regulator's whole row once instead of once per query.
+    """
+
+    def __init__(self, max_bytes: int = 64 * 2**20) -> None:
+        self.max_bytes = max_bytes
+        self._rows: OrderedDict[int, tuple[float, float, np.ndarray]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def clear(self) -> None:
+        """Forget every row (e.g. when the scores behind them change)."""
+        with self._lock:
+            self._rows.clear()
+            self._bytes = 0
+
+    def stats(
+        self,
+        score_rows: Callable[[np.ndarray], np.ndarray],
+        reg_rows: np.ndarray,
+        n_genes: int,
+    ) -> RowStats:
+        """:func:`row_stats` of ``reg_rows``, scoring only the regulators not cached."""
+        reg_rows = np.asarray(reg_rows, dtype=np.int64)
+        found: dict[int, tuple[float, float, np.ndarray]] = {}
+        with self._lock:  # entries are never changed in place: holding one is safe
+            for r in reg_rows.tolist():
+                if r in self._rows:
+                    found[r] = self._rows[r]
+                    self._rows.move_to_end(r)
+        missing = np.array([r for r in dict.fromkeys(reg_rows.tolist()) if r not in found])
+        if missing.size:
+            fresh = row_stats(score_rows, missing.astype(np.int64), n_genes)
+            with self._lock:
+                for i, r in enumerate(missing.tolist()):
+                    found[r] = (fresh.base_rate[i], fresh.mean[i], fresh.percentiles[i])
+                    self._put(r, found[r])
+        parts = [found[r] for r in reg_rows.tolist()]
+        return RowStats(
+            np.array([p[0] for p in parts], dtype=np.float64),
+            np.array([p[1] for p in parts], dtype=np.float64),
+            np.stack([p[2] for p in parts]) if parts else np.empty((0, n_genes), np.float32),
+        )
+
+    def _put(self, row: int, entry: tuple[float, float, np.ndarray]) -> None:
+        """Keep ``entry`` (a copy of its row), dropping the oldest past the byte budget."""
+        if row in self._rows or entry[2].nbytes > self.max_bytes:
+            return
+        self._rows[row] = (entry[0], entry[1], entry[2].copy())
+        self._bytes += entry[2].nbytes
+        while self._bytes > self.max_bytes:
+            _, old = self._rows.popitem(last=False)
+            self._bytes -= old[2].nbytes
+
+
+def percentile_in_rows(stats: RowStats, which: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Percentile of gene ``targets[i]`` within row ``which[i]`` of ``stats``."""
+    return stats.percentiles[which, targets].astype(np.float64)
 
 
 def column_stats(
@@ -94,24 +164,13 @@ def column_stats(
     return mean, ref
 
 
-def percentile_in_columns(
-    reference: np.ndarray, columns: np.ndarray, values: np.ndarray
-) -> np.ndarray:
-    """Percentile of ``values[i]`` within column ``columns[i]`` of ``reference`` (NaN skipped)."""
-    out = np.full(values.size, np.nan)
-    n_ref = reference.shape[0]
-    if n_ref < 2:
+def percentile_in_columns(reference: np.ndarray, n_rows: int) -> np.ndarray:
+    """Percentile (0-100, ties half) of each of the first ``n_rows`` rows' values within
+    its column of ``reference`` (NaN skipped and kept NaN), shape (n_rows, columns)."""
+    out = np.full((n_rows, reference.shape[1]), np.nan)
+    if reference.shape[0] < 2:
         return out  # one reference regulator says nothing about the column
-    step = max(1, _CHUNK // n_ref)
-    valid = ~np.isnan(reference)
-    counts = valid.sum(axis=0)
-    for lo in range(0, values.size, step):
-        cols = columns[lo : lo + step]
-        ref = reference[:, cols]
-        v = values[lo : lo + step][None, :]
-        below = np.sum(ref < v, axis=0)
-        equal = np.sum(ref == v, axis=0)
-        n = counts[cols]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[lo : lo + step] = np.where(n > 1, (below + equal / 2) / n * 100, np.nan)
-    return out
+    ranks = rankdata(reference, axis=0, nan_policy="omit")[:n_rows]
+    counts = np.sum(~np.isnan(reference), axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 1, (ranks - 0.5) / counts * 100, np.nan)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,10 +45,10 @@ from ..model.estimator import PairCNN
 from ..model.record import check_finite_probabilities
 from ..runtime import map_in_order, torch_threads
 from .decompose import (
+    RowStatsCache,
     column_stats,
     percentile_in_columns,
     percentile_in_rows,
-    row_stats,
 )
 from .engine import GeneTerms, PairScorer
 from .matrix import ScoringMatrix, scoring_matrix
@@ -59,6 +60,7 @@ DEFAULT_MAX_TARGETS = 25_000
 _STR_DTYPE = pd.Series([""]).dtype  # pandas' default string dtype
 _BLOCK_PAIRS = 16_384  # pairs per engine call (a block of regulators x all targets)
 _MIN_BLOCK_REGULATORS = 8  # each block re-reads its targets' terms: not too few regulators
+_REFERENCE_CELLS = 8_000_000  # training TFs x genes kept per model (float32: 32 MB)
 _GATHER_CHUNK = 8_192  # pairs gathered at once by score() (15 MB at 232 samples)
 
 COLUMNS = (
@@ -298,6 +300,10 @@ class Predictor:
         self.model = api.load_model(model)
         self._compiled: tuple[PairScorer, GeneTerms] | None = None
         self._id_columns: tuple[pa.Array, ...] | None = None
+        # Per model and matrix, kept across queries (a server asks about the same TFs):
+        self.row_cache = RowStatsCache()
+        self._reference: np.ndarray | None = None  # training TFs x all genes
+        self._reference_lock = threading.Lock()
         self.name = name or (str(model) if not isinstance(model, PairCNN) else "model")
         self.matrix: ScoringMatrix = scoring_matrix(
             self.model, expression, log2=log2, name=self.name
@@ -585,10 +591,9 @@ class Predictor:
         else:
             everything = np.arange(n_genes, dtype=np.int64)
             scores = lambda rows: self.score_grid(rows, everything, workers=workers)  # noqa: E731
-        stats = row_stats(scores, reg_rows, n_genes)
+        stats = self.row_cache.stats(scores, reg_rows, n_genes)
         n_r, n_t = grid.shape
         which = np.repeat(np.arange(n_r), n_t)
-        values = grid.ravel()
         # Reference TFs of each target's column: the query's regulators and training TFs.
         extra = np.empty(0, dtype=np.int64)
         if self.training is not None:
@@ -597,13 +602,15 @@ class Predictor:
         ref_grid = (
             grid
             if extra.size == 0
-            else np.vstack([grid, self.score_grid(extra, target_rows, workers=workers)])
+            else np.vstack([grid, self._training_reference(extra, target_rows, workers)])
         )
         target_mean, reference = column_stats(ref_grid, ref_rows, target_rows)
         columns = np.tile(np.arange(n_t), n_r)
         parts = {
-            "percentile_in_regulator_row": percentile_in_rows(stats, which, values),
-            "percentile_in_target_column": percentile_in_columns(reference, columns, values),
+            "percentile_in_regulator_row": percentile_in_rows(
+                stats, which, np.tile(target_rows, n_r)
+            ),
+            "percentile_in_target_column": percentile_in_columns(reference, n_r).ravel(),
             "regulator_base_rate": stats.base_rate[which],
             "regulator_mean_probability": stats.mean[which],
             "target_mean_probability": target_mean[columns],
@@ -618,6 +625,27 @@ class Predictor:
             if stats.shortcut[i]
         ]
         return parts, notes
+
+    def _training_reference(
+        self, tf_rows: np.ndarray, target_rows: np.ndarray, workers: int | None
+    ) -> np.ndarray:
+        """Scores of training TFs ``tf_rows`` x ``target_rows`` for the column reference.
+
+        The training TFs' rows over all genes are scored once and kept when they fit in
+        :data:`_REFERENCE_CELLS` values; otherwise each query scores its own columns.
+        """
+        assert self.training is not None
+        tfs = self.training["positive_tfs"]
+        n_genes = len(self.genes)
+        if tfs.size * n_genes > _REFERENCE_CELLS:
+            return self.score_grid(tf_rows, target_rows, workers=workers)
+        with self._reference_lock:
+            if self._reference is None:
+                everything = np.arange(n_genes, dtype=np.int64)
+                grid = self.score_grid(tfs, everything, workers=workers)
+                self._reference = grid.astype(np.float32)  # the engine's own precision
+            reference = self._reference
+        return reference[np.searchsorted(tfs, tf_rows)][:, target_rows].astype(np.float64)
 
     def _flags(self, tf_rows: np.ndarray, target_rows: np.ndarray) -> dict[str, pd.Series]:
         """Whether each pair's TF, target and the pair itself were in the training data."""
