@@ -43,23 +43,26 @@ from tfcnn.pairs import build_tf_folds
 EVIDENCE = ["TARGET", "CHIPSeq", "Litterature"]
 
 
-def _fold_scores(fold: Any, seed: int, epochs: int | None) -> dict[str, np.ndarray]:
-    """Scores of one fold's test pairs: both models, the blend, Pearson r, the controls."""
+def _fold_scores(
+    fold: Any, seed: int, epochs: int | None, models: list[str], control_seed: int
+) -> dict[str, np.ndarray]:
+    """Scores of one fold's test pairs: the models, the blend, Pearson r, the controls."""
     cnn_settings: dict[str, Any] = {} if epochs is None else {"epochs": epochs}
     tt_settings: dict[str, Any] = {} if epochs is None else {"max_epochs": epochs}
     two_tower = api.train(
         fold, architecture="two-tower", prior="target-frequency", seed=seed, **tt_settings
     )
-    cnn = api.train(fold, architecture="pair-cnn", seed=seed, **cnn_settings)
     x, _ = fold.arrays("test")
     t = fold.table[fold.mask("test")]
     probability = two_tower.predict_proba(x)[:, 1]
     scores = {
         "two-tower": probability,
-        "CNN": cnn.predict_proba(x)[:, 1],
         "pearson": pearson_scores(x),
-        **node_controls(fold, "test", seed=seed),
+        **node_controls(fold, "test", seed=control_seed),
     }
+    if "CNN" in models:
+        cnn = api.train(fold, architecture="pair-cnn", seed=seed, **cnn_settings)
+        scores["CNN"] = cnn.predict_proba(x)[:, 1]
     blend = model_prior(two_tower)
     if blend is not None:
         frequency = target_frequency(two_tower.record_, t["target"].astype(str).tolist())
@@ -72,14 +75,17 @@ def _cached_fold(fold: Any, k: int, args: argparse.Namespace) -> dict[str, np.nd
     """One fold's scores, from ``args.cache`` when it holds this fold at these settings."""
     t = fold.table[["tf", "target", "label", "split"]].astype(str)
     digest = hashlib.sha256(pd.util.hash_pandas_object(t, index=False).to_numpy()).hexdigest()
+    train = "" if args.train_seed == args.seed else f"-train{args.train_seed}"
+    models = "" if "CNN" in args.models else "-two-tower-only"
     key = (
-        f"fold{k}-of{args.folds}-{args.negatives}-seed{args.seed}-epochs{args.epochs}-{digest[:16]}"
+        f"fold{k}-of{args.folds}-{args.negatives}-seed{args.seed}{train}{models}"
+        f"-epochs{args.epochs}-{digest[:16]}"
     )
     path = None if args.cache is None else args.cache / f"{key}.npz"
     if path is not None and path.exists():
         with np.load(path) as z:
             return {name: z[name] for name in z.files}
-    scores = _fold_scores(fold, args.seed, args.epochs)
+    scores = _fold_scores(fold, args.train_seed, args.epochs, args.models, args.seed)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.stem + ".tmp.npz")
@@ -91,7 +97,14 @@ def _cached_fold(fold: Any, k: int, args: argparse.Namespace) -> dict[str, np.nd
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="folds and negatives")
+    parser.add_argument(
+        "--train-seed",
+        type=int,
+        default=None,
+        help="the models' seed (default: --seed); the two-tower ensembles 3 members from it",
+    )
+    parser.add_argument("--models", nargs="+", default=["two-tower", "CNN"])
     parser.add_argument(
         "--negatives", default="degree-matched", choices=["degree-matched", "tf-matched"]
     )
@@ -103,6 +116,10 @@ def main() -> None:
         "--only", type=int, nargs="+", default=None, help="fill --cache for these folds, then stop"
     )
     args = parser.parse_args()
+    if args.train_seed is None:
+        args.train_seed = args.seed
+    if "two-tower" not in args.models or not set(args.models) <= {"two-tower", "CNN"}:
+        parser.error("--models: two-tower, optionally with CNN")
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     console = Console()
     start, load0 = time.perf_counter(), os.getloadavg()[0]

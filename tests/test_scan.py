@@ -73,6 +73,13 @@ def test_all_pairs_match_the_network(tmp_path: Path) -> None:
     assert result.pairs == result.rows == len(want) and result.blocks == 3
     assert not work_dir_for(out).exists()
     assert pq.ParquetFile(out).num_row_groups == 3  # one row group per TF block
+    # Written from dictionaries, read as plain strings (not pandas categoricals):
+    assert str(table.schema.field("tf").type) == "string" and got.tf.dtype == object
+    # A reader can skip other TFs' blocks: the TF column has row-group statistics.
+    stats = pq.ParquetFile(out).metadata.row_group(1).column(0).statistics
+    assert (stats.min, stats.max) == (min(tfs[4:8]), max(tfs[4:8]))
+    only = pd.read_parquet(out, filters=[("tf", "==", tfs[5])])
+    assert set(only.tf) == {tfs[5]} and len(only) == len(targets) - 1
 
 
 def test_min_prob_and_top_k(tmp_path: Path) -> None:

@@ -69,9 +69,24 @@ SCAN_FORMAT_VERSION = 2  # 2: engine v2 (other float rounding), dictionary-encod
 DEFAULT_BLOCK_TFS = 32
 MANIFEST = "manifest.json"
 SCHEMA = pa.schema([("tf", pa.string()), ("target", pa.string()), ("probability", pa.float32())])
-#: Parquet options for blocks and output: dictionary-encode the ID columns only (trying it on
-#: the probabilities costs time and saves nothing), snappy.
-WRITE_OPTIONS: dict[str, Any] = {"compression": "snappy", "use_dictionary": ["tf", "target"]}
+ID_COLUMNS = ["tf", "target"]
+
+
+def write_options(names: Sequence[str]) -> dict[str, Any]:
+    """Parquet options for blocks and output whose first three columns are ``names``
+    (TF, target, probability): the IDs dictionary-encoded and snappy-compressed (trying
+    either on the probabilities costs time and saves nothing); statistics for the TF
+    column (a reader can skip other TFs' row groups) and the probabilities, not for the
+    targets (every block holds them all); no stored Arrow schema, so readers see the ID
+    columns as plain strings, not as the dictionaries they are written from."""
+    tf, target, probability = names[:3]
+    return {
+        "compression": {tf: "snappy", target: "snappy", probability: "none"},
+        "use_dictionary": [tf, target],
+        "write_statistics": [tf, probability],
+        "store_schema": False,
+    }
+
 
 #: Called once per block with the number of pairs it holds, and whether the block was
 #: found finished on disk (resumed, called before any scoring) or scored now.
@@ -300,18 +315,37 @@ class _WorkDir:
     def write(self, i: int, table: pa.Table) -> None:
         final = self.block_path(i)
         tmp = final.with_name(final.name + f".{os.getpid()}.tmp")
-        pq.write_table(table, tmp, **WRITE_OPTIONS)
+        pq.write_table(table, tmp, **write_options(ID_COLUMNS + ["probability"]))
         os.replace(tmp, final)
 
 
 def _block_table(
     names_tf: pa.Array, names_tg: pa.Array, result: tuple[np.ndarray, np.ndarray, np.ndarray, int]
 ) -> pa.Table:
+    """A block's rows with its ID columns as dictionaries over the block's names (written
+    without re-encoding every row's string)."""
     ti, gi, p, _ = result
     return pa.Table.from_arrays(
-        [names_tf.take(pa.array(ti)), names_tg.take(pa.array(gi)), pa.array(p, pa.float32())],
-        schema=SCHEMA,
+        [
+            pa.DictionaryArray.from_arrays(pa.array(ti, pa.int32()), names_tf),
+            pa.DictionaryArray.from_arrays(pa.array(gi, pa.int32()), names_tg),
+            pa.array(p, pa.float32()),
+        ],
+        names=SCHEMA.names,
     )
+
+
+def read_block(path: Path) -> pa.Table:
+    """A written block or scan output, its ID columns as dictionaries (cheap to rewrite)."""
+    return pq.read_table(path, read_dictionary=ID_COLUMNS)
+
+
+def _plain(table: pa.Table) -> pa.Table:
+    """``table`` with dictionary columns decoded to their values (for text and xlsx)."""
+    columns = [
+        c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c for c in table.columns
+    ]
+    return pa.Table.from_arrays(columns, names=table.column_names)
 
 
 def scan(
@@ -395,7 +429,7 @@ def scan(
             _run_dask(payload, blocks, todo, tg_rows, min_prob, top_k, scheduler, workers, finish)
 
     rows = write_blocks(
-        (pq.read_table(work.block_path(i), schema=SCHEMA) for i in range(len(blocks))),
+        (read_block(work.block_path(i)) for i in range(len(blocks))),
         output,
         fmt,
         layout,
@@ -446,7 +480,7 @@ def write_blocks(
     names = list(edge_columns(layout))
     rows = 0
     if fmt.kind == "parquet":
-        options = {**WRITE_OPTIONS, "use_dictionary": names[:2]}
+        options = write_options(names)
         with atomic_path(output, force=force) as tmp:
             writer = None
             try:
@@ -465,7 +499,7 @@ def write_blocks(
     with TableWriter(output, fmt, force=force) as text:
         wrote = False
         for table in tables:
-            text.write(table.rename_columns(names + table.column_names[3:]))
+            text.write(_plain(table).rename_columns(names + table.column_names[3:]))
             wrote = True
         if not wrote:
             text.write(SCHEMA.empty_table().rename_columns(names))
@@ -725,7 +759,7 @@ def cross_fit_scan(
             fold_out = work.path / f"fold-{k}.parquet"
             if not fold_out.is_file():
                 continue
-            pf = pq.ParquetFile(fold_out)
+            pf = pq.ParquetFile(fold_out, read_dictionary=ID_COLUMNS)
             for g in range(pf.num_row_groups):
                 table = pf.read_row_group(g)
                 yield table.append_column(
