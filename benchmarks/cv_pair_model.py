@@ -76,15 +76,16 @@ def _cached_fold(fold: Any, k: int, args: argparse.Namespace) -> dict[str, np.nd
     t = fold.table[["tf", "target", "label", "split"]].astype(str)
     digest = hashlib.sha256(pd.util.hash_pandas_object(t, index=False).to_numpy()).hexdigest()
     train = "" if args.train_seed == args.seed else f"-train{args.train_seed}"
-    models = "" if "CNN" in args.models else "-two-tower-only"
-    key = (
-        f"fold{k}-of{args.folds}-{args.negatives}-seed{args.seed}{train}{models}"
-        f"-epochs{args.epochs}-{digest[:16]}"
-    )
-    path = None if args.cache is None else args.cache / f"{key}.npz"
-    if path is not None and path.exists():
-        with np.load(path) as z:
-            return {name: z[name] for name in z.files}
+    base = f"fold{k}-of{args.folds}-{args.negatives}-seed{args.seed}{train}"
+    tail = f"-epochs{args.epochs}-{digest[:16]}"
+    # A run of both models also holds the two-tower scores a two-tower-only run needs.
+    keys = [base + tail] if "CNN" in args.models else [base + "-two-tower-only" + tail, base + tail]
+    path = None if args.cache is None else args.cache / f"{keys[0]}.npz"
+    for key in keys if args.cache is not None else []:
+        found = args.cache / f"{key}.npz"
+        if found.exists():
+            with np.load(found) as z:
+                return {name: z[name] for name in z.files}
     scores = _fold_scores(fold, args.train_seed, args.epochs, args.models, args.seed)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -92,6 +93,44 @@ def _cached_fold(fold: Any, k: int, args: argparse.Namespace) -> dict[str, np.nd
         np.savez(tmp, **scores)
         tmp.replace(path)
     return scores
+
+
+def _replicates(folds: list[Any], args: argparse.Namespace, console: Console) -> None:
+    """Two-tower within-target AUROC of each train seed (folds fixed), their mean and sd,
+    and the AUROC of the replicates' probabilities averaged (a bigger ensemble)."""
+    tests = [f.table[f.mask("test")] for f in folds]
+    y = np.concatenate([t["label"].to_numpy() for t in tests])
+    tf = np.concatenate([t["tf"].astype(str).to_numpy() for t in tests])
+    target = np.concatenate([t["target"].astype(str).to_numpy() for t in tests])
+    fold_id = np.concatenate([np.full(len(t), k) for k, t in enumerate(tests)])
+    runs = {}
+    for seed in args.replicates:
+        args.train_seed = seed
+        runs[seed] = np.concatenate(
+            [_cached_fold(f, k, args)["two-tower"] for k, f in enumerate(folds)]
+        )
+    runs["average"] = np.mean([runs[s] for s in args.replicates], axis=0)
+    out: dict[str, Any] = {}
+    for name, score in runs.items():
+        overall = grouped_auroc(y, score, tf, target, fold=fold_id)
+        per_fold = [
+            grouped_auroc(
+                y[fold_id == k], score[fold_id == k], tf[fold_id == k], target[fold_id == k]
+            )
+            for k in range(args.folds)
+        ]
+        out[str(name)] = {"within_target": overall, "per_fold": per_fold}
+        label = f"train seed {name}" if name != "average" else "probabilities averaged"
+        folds_text = " ".join(f"{v:.3f}" for v in per_fold if v is not None)
+        console.print(f"{label}: within-target {overall:.3f} (folds {folds_text})")
+    values = [out[str(s)]["within_target"] for s in args.replicates]
+    mean, sd = float(np.mean(values)), float(np.std(values, ddof=1))
+    console.print(f"{len(values)} replicates: mean {mean:.3f}, sd {sd:.3f}")
+    if args.output is not None:
+        body = {"negatives": args.negatives, "replicates": out, "mean": mean, "sd": sd}
+        tmp = args.output.with_name(args.output.name + ".tmp")
+        tmp.write_text(json.dumps(body, indent=1, default=float))
+        tmp.replace(args.output)
 
 
 def main() -> None:
@@ -115,6 +154,13 @@ def main() -> None:
     parser.add_argument(
         "--only", type=int, nargs="+", default=None, help="fill --cache for these folds, then stop"
     )
+    parser.add_argument(
+        "--replicates",
+        type=int,
+        nargs="+",
+        default=None,
+        help="train seeds: summarise these replicates (mean, sd, per fold) and their average",
+    )
     args = parser.parse_args()
     if args.train_seed is None:
         args.train_seed = args.seed
@@ -131,6 +177,9 @@ def main() -> None:
     if args.only is not None:  # another process aggregates from the cache
         for k in args.only:
             _cached_fold(folds[k], k, args)
+        return
+    if args.replicates is not None:
+        _replicates(folds, args, console)
         return
     for k, fold in enumerate(folds):
         t = fold.table[fold.mask("test")]
