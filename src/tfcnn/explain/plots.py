@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import TfcnnInputError
+from ..palette import CYCLE, TARGET_COLOUR, TF_COLOUR, WINDOW_COLOUR
 
-#: Okabe-Ito, colour-blind safe; one meaning each, as in the web app and the study report.
-OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#F0E442", "#56B4E9", "#D55E00", "#CC79A7", "#000000")
-TF_COLOUR, TARGET_COLOUR, PEAK, WINDOW = OKABE_ITO[0], OKABE_ITO[1], OKABE_ITO[2], OKABE_ITO[3]
+#: Okabe-Ito (:mod:`tfcnn.palette`), one meaning each, as in the web app and the report.
+OKABE_ITO = CYCLE
+PEAK, WINDOW = OKABE_ITO[2], WINDOW_COLOUR
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

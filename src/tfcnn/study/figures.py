@@ -14,20 +14,11 @@ from typing import Any
 
 import numpy as np
 
+from ..palette import OKABE_ITO
 from .protocols import METHODS, MODELS
 
 DPI = 160
-#: Okabe-Ito colours, each with one meaning in the whole report.
-OKABE_ITO = {
-    "orange": "#E69F00",
-    "sky_blue": "#56B4E9",
-    "bluish_green": "#009E73",
-    "yellow": "#F0E442",
-    "blue": "#0072B2",
-    "vermillion": "#D55E00",
-    "reddish_purple": "#CC79A7",
-    "black": "#000000",
-}
+# Okabe-Ito colours (tfcnn.palette), each with one meaning in the whole report.
 NEGATIVES_COLOURS = {
     "random": OKABE_ITO["orange"],
     "tf-matched": OKABE_ITO["sky_blue"],

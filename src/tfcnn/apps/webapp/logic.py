@@ -35,6 +35,7 @@ from ...inference.predict import (
     write_xlsx,
 )
 from ...io.idlists import ids_from_bytes, split_ids, with_symbols
+from ...palette import OKABE_ITO, TARGET_COLOUR, TF_COLOUR, WINDOW_COLOUR
 from .limits import DEFAULT_MAX_CONCURRENT, DEFAULT_MAX_PAIRS_IN_MEMORY
 
 log = logging.getLogger(__name__)
@@ -680,13 +681,13 @@ def xlsx_bytes(p: Prediction) -> bytes:
 #: One colour, one meaning, in every plot of the page (Okabe-Ito: safe for colour-blind
 #: readers). Red and green are never a pair here.
 COLOURS = {
-    "tf": "#0072B2",  # blue: the regulator (TF) profile
-    "target": "#E69F00",  # orange: the target profile
-    "positive": "#009E73",  # bluish green: training positives (known regulatory pairs)
-    "negative": "#CC79A7",  # reddish purple: training negatives
+    "tf": TF_COLOUR,  # blue: the regulator (TF) profile
+    "target": TARGET_COLOUR,  # orange: the target profile
+    "positive": OKABE_ITO["bluish_green"],  # training positives (known regulatory pairs)
+    "negative": OKABE_ITO["reddish_purple"],  # training negatives
     "query": "#999999",  # grey: this query's pairs
-    "window": "#F0E442",  # yellow: the samples the model weighted most
-    "other": "#000000",  # black: activation curves
+    "window": WINDOW_COLOUR,  # yellow: the samples the model weighted most
+    "other": OKABE_ITO["black"],  # activation curves
 }
 COLOUR_KEY = (
     "Colours, the same in every plot: blue = the TF (regulator), orange = the target, "
