@@ -748,9 +748,16 @@ class Predictor:
 
 
 def _strings(values: pa.Array, rows: np.ndarray) -> pd.Series:
-    """``values[rows]`` as a pandas string column (taken in Arrow: ~8x faster than objects)."""
-    taken = values.take(pa.array(np.asarray(rows, dtype=np.int64)))
-    return pd.Series(pd.array(taken, dtype=_STR_DTYPE))
+    """``values[rows]`` as a pandas string column.
+
+    With pandas' object strings (pandas 2), the rows share the few Python strings of
+    ``values`` (a pointer copy: ~12x faster than building one string per row); with an
+    Arrow-backed default (pandas 3) they are taken in Arrow.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    if _STR_DTYPE == np.dtype(object):
+        return pd.Series(values.to_numpy(zero_copy_only=False)[rows], dtype=object)
+    return pd.Series(pd.array(values.take(pa.array(rows)), dtype=_STR_DTYPE))
 
 
 def _no_usable(
