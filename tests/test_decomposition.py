@@ -90,9 +90,13 @@ def test_kept_rows_are_not_scored_again_and_change_nothing(tmp_path, predictor) 
     """A server's second query about the same regulators reuses their rows: same table as
     a fresh predictor's, and only the query's own pairs are scored."""
     genes = predictor.genes
-    regs, first, second = genes[:3], genes[10:30], genes[30:45]
+    regs, first, second = genes[:3], genes[10 : 10 + len(genes) // 3], genes[-15:]
     predictor.row_cache.clear()
-    predictor.predict(regs, first)
+    predictor._reference = None
+    predictor.predict(regs, genes[10:12])  # a small query does not score every gene
+    assert predictor._reference is None
+    predictor.predict(regs, first)  # a third of the genes: the training TFs' rows are kept
+    assert predictor._reference is not None
     scored: list[int] = []
     real = predictor.score_grid
 

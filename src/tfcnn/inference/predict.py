@@ -632,12 +632,15 @@ class Predictor:
         """Scores of training TFs ``tf_rows`` x ``target_rows`` for the column reference.
 
         The training TFs' rows over all genes are scored once and kept when they fit in
-        :data:`_REFERENCE_CELLS` values; otherwise each query scores its own columns.
+        :data:`_REFERENCE_CELLS` values and the query asks for at least a quarter of the
+        genes (so a small one-off query never pays for every gene); otherwise each query
+        scores its own columns.
         """
         assert self.training is not None
         tfs = self.training["positive_tfs"]
         n_genes = len(self.genes)
-        if tfs.size * n_genes > _REFERENCE_CELLS:
+        small = self._reference is None and 4 * target_rows.size < n_genes
+        if small or tfs.size * n_genes > _REFERENCE_CELLS:
             return self.score_grid(tf_rows, target_rows, workers=workers)
         with self._reference_lock:
             if self._reference is None:
