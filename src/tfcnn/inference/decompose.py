@@ -45,16 +45,13 @@ class RowStats:
         return self.base_rate > SHORTCUT_SHARE
 
 
-def _row_percentiles(row: np.ndarray) -> np.ndarray:
-    """Percentile (0-100, ties half) of each value of ``row`` among its non-NaN values."""
-    ok = ~np.isnan(row)
-    values = row[ok]
-    ordered = np.sort(values)
-    below = np.searchsorted(ordered, values, "left")
-    upto = np.searchsorted(ordered, values, "right")
-    out = np.full(row.size, np.nan, dtype=np.float32)
-    out[ok] = (below + upto) / 2 / max(1, values.size) * 100
-    return out
+def _percentile_ranks(values: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """(percentile 0-100 with ties counted half, non-NaN count) of each value along
+    ``axis`` among the non-NaN values there; NaN stays NaN."""
+    ranks = rankdata(values, axis=axis, nan_policy="omit")
+    counts = np.sum(~np.isnan(values), axis=axis, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (ranks - 0.5) / counts * 100, counts
 
 
 def row_stats(
@@ -77,8 +74,7 @@ def row_stats(
         grid[np.arange(rows.size), rows] = np.nan  # a gene with itself is never scored
         base[lo : lo + rows.size] = np.nanmean(grid > 0.5, axis=1, where=~np.isnan(grid))
         mean[lo : lo + rows.size] = np.nanmean(grid, axis=1)
-        for i, row in enumerate(grid):
-            percentiles[lo + i] = _row_percentiles(row)
+        percentiles[lo : lo + rows.size] = _percentile_ranks(grid, axis=1)[0]
     return RowStats(base, mean, percentiles)
 
 
@@ -170,7 +166,5 @@ def percentile_in_columns(reference: np.ndarray, n_rows: int) -> np.ndarray:
     out = np.full((n_rows, reference.shape[1]), np.nan)
     if reference.shape[0] < 2:
         return out  # one reference regulator says nothing about the column
-    ranks = rankdata(reference, axis=0, nan_policy="omit")[:n_rows]
-    counts = np.sum(~np.isnan(reference), axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(counts > 1, (ranks - 0.5) / counts * 100, np.nan)
+    percent, counts = _percentile_ranks(reference, axis=0)
+    return np.where(counts > 1, percent, np.nan)[:n_rows]
