@@ -69,7 +69,7 @@ SCAN_FORMAT_VERSION = 2  # 2: engine v2 (other float rounding), dictionary-encod
 DEFAULT_BLOCK_TFS = 32
 MANIFEST = "manifest.json"
 SCHEMA = pa.schema([("tf", pa.string()), ("target", pa.string()), ("probability", pa.float32())])
-ID_COLUMNS = ["tf", "target"]
+ID_COLUMNS = SCHEMA.names[:2]
 
 
 def write_options(names: Sequence[str]) -> dict[str, Any]:
@@ -315,7 +315,7 @@ class _WorkDir:
     def write(self, i: int, table: pa.Table) -> None:
         final = self.block_path(i)
         tmp = final.with_name(final.name + f".{os.getpid()}.tmp")
-        pq.write_table(table, tmp, **write_options(ID_COLUMNS + ["probability"]))
+        pq.write_table(table, tmp, **write_options(SCHEMA.names))
         os.replace(tmp, final)
 
 
