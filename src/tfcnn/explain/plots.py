@@ -9,11 +9,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import TfcnnInputError
-from ..palette import CYCLE, TARGET_COLOUR, TF_COLOUR, WINDOW_COLOUR
+from ..palette import CYCLE, OKABE_ITO, TARGET_COLOUR, TF_COLOUR, WINDOW_COLOUR
 
 #: Okabe-Ito (:mod:`tfcnn.palette`), one meaning each, as in the web app and the report.
-OKABE_ITO = CYCLE
-PEAK, WINDOW = OKABE_ITO[2], WINDOW_COLOUR
+PEAK, WINDOW = OKABE_ITO["bluish_green"], WINDOW_COLOUR
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -188,7 +187,7 @@ def plot_cluster_scatter(ex: ModelExplanation, x: np.ndarray, max_points: int = 
         if tf_vals.size > max_points:
             pick = rng.choice(tf_vals.size, max_points, replace=False)
             tf_vals, tg_vals = tf_vals[pick], tg_vals[pick]
-        ax.scatter(tf_vals, tg_vals, s=3, alpha=0.3, color=OKABE_ITO[6], lw=0)
+        ax.scatter(tf_vals, tg_vals, s=3, alpha=0.3, color=OKABE_ITO["reddish_purple"], lw=0)
         ax.axhline(0, color="0.8", lw=0.5)
         ax.axvline(0, color="0.8", lw=0.5)
         ax.set_title(
@@ -220,7 +219,7 @@ def plot_coverage(ex: ModelExplanation) -> Figure:
         many = mpl.colormaps["tab20"]
         for j, kind in enumerate(kinds):
             idx = np.flatnonzero(values.to_numpy() == kind)
-            colour = OKABE_ITO[j] if len(kinds) <= len(OKABE_ITO) else many(j % 20)
+            colour = CYCLE[j] if len(kinds) <= len(CYCLE) else many(j % 20)
             ax.bar(idx, sc["windows"].to_numpy()[idx], color=colour, width=1.0, label=kind)
         # Series boundaries: a window that spans one joins samples of two series.
         for b in np.flatnonzero(values.to_numpy()[1:] != values.to_numpy()[:-1]):
