@@ -95,14 +95,37 @@ def _cached_fold(fold: Any, k: int, args: argparse.Namespace) -> dict[str, np.nd
     return scores
 
 
+def _test_arrays(folds: list[Any]) -> tuple[np.ndarray, ...]:
+    """(labels, TFs, targets, fold numbers) of every fold's test pairs, in fold order."""
+    tests = [f.table[f.mask("test")] for f in folds]
+    return (
+        np.concatenate([t["label"].to_numpy() for t in tests]),
+        np.concatenate([t["tf"].astype(str).to_numpy() for t in tests]),
+        np.concatenate([t["target"].astype(str).to_numpy() for t in tests]),
+        np.concatenate([np.full(len(t), k) for k, t in enumerate(tests)]),
+    )
+
+
+def _per_fold(
+    y: np.ndarray, score: np.ndarray, tf: np.ndarray, target: np.ndarray, fold_id: np.ndarray
+) -> list[float | None]:
+    """Within-target AUROC of each fold on its own."""
+    return [
+        grouped_auroc(y[fold_id == k], score[fold_id == k], tf[fold_id == k], target[fold_id == k])
+        for k in np.unique(fold_id)
+    ]
+
+
+def _write_json(path: Path, body: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(body, indent=1, default=float))
+    tmp.replace(path)
+
+
 def _replicates(folds: list[Any], args: argparse.Namespace, console: Console) -> None:
     """Two-tower within-target AUROC of each train seed (folds fixed), their mean and sd,
     and the AUROC of the replicates' probabilities averaged (a bigger ensemble)."""
-    tests = [f.table[f.mask("test")] for f in folds]
-    y = np.concatenate([t["label"].to_numpy() for t in tests])
-    tf = np.concatenate([t["tf"].astype(str).to_numpy() for t in tests])
-    target = np.concatenate([t["target"].astype(str).to_numpy() for t in tests])
-    fold_id = np.concatenate([np.full(len(t), k) for k, t in enumerate(tests)])
+    y, tf, target, fold_id = _test_arrays(folds)
     runs = {}
     for seed in args.replicates:
         args.train_seed = seed
@@ -113,12 +136,7 @@ def _replicates(folds: list[Any], args: argparse.Namespace, console: Console) ->
     out: dict[str, Any] = {}
     for name, score in runs.items():
         overall = grouped_auroc(y, score, tf, target, fold=fold_id)
-        per_fold = [
-            grouped_auroc(
-                y[fold_id == k], score[fold_id == k], tf[fold_id == k], target[fold_id == k]
-            )
-            for k in range(args.folds)
-        ]
+        per_fold = _per_fold(y, score, tf, target, fold_id)
         out[str(name)] = {"within_target": overall, "per_fold": per_fold}
         label = f"train seed {name}" if name != "average" else "probabilities averaged"
         folds_text = " ".join(f"{v:.3f}" for v in per_fold if v is not None)
@@ -128,9 +146,7 @@ def _replicates(folds: list[Any], args: argparse.Namespace, console: Console) ->
     console.print(f"{len(values)} replicates: mean {mean:.3f}, sd {sd:.3f}")
     if args.output is not None:
         body = {"negatives": args.negatives, "replicates": out, "mean": mean, "sd": sd}
-        tmp = args.output.with_name(args.output.name + ".tmp")
-        tmp.write_text(json.dumps(body, indent=1, default=float))
-        tmp.replace(args.output)
+        _write_json(args.output, body)
 
 
 def main() -> None:
@@ -173,7 +189,6 @@ def main() -> None:
     known = api.load_interactions("nitrogen-edges", evidence=EVIDENCE)
     folds = build_tf_folds(expression, known, args.folds, negatives=args.negatives, seed=args.seed)
     parts: dict[str, list[np.ndarray]] = {}
-    ys, tfs, targets, fold_ids = [], [], [], []
     if args.only is not None:  # another process aggregates from the cache
         for k in args.only:
             _cached_fold(folds[k], k, args)
@@ -185,27 +200,17 @@ def main() -> None:
         t = fold.table[fold.mask("test")]
         for name, s in _cached_fold(fold, k, args).items():
             parts.setdefault(name, []).append(np.asarray(s, dtype=np.float64))
-        ys.append(t["label"].to_numpy())
-        tfs.append(t["tf"].astype(str).to_numpy())
-        targets.append(t["target"].astype(str).to_numpy())
-        fold_ids.append(np.full(len(t), k))
         console.print(f"fold {k}: {len(t):,} test pairs, {t['tf'].nunique()} TFs")
     prior_weights = [float(w[0]) for w in parts.pop("prior weight", [])]
     scores = {name: np.concatenate(v) for name, v in parts.items()}
-    y, tf, target, fold_id = (np.concatenate(a) for a in (ys, tfs, targets, fold_ids))
+    y, tf, target, fold_id = _test_arrays(folds)
     result: dict[str, Any] = {}
     for model in ("two-tower", "CNN", "prior + two-tower"):
         if model in scores:
             result[model] = compare_with_controls(
                 y, tf, target, scores, model, CONTROLS, fold_id, args.bootstrap, args.seed
             )
-    per_fold = {
-        name: [
-            grouped_auroc(y[fold_id == k], s[fold_id == k], tf[fold_id == k], target[fold_id == k])
-            for k in range(args.folds)
-        ]
-        for name, s in scores.items()
-    }
+    per_fold = {name: _per_fold(y, s, tf, target, fold_id) for name, s in scores.items()}
     methods = result["two-tower"]["methods"]
     table = Table(title=f"{args.folds}-fold TF hold-out, {args.negatives} negatives, test pairs")
     for column in ("method", "within-target", "within-TF", "pooled", "within-target per fold"):
@@ -238,9 +243,7 @@ def main() -> None:
             "minutes": elapsed / 60,
             "load_average": load,
         }
-        tmp = args.output.with_name(args.output.name + ".tmp")
-        tmp.write_text(json.dumps(out, indent=1, default=float))
-        tmp.replace(args.output)
+        _write_json(args.output, out)
 
 
 if __name__ == "__main__":
