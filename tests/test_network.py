@@ -116,8 +116,10 @@ def test_gradients_match_grouped_conv_reference(width: int) -> None:
         CNNConfig(n_samples=40, filters=(20, 24), units=6, dropout=0.0),
         CNNConfig(n_samples=33, filters=(4, 16), units=5, dropout=0.0, kernel_width=4),
         CNNConfig(n_samples=30, filters=(3, 5), units=4, dropout=0.0, batch_norm=(False, False)),
+        CNNConfig(n_samples=232, dropout=0.0),
+        CNNConfig(n_samples=37, filters=(5, 3), units=4, dropout=0.0),
     ],
-    ids=["separable-row-bn", "wide-bn2-even-kernel", "narrow-no-bn"],
+    ids=["separable-row-bn", "wide-bn2-even-kernel", "narrow-no-bn", "published", "odd-width"],
 )
 def test_fast_training_paths_match_grouped_conv_reference(config: CNNConfig) -> None:
     """Without batch norm 1: pooled first block, conv 2 (composed, or depthwise +
@@ -206,3 +208,24 @@ def test_sizes_are_whole_numbers_within_caps_before_anything_is_allocated() -> N
     big = CNNConfig(n_samples=1000, filters=(64, 64), units=64, batch_norm=(True, True))
     assert big.n_parameters == sum(p.numel() for p in PairCNNNetwork(big).parameters())
     assert big.n_parameters < MAX_PARAMETERS
+
+
+@pytest.mark.parametrize("width", [12, 13])
+def test_window_extremes_route_gradients_like_max_pool_even_on_ties(width: int) -> None:
+    """Window max/min and their gradients equal 2x2 max-pool's (of s and of -s), also when
+    most windows hold tied values: the gradient goes to the first extreme, as max-pool's."""
+    from tfcnn.model.network import _WindowExtremes
+
+    g = torch.Generator().manual_seed(width)
+    s = torch.randint(0, 3, (64, 2, width), generator=g).float().requires_grad_()
+    weights = torch.randn(64, width // 2, 2, generator=g)
+    (_WindowExtremes.apply(s) * weights).sum().backward()
+    ours = s.grad.clone()
+    s.grad = None
+    grid = s.unsqueeze(1)
+    high = F.max_pool2d(grid, 2)[:, 0, 0]
+    low = -F.max_pool2d(-grid, 2)[:, 0, 0]
+    (high * weights[..., 0] + low * weights[..., 1]).sum().backward()
+    with torch.no_grad():
+        torch.testing.assert_close(_WindowExtremes.apply(s), torch.stack([high, low], -1))
+    torch.testing.assert_close(ours, s.grad, atol=0, rtol=0)
