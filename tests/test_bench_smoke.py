@@ -61,6 +61,15 @@ def test_bench_quick_writes_expected_json(tmp_path: Path) -> None:
     }
     assert results["scoring"]["outputs_agree"] is True
     assert set(results["variant"]) >= {"tfcnn_s", "epochs", "cost_ratio_vs_published"}
+    command = results["command"]  # the goals use training as the tfcnn command runs it
+    assert [g["tfcnn_s"] for g in results["goals"]] == [
+        command["published_s"],
+        command["variant_s"],
+    ]
+    assert [g["library_default_s"] for g in results["goals"]] == [
+        results["training"]["tfcnn_s"],
+        results["variant"]["tfcnn_s"],
+    ]
     assert "SYNTHETIC" in proc.stdout
 
 
