@@ -11,7 +11,8 @@ this script. It uses only the product's calls:
    and ``pair-cnn`` (the published configuration), both with the same seed;
 3. the test pairs of all folds scored together by
    ``tfcnn.evaluation.evaluate.compare_with_controls`` (AUROCs computed within each fold,
-   TFs resampled for the CIs), beside Pearson r and the node-identity controls.
+   TFs resampled for the CIs), beside Pearson r, the TF-neighbour transfer (a relational
+   baseline without training) and the node-identity controls.
 
 Prints a table and writes JSON (``--output``). ``--folds 2 --epochs 3`` is a quick check
 whose numbers mean nothing. Deterministic for a seed and thread count.
@@ -39,6 +40,7 @@ from tfcnn.evaluation.evaluate import CONTROLS, compare_with_controls, node_cont
 from tfcnn.evaluation.ranking import grouped_auroc
 from tfcnn.model.prior import model_prior, target_frequency
 from tfcnn.pairs import build_tf_folds
+from tfcnn.study.protocols import neighbour_transfer
 
 EVIDENCE = ["TARGET", "CHIPSeq", "Litterature"]
 
@@ -200,6 +202,8 @@ def main() -> None:
         t = fold.table[fold.mask("test")]
         for name, s in _cached_fold(fold, k, args).items():
             parts.setdefault(name, []).append(np.asarray(s, dtype=np.float64))
+        # no training, so computed here rather than cached: the study's relational yardstick
+        parts.setdefault("TF-neighbour transfer", []).append(neighbour_transfer(fold))
         console.print(f"fold {k}: {len(t):,} test pairs, {t['tf'].nunique()} TFs")
     prior_weights = [float(w[0]) for w in parts.pop("prior weight", [])]
     scores = {name: np.concatenate(v) for name, v in parts.items()}

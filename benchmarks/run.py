@@ -81,6 +81,7 @@ class Sizes:
     reference_budget_s: float = 40.0  # reference training stops after the epoch past this
     score_pairs: int = 200_000
     score_repeats: int = 3
+    fit_repeats: int = 3  # (e): median of this many fits, as the Keras reference's
     score_budget_s: float = 15.0  # no further repeat once a scorer has used this much
     variant_epochs: int = 30  # the full 30 epochs, measured (not extrapolated)
     variant_filters: tuple[int, int] = (64, 64)
@@ -94,6 +95,7 @@ QUICK = Sizes(
     reference_budget_s=5.0,
     score_pairs=5_000,
     score_repeats=1,
+    fit_repeats=1,
     score_budget_s=5.0,
     variant_epochs=2,  # as many as the published run, so a --keras comparison is like for like
 )
@@ -343,7 +345,8 @@ def bench_variant(sizes: Sizes, X: np.ndarray, y: np.ndarray, training: dict) ->
 def _command_fits(sizes: Sizes) -> dict:
     """Both trainings in this (fresh) process with glibc malloc tuned as the ``tfcnn``
     command tunes it at start-up (:func:`tfcnn.runtime.keep_freed_memory`); ``fit`` itself
-    leaves the allocator alone, so (1) and (3) are the library's default figures."""
+    leaves the allocator alone, so (1) and (3) are the library's default figures. Each is
+    the median of ``sizes.fit_repeats`` fits, the statistic of the Keras reference."""
     from tfcnn.runtime import keep_freed_memory
 
     tuned = keep_freed_memory()
@@ -356,10 +359,14 @@ def _command_fits(sizes: Sizes) -> dict:
         ("published_s", False, sizes.epochs),
         ("variant_s", True, sizes.variant_epochs),
     ):
-        est = _estimator(sizes, epochs, variant=variant)
-        cpu0, t0 = os.times(), time.perf_counter()
-        est.fit(X, y)
-        result[key] = time.perf_counter() - t0
+        times, cpu0 = [], os.times()
+        for _ in range(sizes.fit_repeats):
+            est = _estimator(sizes, epochs, variant=variant)
+            t0 = time.perf_counter()
+            est.fit(X, y)
+            times.append(time.perf_counter() - t0)
+        result[key] = statistics.median(times)
+        result[key.replace("_s", "_runs_s")] = times
         result[key.replace("_s", "_sys_share")] = _sys_share(cpu0, os.times())
     return result
 
@@ -604,7 +611,8 @@ def render(console: Console, results: dict) -> None:
             else f"configuration from (a), per epoch. All 30 epochs were run: "
             f"{_fmt_s(va['tfcnn_s'])}."
         ),
-        "(e) the published configuration and the 64/64/64 variant again, in a fresh process "
+        f"(e) the published configuration and the 64/64/64 variant again, median of "
+        f"{len(cm['published_runs_s'])} fits each, in a fresh process "
         "with glibc malloc tuned as the tfcnn command tunes it at start-up "
         "(tfcnn.runtime.keep_freed_memory: "
         + ("applied" if cm["allocator_tuned"] else "NOT applied on this system")

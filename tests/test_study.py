@@ -50,6 +50,48 @@ def test_correlation_baselines() -> None:
     assert baselines.correlation_features(x).shape == (30, 4)
 
 
+def test_neighbour_transfer_is_the_mean_r_with_known_regulators_minus_non_regulators() -> None:
+    """Against a loop over the definition, on SYNTHETIC profiles; blocks of targets and
+    targets or TFs without labels change nothing (a side with no TF counts 0)."""
+    rng = np.random.default_rng(3)
+    z = rng.standard_normal((40, 12))
+    train_tf, train_target = rng.integers(0, 15, 120), rng.integers(15, 40, 120)
+    train_label = rng.integers(0, 2, 120)
+    tf, target = rng.integers(0, 20, 60), rng.integers(15, 40, 60)
+    r = np.corrcoef(z)
+    expected = []
+    for x, g in zip(tf, target, strict=True):
+        score = 0.0
+        for label, sign in ((1, 1.0), (0, -1.0)):
+            refs = train_tf[(train_target == g) & (train_label == label)]
+            score += sign * r[x, refs].mean() if refs.size else 0.0
+        expected.append(score)
+    args = (z, train_tf, train_target, train_label, tf, target)
+    np.testing.assert_allclose(baselines.neighbour_transfer_scores(*args), expected, atol=1e-12)
+    np.testing.assert_allclose(
+        baselines.neighbour_transfer_scores(*args, block=3), expected, atol=1e-12
+    )
+    empty = baselines.neighbour_transfer_scores(z, train_tf[:0], train_target[:0], [], tf, target)
+    assert empty.shape == (60,) and not empty.any()
+
+
+def test_neighbour_transfer_reads_the_relation_not_the_nodes() -> None:
+    """A held-out TF that resembles a training TF inherits that TF's targets; the same
+    TF scores other targets lower, and a target's score does not follow its degree."""
+    rng = np.random.default_rng(4)
+    z = rng.standard_normal((10, 30))
+    z[1] = z[0] + 0.3 * rng.standard_normal(30)  # TF 1 (held out) resembles TF 0
+    # training: TF 0 regulates genes 5 and 6, not 7 and 8; TF 2 the reverse
+    train_tf = np.array([0, 0, 0, 0, 2, 2, 2, 2])
+    train_target = np.array([5, 6, 7, 8, 5, 6, 7, 8])
+    train_label = np.array([1, 1, 0, 0, 0, 0, 1, 1])
+    tf = np.array([1, 1, 1, 1])
+    score = baselines.neighbour_transfer_scores(
+        z, train_tf, train_target, train_label, tf, np.array([5, 6, 7, 8])
+    )
+    assert min(score[:2]) > max(score[2:])
+
+
 def test_logistic_and_single_profile_controls_learn_what_they_can_see() -> None:
     rng = np.random.default_rng(1)
     n, s = 400, 10
@@ -140,6 +182,7 @@ def test_protocol_job_reports_within_target_auroc_with_a_ci(files, tmp_path) -> 
     m = protocols.run_protocol_job(config, tmp_path)
     # a job without `models` (as `--models pair-cnn` makes) is the study before issue 15
     assert set(m["methods"]) == {n for n, _ in protocols.METHODS} - {"two_tower", "genie3"}
+    assert "neighbour_transfer" in m["methods"]  # a relational yardstick in every run
     assert "models" not in m and "two_tower" not in m
     for name in ("cnn", "pearson", "logistic_correlation", "tf_only", "target_frequency"):
         assert {"within_target_auroc", "within_tf_auroc", "pooled_auroc"} <= set(m["methods"][name])

@@ -56,10 +56,13 @@ METHODS: tuple[tuple[str, str], ...] = (
     ("abs_pearson", "|Pearson r|"),
     ("logistic_correlation", "logistic regr. on correlations"),
     ("genie3", "GENIE3-style trees"),
+    ("neighbour_transfer", "TF-neighbour transfer"),
     ("tf_only", "TF-only control"),
     ("target_only", "target-only control"),
     ("target_frequency", "target-frequency control"),
 )
+#: Baselines that runs of older versions lack: shown only where a run has their scores.
+NEWER_BASELINES = frozenset({"neighbour_transfer"})
 SCORES_FILE = "test_scores.tsv.gz"
 GENIE3_FILE = "genie3.safetensors"
 
@@ -190,8 +193,23 @@ def score_test_pairs(
         "logistic_correlation": baselines.logistic_correlation_scores(
             x_train, y_train, x_test, seed=seed
         ),
+        "neighbour_transfer": neighbour_transfer(pairs),
         **node_controls(pairs, "test", seed=seed),
     }
+
+
+def neighbour_transfer(pairs: PairSet, split: str = "test") -> np.ndarray:
+    """:func:`~tfcnn.evaluation.baselines.neighbour_transfer_scores` of ``split``'s pairs,
+    from the training pairs' labels."""
+    train, test = pairs.mask("train"), pairs.mask(split)
+    return baselines.neighbour_transfer_scores(
+        pairs.zscores,
+        pairs.tf_rows[train],
+        pairs.target_rows[train],
+        pairs.labels[train],
+        pairs.tf_rows[test],
+        pairs.target_rows[test],
+    )
 
 
 def job_models(config: dict[str, Any]) -> list[str]:

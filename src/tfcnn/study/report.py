@@ -864,6 +864,11 @@ sqrt, seeded) predicts its profile from the profiles of the TFs with known targe
 score is the TF's feature importance. Unsupervised (labels unused), computed once per dataset.
 Pairs whose regulator is not such a TF score 0: with random negatives this rewards recognising
 TFs, like the artefact the CNN can exploit.</li>
+<li><b>TF-neighbour transfer</b> (in runs of this version on): no training; a pair's score is
+the TF's mean Pearson r with the target's known regulators in the training split minus its
+mean r with the target's known non-regulators. It reads the pair relation only (TFs with
+similar profiles share targets), so it is the yardstick for a pair model under TF hold-out:
+a model that does no better has learned no more than this.</li>
 <li><b>TF-only / target-only control</b>: a small MLP (scikit-learn, 32 hidden units, seeded)
 on the TF's profile alone / the target's profile alone, fit on the training pairs.</li>
 <li><b>target-frequency control</b>: how often the target was a positive's target in

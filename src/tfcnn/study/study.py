@@ -549,8 +549,9 @@ def combined_evaluation(
 
 def method_names(present: Any) -> list[str]:
     """The methods of :data:`.protocols.METHODS` to show: every baseline and control, and
-    the learned models other than the CNN only when they ran (in ``present``)."""
-    optional = set(protocols.MODELS.values()) - {"cnn"}
+    the learned models other than the CNN, and the baselines added since runs were first
+    kept (:data:`.protocols.NEWER_BASELINES`), only when they are in ``present``."""
+    optional = set(protocols.MODELS.values()) - {"cnn"} | protocols.NEWER_BASELINES
     return [n for n, _ in protocols.METHODS if n not in optional or n in set(present)]
 
 
