@@ -266,8 +266,9 @@ class _RowBatchNorm(torch.autograd.Function):
 
     Forward: the column means of ``x`` and ``x**2`` (variance ``E[x^2] - E[x]^2``; ReLU
     outputs of order 1, so float32 keeps about 6 digits of it), then one multiply-add.
-    Backward: the textbook batch-norm gradient, with its two column sums taken as
-    matrix-vector products and ``dx`` as one multiply-add of ``dy`` and ``x``.
+    Backward: the textbook batch-norm gradient, with its two column sums (see
+    :func:`_column_sums`; ``sum(dy * x)`` as the diagonal of ``dy^T x``) and ``dx`` as one
+    multiply-add of ``dy`` and ``x``.
     """
 
     @staticmethod
