@@ -226,22 +226,8 @@ def build_pair_set(
         _report_dropped(dropped, _DM_DROPPED, keep)
         tf_idx, target_idx, labels = _labelled(pos, keep, neg_tf, neg_target)
         split_names = np.concatenate([pos_split[keep], neg_split])
-        return _finish(
-            expression,
-            interactions,
-            pos,
-            tf_idx,
-            target_idx,
-            labels,
-            split_names,
-            negatives,
-            split,
-            seed,
-            fractions,
-            id_map,
-            per_split,
-            {},
-        )
+        drawn = _Drawn(tf_idx, target_idx, labels, split_names, negatives, split, seed, fractions)
+        return _finish(expression, interactions, id_map, pos, drawn, per_split, {})
     if negatives == "random":
         keep = np.ones(pos.tf.size, dtype=bool)
         neg_tf, neg_target = random_negatives(pos.tf.size, n_genes, pos.known, rng)
@@ -283,22 +269,8 @@ def build_pair_set(
     else:
         groups = tf_idx if split == "tf-holdout" else None
         split_names = assign_splits(labels, groups, tuple(fractions), rng)
-    return _finish(
-        expression,
-        interactions,
-        pos,
-        tf_idx,
-        target_idx,
-        labels,
-        split_names,
-        negatives,
-        split,
-        seed,
-        fractions,
-        id_map,
-        {"before_split": balance},
-        extra,
-    )
+    drawn = _Drawn(tf_idx, target_idx, labels, split_names, negatives, split, seed, fractions)
+    return _finish(expression, interactions, id_map, pos, drawn, {"before_split": balance}, extra)
 
 
 def _labelled(
@@ -376,24 +348,11 @@ def build_tf_folds(
         fold_pos = _Positives(pos.tf, pos.target, pos.known, dropped, pos.excluded)
         tf_idx, target_idx, labels = _labelled(pos, keep, neg_tf, neg_target)
         split_names = np.concatenate([pos_split[keep], neg_split])
-        out.append(
-            _finish(
-                expression,
-                interactions,
-                fold_pos,
-                tf_idx,
-                target_idx,
-                labels,
-                split_names,
-                negatives,
-                "tf-kfold",
-                seed,
-                (0.8, 0.1, 0.1),
-                id_map,
-                per_split,
-                {"fold": k, "n_folds": n_folds},
-            )
+        drawn = _Drawn(
+            tf_idx, target_idx, labels, split_names, negatives, "tf-kfold", seed, (0.8, 0.1, 0.1)
         )
+        fold = {"fold": k, "n_folds": n_folds}
+        out.append(_finish(expression, interactions, id_map, fold_pos, drawn, per_split, fold))
     return out
 
 
@@ -451,23 +410,32 @@ def _report_dropped(dropped: dict[str, int], reason: str, keep: np.ndarray) -> N
         )
 
 
+@dataclass(frozen=True)
+class _Drawn:
+    """Labelled pairs as drawn (gene rows, labels, split names) and how they were drawn."""
+
+    tf: np.ndarray
+    target: np.ndarray
+    labels: np.ndarray
+    splits: np.ndarray
+    negatives: str
+    split: str
+    seed: int
+    fractions: tuple[float, ...]
+
+
 def _finish(
     expression: ExpressionMatrix,
     interactions: Interactions,
-    pos: _Positives,
-    tf_idx: np.ndarray,
-    target_idx: np.ndarray,
-    labels: np.ndarray,
-    split_names: np.ndarray,
-    negatives: str,
-    split: str,
-    seed: int,
-    fractions: tuple[float, ...],
     id_map: IdMap | None,
+    pos: _Positives,
+    drawn: _Drawn,
     balance: dict[str, Any],
     extra: dict[str, Any],
 ) -> PairSet:
     """The pair set: table, its summary (meta) and the known pairs; splits checked."""
+    tf_idx, target_idx, labels, split_names = drawn.tf, drawn.target, drawn.labels, drawn.splits
+    negatives, split, seed, fractions = drawn.negatives, drawn.split, drawn.seed, drawn.fractions
     genes = list(expression.genes)
     gene_arr = np.array(genes, dtype=object)
     kind = np.where(labels == 1, "positive", f"negative-{negatives}")
