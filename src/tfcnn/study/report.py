@@ -868,7 +868,8 @@ TFs, like the artefact the CNN can exploit.</li>
 the TF's mean Pearson r with the target's known regulators in the training split minus its
 mean r with the target's known non-regulators. It reads the pair relation only (TFs with
 similar profiles share targets), so it is the yardstick for a pair model under TF hold-out:
-a model that does no better has learned no more than this.</li>
+a model that does no better has learned no more than this. It is exactly 0.5 where test
+targets have no known regulator in training (pair-disjoint splits).</li>
 <li><b>TF-only / target-only control</b>: a small MLP (scikit-learn, 32 hidden units, seeded)
 on the TF's profile alone / the target's profile alone, fit on the training pairs.</li>
 <li><b>target-frequency control</b>: how often the target was a positive's target in
