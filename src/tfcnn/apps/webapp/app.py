@@ -404,13 +404,13 @@ def make_server(
 
         # Downloads hold this session's own result only, built from memory (no file on
         # the server), off the event loop so other sessions are not held up.
-        @render.download(filename="tfcnn_predictions.csv", media_type="text/csv")
+        @render.download_button(filename="tfcnn_predictions.csv", media_type="text/csv")
         async def download_csv():
             p = prediction()
             if p is not None:
                 yield await asyncio.to_thread(csv_bytes, p)
 
-        @render.download(
+        @render.download_button(
             filename="tfcnn_predictions.xlsx",
             media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         )
