@@ -53,7 +53,9 @@ from tfcnn.model.network import PairCNNNetwork
 THREADS = 2
 SEED = 20190101
 AGREEMENT_TOLERANCE = 1e-5
-RUNTIME_TARGET_S = 180.0
+#: Expected wall time on an idle 2-core machine, Keras included (two idle runs of
+#: 2026-11-30 took 296 s and 339 s, the second with the median-of-3 fits of line 4).
+RUNTIME_TARGET_S = 420.0
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = ROOT / ".bench" / "results.json"
 
