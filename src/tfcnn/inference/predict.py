@@ -299,7 +299,7 @@ class Predictor:
 
         self.model = api.load_model(model)
         self._compiled: tuple[PairScorer, GeneTerms] | None = None
-        self._id_columns: tuple[pa.Array, ...] | None = None
+        self._id_columns: tuple[np.ndarray | pa.Array, ...] | None = None
         # Per model and matrix, kept across queries (a server asks about the same TFs):
         self.row_cache = RowStatsCache()
         self._reference: np.ndarray | None = None  # training TFs x all genes
@@ -654,7 +654,7 @@ class Predictor:
         """Whether each pair's TF, target and the pair itself were in the training data."""
         n = tf_rows.size
         if self.training is None:
-            unknown = _strings(pa.array(["unknown"]), np.zeros(n, np.int64))
+            unknown = _strings(_string_source(["unknown"]), np.zeros(n, np.int64))
             return {k: unknown for k in ("regulator", "target", "pair")}
         t = self.training
         codes = tf_rows * len(self.genes) + target_rows
@@ -663,12 +663,12 @@ class Predictor:
             ("train_positive", "train_negative", "held_out_positive", "held_out_negative"), 1
         ):
             pair[(pair == 0) & np.isin(codes, t[key])] = i
-        yes_no = pa.array(["no", "yes"])
+        yes_no = _string_source(["no", "yes"])
         return {
             "regulator": _strings(yes_no, np.isin(tf_rows, t["tfs"]).astype(np.int64)),
             "target": _strings(yes_no, np.isin(target_rows, t["targets"]).astype(np.int64)),
             "pair": _strings(
-                pa.array(
+                _string_source(
                     [
                         "no",
                         "train positive",
@@ -693,20 +693,20 @@ class Predictor:
         tf_rows, target_rows, prob = tf_rows[order], target_rows[order], prob[order]
         parts = {k: v[order] for k, v in parts.items()}
         flags = self._flags(tf_rows, target_rows)
-        if self._id_columns is None:  # Arrow string arrays, built once: fast to take from
+        if self._id_columns is None:  # built once: every query's table takes from them
             named = symbols()
             gene_symbols = [named.get(str(a), "") for a in self.agi]
             self._id_columns = tuple(
-                pa.array([str(v) for v in values], pa.large_string())
+                _string_source(values)
                 for values in (self.genes, self.agi, self.probeset, gene_symbols)
             )
         genes, agi, probeset, symbol = self._id_columns
         rank = pd.Series(prob).rank(method="min", ascending=False).to_numpy(np.int64)
         if self.known_codes is None:
-            known = _strings(pa.array(["unknown"]), np.zeros(prob.size, np.int64))
+            known = _strings(_string_source(["unknown"]), np.zeros(prob.size, np.int64))
         else:
             codes = tf_rows * len(self.genes) + target_rows
-            known = _strings(pa.array(["no", "yes"]), np.isin(codes, self.known_codes))
+            known = _strings(_string_source(["no", "yes"]), np.isin(codes, self.known_codes))
         if self.distribution:
             pct_pos = percentile_in(self.distribution, "positive", prob)
             pct_neg = percentile_in(self.distribution, "negative", prob)
@@ -750,17 +750,25 @@ class Predictor:
         return list(self.matrix.samples)
 
 
-def _strings(values: pa.Array, rows: np.ndarray) -> pd.Series:
-    """``values[rows]`` as a pandas string column.
+def _string_source(values: Iterable[object]) -> np.ndarray | pa.Array:
+    """Strings that :func:`_strings` takes table columns from, in the form pandas' default
+    string dtype takes fastest: Python strings (pandas 2's object dtype) or Arrow."""
+    strings = [str(v) for v in values]
+    if _STR_DTYPE == np.dtype(object):
+        return np.array(strings, dtype=object)
+    return pa.array(strings, pa.large_string())
 
-    With pandas' object strings (pandas 2), the rows share the few Python strings of
-    ``values`` (a pointer copy: ~12x faster than building one string per row); with an
-    Arrow-backed default (pandas 3) they are taken in Arrow.
+
+def _strings(source: np.ndarray | pa.Array, rows: np.ndarray) -> pd.Series:
+    """``source[rows]`` as a pandas string column (``source`` from :func:`_string_source`).
+
+    Object strings share the few Python strings of ``source`` (a pointer copy: ~12x
+    faster than building one string per row); Arrow strings are taken in Arrow.
     """
     rows = np.asarray(rows, dtype=np.int64)
-    if _STR_DTYPE == np.dtype(object):
-        return pd.Series(values.to_numpy(zero_copy_only=False)[rows], dtype=object)
-    return pd.Series(pd.array(values.take(pa.array(rows)), dtype=_STR_DTYPE))
+    if isinstance(source, np.ndarray):
+        return pd.Series(source[rows], dtype=object)
+    return pd.Series(pd.array(source.take(pa.array(rows)), dtype=_STR_DTYPE))
 
 
 def _no_usable(
