@@ -37,7 +37,8 @@ from rich.table import Table
 from tfcnn import api
 from tfcnn.evaluation.baselines import pearson_scores
 from tfcnn.evaluation.evaluate import CONTROLS, compare_with_controls, node_controls
-from tfcnn.evaluation.ranking import grouped_auroc
+from tfcnn.evaluation.ranking import auroc_per_fold, grouped_auroc
+from tfcnn.io.atomic import write_text
 from tfcnn.model.prior import model_prior, target_frequency
 from tfcnn.pairs import build_tf_folds
 from tfcnn.study.protocols import neighbour_transfer
@@ -108,20 +109,8 @@ def _test_arrays(folds: list[Any]) -> tuple[np.ndarray, ...]:
     )
 
 
-def _per_fold(
-    y: np.ndarray, score: np.ndarray, tf: np.ndarray, target: np.ndarray, fold_id: np.ndarray
-) -> list[float | None]:
-    """Within-target AUROC of each fold on its own."""
-    return [
-        grouped_auroc(y[fold_id == k], score[fold_id == k], tf[fold_id == k], target[fold_id == k])
-        for k in np.unique(fold_id)
-    ]
-
-
 def _write_json(path: Path, body: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(body, indent=1, default=float))
-    tmp.replace(path)
+    write_text(path, json.dumps(body, indent=1, default=float), force=True)
 
 
 def _replicates(folds: list[Any], args: argparse.Namespace, console: Console) -> None:
@@ -138,7 +127,7 @@ def _replicates(folds: list[Any], args: argparse.Namespace, console: Console) ->
     out: dict[str, Any] = {}
     for name, score in runs.items():
         overall = grouped_auroc(y, score, tf, target, fold=fold_id)
-        per_fold = _per_fold(y, score, tf, target, fold_id)
+        per_fold = auroc_per_fold(y, score, tf, target, fold_id)
         out[str(name)] = {"within_target": overall, "per_fold": per_fold}
         label = f"train seed {name}" if name != "average" else "probabilities averaged"
         folds_text = " ".join(f"{v:.3f}" for v in per_fold if v is not None)
@@ -214,7 +203,7 @@ def main() -> None:
             result[model] = compare_with_controls(
                 y, tf, target, scores, model, CONTROLS, fold_id, args.bootstrap, args.seed
             )
-    per_fold = {name: _per_fold(y, s, tf, target, fold_id) for name, s in scores.items()}
+    per_fold = {name: auroc_per_fold(y, s, tf, target, fold_id) for name, s in scores.items()}
     methods = result["two-tower"]["methods"]
     table = Table(title=f"{args.folds}-fold TF hold-out, {args.negatives} negatives, test pairs")
     for column in ("method", "within-target", "within-TF", "pooled", "within-target per fold"):

@@ -147,6 +147,21 @@ def grouped_auroc(
     return GroupedAUROC(y, score, grouping(kind, tf, target, fold)).value(weighting)
 
 
+def auroc_per_fold(
+    y: np.ndarray,
+    score: np.ndarray,
+    tf: np.ndarray,
+    target: np.ndarray,
+    fold: np.ndarray,
+    kind: str = "within_target",
+) -> list[float | None]:
+    """:func:`grouped_auroc` of each fold on its own, in the order of the fold ids."""
+    return [
+        grouped_auroc(y[fold == k], score[fold == k], tf[fold == k], target[fold == k], kind)
+        for k in np.unique(fold).tolist()
+    ]
+
+
 def expected_average_precision(n: int, k: int) -> float:
     """Expected average precision of a uniformly random ranking of ``n`` items, ``k`` positive.
 

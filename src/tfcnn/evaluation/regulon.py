@@ -40,7 +40,7 @@ from ..inference.expand import (
     scored_parts,
     unit_rows,
 )
-from .ranking import paired_bootstrap, ranking_metrics
+from .ranking import auroc_per_fold, paired_bootstrap, ranking_metrics
 
 if TYPE_CHECKING:
     from ..pairs import PairSet
@@ -187,8 +187,6 @@ def _metrics(
     scores: pd.DataFrame, methods: Sequence[str], n_boot: int, seed: int
 ) -> dict[str, dict[str, Any]]:
     """Ranking metrics per method (folds kept apart), per-fold within-target, bootstrap CI."""
-    from .ranking import grouped_auroc
-
     out: dict[str, dict[str, Any]] = {}
     for m in methods:
         t = scores[scores[m].notna()]
@@ -196,10 +194,7 @@ def _metrics(
         tf, target, fold = t["tf"].to_numpy(), t["target"].to_numpy(), t["fold"].to_numpy()
         res: dict[str, Any] = dict(ranking_metrics(y, s, tf, target, fold))
         res["pairs"] = int(len(t))
-        res["within_target_auroc_per_fold"] = [
-            grouped_auroc(y[fold == k], s[fold == k], tf[fold == k], target[fold == k])
-            for k in np.unique(fold).tolist()
-        ]
+        res["within_target_auroc_per_fold"] = auroc_per_fold(y, s, tf, target, fold)
         ci = paired_bootstrap(
             y,
             {m: s, "chance": np.zeros(len(t))},
