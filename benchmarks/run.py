@@ -354,8 +354,7 @@ def _command_fits(sizes: Sizes) -> dict:
     tuned = keep_freed_memory()
     torch.set_num_threads(THREADS)
     X, y = synthetic_pairs(sizes.train_pairs, sizes.width, SEED)
-    _estimator(sizes, 1).fit(X[:1024], y[:1024])  # one-off start-up, not timed
-    _estimator(sizes, 1, variant=True).fit(X[:1024], y[:1024])
+    _warm_up(sizes)
     result: dict[str, Any] = {"allocator_tuned": tuned}
     for key, variant, epochs in (
         ("published_s", False, sizes.epochs),

@@ -12,7 +12,7 @@ from ..errors import TfcnnInputError
 from ..palette import CYCLE, OKABE_ITO, TARGET_COLOUR, TF_COLOUR, WINDOW_COLOUR
 
 #: Okabe-Ito (:mod:`tfcnn.palette`), one meaning each, as in the web app and the report.
-PEAK, WINDOW = OKABE_ITO["bluish_green"], WINDOW_COLOUR
+PEAK = OKABE_ITO["bluish_green"]
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -69,7 +69,7 @@ def plot_pair(
         fig.subplots_adjust(left=0.07, right=0.985, bottom=0.09, top=0.94, hspace=0.06)
         fig.set_layout_engine(PlaceHolderLayoutEngine(True, True))
     for ax in (top, bottom):
-        ax.axvspan(e.window_start - 0.5, e.window_end + 0.5, color=WINDOW, alpha=0.45, lw=0)
+        ax.axvspan(e.window_start - 0.5, e.window_end + 0.5, color=WINDOW_COLOUR, alpha=0.45, lw=0)
     top.plot(cols, x_pair[0], color=TF_COLOUR, lw=1.2, label=f"TF {tf_id}")
     top.plot(cols, x_pair[1], color=TARGET_COLOUR, lw=1.2, label=f"target {target_id}")
     r_in = e.window_correlation(np.asarray(x_pair))
