@@ -94,6 +94,8 @@ def neighbour_transfer_scores(
     """
     from scipy import sparse
 
+    from ..inference.expand import unit_rows
+
     z = np.asarray(zscores, dtype=np.float64)
     train_tf, train_target = np.asarray(train_tf), np.asarray(train_target)
     label = np.asarray(train_label).astype(bool)
@@ -105,13 +107,7 @@ def neighbour_transfer_scores(
     queries, query_row = np.unique(tf, return_inverse=True)
     genes, gene_col = np.unique(np.concatenate([train_target, target]), return_inverse=True)
     train_gene, test_gene = gene_col[: len(train_target)], gene_col[len(train_target) :]
-
-    def unit(rows: np.ndarray) -> np.ndarray:
-        v = z[rows] - z[rows].mean(axis=1, keepdims=True)
-        norm = np.linalg.norm(v, axis=1, keepdims=True)
-        return np.divide(v, norm, out=np.zeros_like(v), where=norm > 0)
-
-    similarity = unit(queries) @ unit(refs).T  # (query TFs, training TFs)
+    similarity = unit_rows(z[queries]) @ unit_rows(z[refs]).T  # (query TFs, training TFs)
     weights = np.zeros(len(train_tf))
     for side, sign in ((label, 1.0), (~label, -1.0)):
         counts = np.bincount(train_gene[side], minlength=len(genes))
