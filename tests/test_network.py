@@ -118,23 +118,38 @@ def test_gradients_match_grouped_conv_reference(width: int) -> None:
         CNNConfig(n_samples=30, filters=(3, 5), units=4, dropout=0.0, batch_norm=(False, False)),
         CNNConfig(n_samples=232, dropout=0.0),
         CNNConfig(n_samples=37, filters=(5, 3), units=4, dropout=0.0),
+        CNNConfig(n_samples=21, filters=(3, 4), units=3, dropout=0.0, kernel_height=1),
+        CNNConfig(n_samples=18, filters=(2, 3), units=3, dropout=0.0, kernel_width=1),
     ],
-    ids=["separable-row-bn", "wide-bn2-even-kernel", "narrow-no-bn", "published", "odd-width"],
+    ids=[
+        "separable-row-bn",
+        "wide-bn2-even-kernel",
+        "narrow-no-bn",
+        "published",
+        "odd-width",
+        "one-row-kernel",
+        "one-column-kernel",
+    ],
 )
 def test_fast_training_paths_match_grouped_conv_reference(config: CNNConfig) -> None:
     """Without batch norm 1: pooled first block, conv 2 (composed, or depthwise +
     pointwise from SEPARABLE_FROM channels) and batch norm 2 over a channels-last view
-    give the grouped-conv outputs, gradients and running statistics."""
+    give the grouped-conv outputs, gradients (of the parameters and of the input, which
+    saliency maps use) and running statistics."""
     net = PairCNNNetwork(config).train()
     _randomise(net, seed=config.n_samples)
     ref = PairCNNNetwork(config).train()
     ref.load_state_dict(net.state_dict())
     x = torch.randn(16, 2, config.n_samples, generator=torch.Generator().manual_seed(2))
+    x_ref = x.clone().requires_grad_()
+    x.requires_grad_()
     ours = net(x)
     (ours * torch.linspace(-1, 1, len(ours))).sum().backward()
-    theirs = _torch_grouped_reference(ref, x)
+    theirs = _torch_grouped_reference(ref, x_ref)
     (theirs * torch.linspace(-1, 1, len(theirs))).sum().backward()
     torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(x.grad, x_ref.grad, atol=1e-4, rtol=1e-4)
+    x = x.detach()
     grads = dict(ref.named_parameters())
     for name, p in net.named_parameters():
         torch.testing.assert_close(p.grad, grads[name].grad, atol=1e-4, rtol=1e-4, msg=name)
@@ -212,20 +227,29 @@ def test_sizes_are_whole_numbers_within_caps_before_anything_is_allocated() -> N
 
 @pytest.mark.parametrize("width", [12, 13])
 def test_window_extremes_route_gradients_like_max_pool_even_on_ties(width: int) -> None:
-    """Window max/min and their gradients equal 2x2 max-pool's (of s and of -s), also when
-    most windows hold tied values: the gradient goes to the first extreme, as max-pool's."""
+    """Window max/min and their gradients equal 2x2 max-pool's (of s and of -s): on
+    real-valued series (one extreme per window), and when most windows hold tied values
+    (the gradient goes to the first extreme, as max-pool's)."""
     from tfcnn.model.network import _WindowExtremes
 
     g = torch.Generator().manual_seed(width)
-    s = torch.randint(0, 3, (64, 2, width), generator=g).float().requires_grad_()
-    weights = torch.randn(64, width // 2, 2, generator=g)
-    (_WindowExtremes.apply(s) * weights).sum().backward()
-    ours = s.grad.clone()
-    s.grad = None
-    grid = s.unsqueeze(1)
-    high = F.max_pool2d(grid, 2)[:, 0, 0]
-    low = -F.max_pool2d(-grid, 2)[:, 0, 0]
-    (high * weights[..., 0] + low * weights[..., 1]).sum().backward()
-    with torch.no_grad():
-        torch.testing.assert_close(_WindowExtremes.apply(s), torch.stack([high, low], -1))
-    torch.testing.assert_close(ours, s.grad, atol=0, rtol=0)
+    for tied in (False, True):
+        if tied:
+            s = torch.randint(0, 3, (64, 2, width), generator=g).float()
+        else:
+            s = torch.randn(64, 2, width, generator=g)
+        s.requires_grad_()
+        wp = width // 2
+        # the four samples of each window in row-major order, as (4, N, Wp) slabs
+        slots = s[:, :, : 2 * wp].unflatten(2, (wp, 2)).permute(1, 3, 0, 2).reshape(4, 64, wp)
+        weights = torch.randn(2, 64, wp, generator=g)
+        (_WindowExtremes.apply(slots) * weights).sum().backward()
+        ours = s.grad.clone()
+        s.grad = None
+        grid = s.unsqueeze(1)
+        high = F.max_pool2d(grid, 2)[:, 0, 0]
+        low = -F.max_pool2d(-grid, 2)[:, 0, 0]
+        (high * weights[0] + low * weights[1]).sum().backward()
+        with torch.no_grad():
+            torch.testing.assert_close(_WindowExtremes.apply(slots), torch.stack([high, low]))
+        torch.testing.assert_close(ours, s.grad, atol=0, rtol=0)

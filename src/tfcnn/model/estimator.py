@@ -208,8 +208,13 @@ class PairCNN(ClassifierMixin, BaseEstimator):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             net = PairCNNNetwork(self.config_for(X_t.shape[2]))
+            # foreach: one step over all parameters (the per-parameter loop was ~0.25 ms)
             opt = torch.optim.RMSprop(
-                net.parameters(), lr=self.learning_rate, alpha=self.rho, eps=self.epsilon
+                net.parameters(),
+                lr=self.learning_rate,
+                alpha=self.rho,
+                eps=self.epsilon,
+                foreach=True,
             )
             shuffle = torch.Generator().manual_seed(self.seed)
             self.history_ = []
@@ -222,7 +227,7 @@ class PairCNN(ClassifierMixin, BaseEstimator):
                 for start in range(0, n, self.batch_size):
                     idx = order[start : start + self.batch_size]
                     opt.zero_grad(set_to_none=True)
-                    logits = net(X_t[idx])
+                    logits = net(torch.index_select(X_t, 0, idx))
                     loss = F.binary_cross_entropy_with_logits(logits, y_t[idx])
                     loss.backward()
                     opt.step()

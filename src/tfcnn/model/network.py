@@ -20,13 +20,15 @@ Keras semantics kept on purpose, so that a Keras model can be imported weight fo
 Each separable conv is computed as one dense convolution whose weight is composed from
 the depthwise and pointwise kernels on every call (rows of the input become channels).
 Without batch norm 1 (the published model), conv 1 -> ReLU -> max-pool is computed from
-two series per pair and their 2x2 window max/min (see ``_pooled_first_block``), and conv
+the four samples of each 2x2 window of two series per pair, and their max/min (see
+``_pooled_first_block``), and conv
 2 runs channels-last. All of this is exact and much faster on CPU than grouped 2-D
 convolutions; the parameters keep their Keras shapes so gradients flow to them directly.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from dataclasses import asdict, dataclass
@@ -222,47 +224,61 @@ def _column_sums(x: torch.Tensor) -> torch.Tensor:
 
 
 class _WindowExtremes(torch.autograd.Function):
-    """Max and min of each 2x2 window of two series ``(N, 2, W)``: ``(N, W // 2, 2)``.
+    """Max and min of each 2x2 window, from its four samples ``(4, N, Wp)``: ``(2, N, Wp)``.
 
-    Element-wise maxima of the four strided samples instead of ``max_pool2d`` (several
-    times slower for this shape, and needed twice). The gradient goes where max-pool
-    sends it: to the first extreme of the window in row-major order (later samples win
-    only when strictly larger, or smaller for the min), so ties are routed the same way.
+    The samples come in row-major window order (row 0 left, row 0 right, row 1 left, row
+    1 right), each a contiguous (N, Wp) slab, so every step is an element-wise pass over
+    long rows. The gradient goes where max-pool sends it: to the first extreme of the
+    window in row-major order, so ties are routed the same way. Without ties (real-valued
+    data), each window has exactly one sample equal to its max and one equal to its min,
+    and the gradient is two masked multiply-adds; a tie anywhere in the batch takes the
+    exact first-occurrence path for the whole batch.
     """
 
     @staticmethod
-    def forward(ctx, s):
-        n, _, w = s.shape
-        wp = w // 2
-        e0, o0, e1, o1 = (
-            s[:, 0, 0 : 2 * wp : 2],
-            s[:, 0, 1 : 2 * wp : 2],
-            s[:, 1, 0 : 2 * wp : 2],
-            s[:, 1, 1 : 2 * wp : 2],
-        )
-        out = s.new_empty(n, wp, 2)
-        torch.maximum(torch.maximum(e0, o0), torch.maximum(e1, o1), out=out[:, :, 0])
-        torch.minimum(torch.minimum(e0, o0), torch.minimum(e1, o1), out=out[:, :, 1])
-        ctx.save_for_backward(s)
+    def forward(ctx, slots):
+        a, b, c, d = slots.unbind(0)
+        out = slots.new_empty(2, *slots.shape[1:])
+        torch.maximum(torch.maximum(a, b), torch.maximum(c, d), out=out[0])
+        torch.minimum(torch.minimum(a, b), torch.minimum(c, d), out=out[1])
+        ctx.save_for_backward(slots, out)
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        (s,) = ctx.saved_tensors
-        n, _, w = s.shape
-        wp = w // 2
-        ds = s.new_zeros(s.shape)
-        slots = [(r, c) for r in (0, 1) for c in (0, 1)]  # row-major window order
-        views = [s[:, r, c : 2 * wp : 2] for r, c in slots]
-        for k, op, best in ((0, torch.gt, torch.maximum), (1, torch.lt, torch.minimum)):
-            g = grad[:, :, k]
-            odd0, odd1 = op(views[1], views[0]), op(views[3], views[2])
-            best0, best1 = best(views[0], views[1]), best(views[2], views[3])
-            row1 = op(best1, best0)
-            picks = (~row1 & ~odd0, ~row1 & odd0, row1 & ~odd1, row1 & odd1)
-            for (r, c), pick in zip(slots, picks, strict=True):
-                ds[:, r, c : 2 * wp : 2] += torch.where(pick, g, 0.0)
-        return ds
+        slots, out = ctx.saved_tensors
+        grad = grad.contiguous()
+        windows = out[0].numel()
+        # 1 where a sample is its window's max (samples are <= the max), else 0
+        high = (slots - out[0]).sign_().add_(1.0)
+        low = (slots - out[1]).sign_().sub_(1.0).neg_()
+        # each window has at least one such sample: exactly one each iff the counts match
+        # (summed in float64 beyond float32's exact integer range)
+        exact = torch.float64 if slots.numel() >= 2**24 else None
+        if float(high.sum(dtype=exact)) == windows and float(low.sum(dtype=exact)) == windows:
+            return high.mul_(grad[0]).addcmul_(low, grad[1])
+        slot_grad = torch.zeros_like(slots)
+        for k in (0, 1):
+            hits = slots == out[k]
+            first = hits & (hits.cumsum(0) == 1)
+            slot_grad += torch.where(first, grad[k], 0.0)
+        return slot_grad
+
+
+@functools.lru_cache(maxsize=16)
+def _slot_placement(kernel_height: int, kernel_width: int) -> torch.Tensor:
+    """``(4 * 2 * (kw + 1), kh * kw)``: conv 1's depthwise taps -> the weights of the four
+    window samples (series 0 or 1 at an even or odd position) over the padded TF and
+    target rows, with stride 2 and one extra tap (an odd position shifts the kernel)."""
+    kh, kw = kernel_height, kernel_width
+    placement = torch.zeros(4, 2, kw + 1, kh, kw)
+    for k in range(kw):
+        for odd in (0, 1):
+            placement[odd, 0, k + odd, 0, k] = 1.0  # series 0: d0 * TF
+            if kh == 2:
+                placement[odd, 1, k + odd, 1, k] = 1.0  # series 0: + d1 * target
+            placement[2 + odd, 1, k + odd, 0, k] = 1.0  # series 1: d0 * target
+    return placement.reshape(4 * 2 * (kw + 1), kh * kw)
 
 
 class _RowBatchNorm(torch.autograd.Function):
@@ -394,22 +410,31 @@ class PairCNNNetwork(nn.Module):
         ``s1 = d0 * target`` (row 1; 'same' pads one zero row below a 2-row kernel).
         ``relu(p_o * s + b_o)`` is monotone in ``s``, so its max over a 2x2 window is its
         value at the window's max of ``s`` (min when ``p_o < 0``): the pooled map is built
-        from two (N, W/2) series instead of an (N, f1, 2, W) map. Exact, also for the
-        gradients (ties aside, which have probability zero for real-valued inputs).
+        from the window extremes, two (N, W/2) series, instead of an (N, f1, 2, W) map.
+        The four samples of each window (each series at even and odd positions) are one
+        matrix product of the stride-2 taps and the padded rows gathered once; ``conv1d``
+        and its backward cost more for this shape. Exact, also for the gradients
+        (:class:`_WindowExtremes` routes them as max-pool does, ties included).
         """
         conv = self.conv1
-        d = conv.depthwise[0]  # (kh, kw)
-        d1 = d[1] if d.shape[0] == 2 else torch.zeros_like(d[0])
-        weight = torch.stack([torch.stack([d[0], d1]), torch.stack([torch.zeros_like(d1), d[0]])])
-        series = F.conv1d(F.pad(x, same_padding(conv.kernel[1])), weight)  # (N, 2, W)
-        extremes = _WindowExtremes.apply(series)  # (N, Wp, 2): window max, window min
+        kh, kw = conv.kernel
+        n = x.shape[0]
+        wp = self.config.pooled_width
+        padded = F.pad(x, same_padding(kw)).contiguous()  # (N, 2, L)
+        length = padded.shape[2]
+        # the window samples' inputs: (row, tap) x (pair, window) with stride 2, one copy
+        taps = padded.as_strided((2, kw + 1, n, wp), (length, 1, 2 * length, 2))
+        taps = taps.reshape(2 * (kw + 1), n * wp)
+        placement = _slot_placement(kh, kw).to(conv.depthwise.dtype)
+        weight = (placement @ conv.depthwise[0].reshape(-1)).view(4, 2 * (kw + 1))
+        slots = torch.mm(weight, taps).view(4, n, wp)  # s0 even, s0 odd, s1 even, s1 odd
+        extremes = _WindowExtremes.apply(slots).view(2, n * wp)  # window max, window min
         # Channel o is relu(p_o * high + b_o) when p_o >= 0, relu(p_o * low + b_o) else:
         # one (N * Wp, 2) x (2, f1) product with the weights placed by sign, then ReLU.
         p = conv.pointwise[:, 0]  # (f1,)
         up = p >= 0
         placed = torch.stack([torch.where(up, p, 0.0), torch.where(up, 0.0, p)])  # (2, f1)
-        n, wp = x.shape[0], self.config.pooled_width
-        pooled = torch.addmm(conv.bias, extremes.view(n * wp, 2), placed).relu_()  # (N * Wp, f1)
+        pooled = torch.addmm(conv.bias, extremes.t(), placed).relu_()  # (N * Wp, f1)
         return pooled.view(n, 1, wp, -1).permute(0, 3, 1, 2)  # (N, f1, 1, Wp), channels-last
 
     def _second_conv(self, h: torch.Tensor) -> torch.Tensor:
