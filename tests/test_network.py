@@ -253,3 +253,34 @@ def test_window_extremes_route_gradients_like_max_pool_even_on_ties(width: int) 
         with torch.no_grad():
             torch.testing.assert_close(_WindowExtremes.apply(slots), torch.stack([high, low]))
         torch.testing.assert_close(ours, s.grad, atol=0, rtol=0)
+
+
+def test_flat_rmsprop_matches_torch_rmsprop_bit_for_bit() -> None:
+    """The flat-buffer RMSprop gives exactly torch.optim.RMSprop's weights (several batches,
+    gradients accumulated into the shared buffer), and on exit, also after an error,
+    every parameter has its own storage again."""
+    from tfcnn.model.optimiser import FlatRMSprop
+
+    config = CNNConfig(n_samples=20, filters=(3, 4), units=5, dropout=0.0)
+    g = torch.Generator().manual_seed(3)
+    x, y = torch.randn(6, 16, 2, 20, generator=g), (torch.rand(6, 16, generator=g) > 0.5).float()
+    torch.manual_seed(0)
+    ours, ref = PairCNNNetwork(config), PairCNNNetwork(config)
+    ref.load_state_dict(ours.state_dict())
+    theirs = torch.optim.RMSprop(ref.parameters(), lr=1e-2, alpha=0.9, eps=1e-7)
+    with FlatRMSprop(ours.parameters(), 1e-2, 0.9, 1e-7) as opt:
+        for xb, yb in zip(x, y, strict=True):
+            opt.zero_grad()
+            F.binary_cross_entropy_with_logits(ours(xb), yb).backward()
+            opt.step()
+            theirs.zero_grad()
+            F.binary_cross_entropy_with_logits(ref(xb), yb).backward()
+            theirs.step()
+    for (name, a), b in zip(ours.named_parameters(), ref.parameters(), strict=True):
+        assert torch.equal(a, b), name
+        assert a.grad is None
+    storages = {p.untyped_storage().data_ptr() for p in ours.parameters()}
+    assert len(storages) == len(list(ours.parameters()))
+    with pytest.raises(RuntimeError, match="stop"), FlatRMSprop(ref.parameters(), 1, 0.9, 1):
+        raise RuntimeError("stop")
+    assert len({p.untyped_storage().data_ptr() for p in ref.parameters()}) == len(storages)
