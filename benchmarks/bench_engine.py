@@ -253,9 +253,11 @@ def _goal_line(run: dict, keras: dict | None, label: str) -> str:
         f"{run['pairs_per_s']:,.0f} pairs/s (CPU {run['cpu_s']:,.1f} s)"
     )
     ref = (keras or {}).get("predict", {}).get(str(run["width"])) if keras else None
-    if ref:
+    if ref and keras is not None:
+        from keras_ref import provenance
+
         text += (
-            f"; Keras predict, same run: {ref['pairs_per_s']:,.0f} pairs/s -> "
+            f"; Keras predict ({provenance(keras)}): {ref['pairs_per_s']:,.0f} pairs/s -> "
             f"{run['pairs_per_s'] / ref['pairs_per_s']:.1f}x Keras"
         )
     elif keras is not None:

@@ -167,14 +167,22 @@ def reference(tasks: tuple[str, ...], **options: Any) -> dict[str, Any]:
         and time.time() - entry.get("measured_at", 0) < MAX_AGE_S
         and all(_task_key(t) in entry for t in tasks)
     ):
-        entry["reused"] = True
-        return entry
+        return {**entry, "reused": True, "age_s": time.time() - entry["measured_at"]}
     result = measure(tasks, **options)
     result["reused"] = False
     cache[key] = {**(entry or {}), **result}
     CACHE.parent.mkdir(parents=True, exist_ok=True)
     CACHE.write_text(json.dumps(cache, indent=2) + "\n")
     return result
+
+
+def provenance(keras: dict[str, Any]) -> str:
+    """Where a Keras figure comes from: this run, or a measurement reused from the cache
+    (``make bench`` measures once and shares it; a lone script may reuse an older one)."""
+    if not keras.get("reused"):
+        return "same run"
+    minutes = keras.get("age_s", 0.0) / 60
+    return f"measured {minutes:.0f} min earlier, reused; TFCNN_BENCH_FRESH_KERAS=1 re-measures"
 
 
 def _task_key(task: str) -> str:

@@ -42,7 +42,7 @@ from grouped_reference import (
     reference_predict_proba,
     train_reference,
 )
-from keras_ref import KerasUnavailable, reference
+from keras_ref import KerasUnavailable, provenance, reference
 from machine import busy_cpu_seconds
 from rich.console import Console
 from rich.table import Table
@@ -431,6 +431,7 @@ def goals(training: dict, variant: dict, command: dict, keras: dict) -> list[dic
                 "target_ratio": goal,
                 "met": None if ratio is None else ratio <= goal,
                 "note": None if ref else keras.get("reason"),
+                "keras_from": provenance(keras) if ref else None,
             }
         )
     return lines
@@ -469,7 +470,7 @@ def render_keras(console: Console, keras: dict, scoring: dict) -> None:
             f"{scoring['tfcnn_pairs_per_s'] / published['pairs_per_s']:.2f}x",
             highlight=False,
         )
-    reused = " (reused from earlier in this make bench)" if keras.get("reused") else ""
+    reused = f" ({provenance(keras)})" if keras.get("reused") else ""
     console.print(
         f"load average before / after the Keras run: {_load(keras['load_before'])} / "
         f"{_load(keras['load_after'])}{reused}",
@@ -494,7 +495,7 @@ def print_goal(console: Console, line: dict) -> None:
     if library is not None:
         own += f" as the tfcnn command runs it ({_fmt_s(library)} with fit's default allocator)"
     console.print(
-        f"goal: {line['goal']}: tfcnn {own}, Keras {keras} (same run) "
+        f"goal: {line['goal']}: tfcnn {own}, Keras {keras} ({line.get('keras_from')}) "
         f"-> {ratio}: {verdict}; load average {_load(list(os.getloadavg()))}",
         highlight=False,
     )
