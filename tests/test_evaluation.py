@@ -292,3 +292,21 @@ def test_within_target_auprc_chance_matches_a_random_score() -> None:
     tf = rng.integers(0, 50, y.size)
     ap, chance = grouped_auprc(y, rng.random(y.size), tf, target, "within_target")
     assert chance == pytest.approx(0.75) and ap == pytest.approx(0.75, abs=0.01)
+
+
+def test_auroc_equals_sklearn_with_ties_and_label_kinds() -> None:
+    """The rank form gives roc_auc_score's value: ties count one half, the greater label
+    is the positive class, one class gives None, NaN scores are refused."""
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(7)
+    for n in (2, 7, 500):
+        y = rng.integers(0, 2, n)
+        y[:2] = [0, 1]
+        for score in (rng.normal(size=n), rng.integers(0, 4, n).astype(float)):
+            assert auroc(y, score) == pytest.approx(roc_auc_score(y, score), abs=1e-12)
+            labels = np.where(y == 1, "b", "a")
+            assert auroc(labels, score) == pytest.approx(roc_auc_score(labels, score), abs=1e-12)
+    assert auroc(np.ones(4), np.arange(4.0)) is None
+    with pytest.raises(ValueError, match="NaN"):
+        auroc(np.array([0, 1]), np.array([0.0, np.nan]))
