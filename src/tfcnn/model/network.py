@@ -20,10 +20,10 @@ Keras semantics kept on purpose, so that a Keras model can be imported weight fo
 Each separable conv is computed as one dense convolution whose weight is composed from
 the depthwise and pointwise kernels on every call (rows of the input become channels).
 Without batch norm 1 (the published model), conv 1 -> ReLU -> max-pool is computed from
-the four samples of each 2x2 window of two series per pair, and their max/min (see
-``_pooled_first_block``), and conv
-2 runs channels-last. All of this is exact and much faster on CPU than grouped 2-D
-convolutions; the parameters keep their Keras shapes so gradients flow to them directly.
+the max and min of each 2x2 window of two series per pair (see ``_pooled_first_block``),
+and conv 2 runs channels-last. All of this is exact and much faster on CPU than grouped
+2-D convolutions; the parameters keep their Keras shapes so gradients flow to them
+directly.
 """
 
 from __future__ import annotations
