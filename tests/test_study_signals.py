@@ -150,10 +150,13 @@ def test_sigterm_stops_study_workers_and_the_rerun_resumes(small, tmp_path) -> N
 
 
 def start_grid(files: Path, out: Path) -> subprocess.Popen[str]:
-    """`tune grid` (8 configs, 2 workers) started; returns once both workers run jobs."""
+    """`tune grid` (8 configs, 2 workers) started; returns once both workers run jobs.
+
+    300 epochs keep the workers busy for several seconds (the grid takes ~12 s idle; at
+    30 epochs training got fast enough that the grid could end before the signal)."""
     args = [
         "tune", "grid", "-o", str(out), "-x", str(files / "expr.tsv"),
-        "-i", str(files / "pairs.tsv"), "--values", "4,8", "--epochs", "30",
+        "-i", str(files / "pairs.tsv"), "--values", "4,8", "--epochs", "300",
         "--train-pairs", "300", "--workers", "2",
     ]  # fmt: skip
     proc = start(args, out.parent)
