@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import rankdata
 from sklearn.metrics import average_precision_score
 
 
@@ -17,26 +16,24 @@ def log_loss(y_true: np.ndarray, prob: np.ndarray) -> float:
 def auroc(y_true: np.ndarray, score: np.ndarray) -> float | None:
     """Area under the ROC curve, or None when only one class is present.
 
-    The Mann-Whitney form (mean ranks for ties, so a tie counts one half), the value
-    ``sklearn.metrics.roc_auc_score`` gives; the greater label is the positive class.
-    Training computes it every epoch, where sklearn's input checks cost ~6 ms a call.
+    The Mann-Whitney AUROC of :class:`~tfcnn.evaluation.ranking.GroupedAUROC` over one
+    group (a tie counts one half: ``sklearn.metrics.roc_auc_score``'s value); the greater
+    label is the positive class. Training computes it every epoch, where
+    ``roc_auc_score``'s input checks cost ~6 ms a call.
     """
+    from .ranking import GroupedAUROC
+
     y = np.asarray(y_true)
-    s = np.asarray(score, dtype=np.float64)
-    if y.shape != s.shape or y.ndim != 1:
-        raise ValueError(f"labels {y.shape} and scores {s.shape} must be 1-D of equal length")
     classes = np.unique(y)
     if classes.size < 2:
         return None
     if classes.size > 2:
         raise ValueError(f"AUROC needs two classes; the labels have {classes.size}")
+    s = np.asarray(score, dtype=np.float64)
     if not np.all(np.isfinite(s)):
         raise ValueError("scores contain NaN or infinity")
-    positive = y == classes[1]
-    n1 = int(positive.sum())
-    n0 = y.size - n1
-    rank_sum = float(rankdata(s)[positive].sum())
-    return (rank_sum - n1 * (n1 + 1) / 2) / (n1 * n0)
+    positive = (y == classes[1]).astype(np.int64)
+    return GroupedAUROC(positive, s, np.zeros(y.shape, dtype=np.int64)).value()
 
 
 def auprc(y_true: np.ndarray, score: np.ndarray) -> float | None:

@@ -209,8 +209,8 @@ class PairCNN(ClassifierMixin, BaseEstimator):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             net = PairCNNNetwork(self.config_for(X_t.shape[2]))
-            opt = FlatRMSprop(net.parameters(), self.learning_rate, self.rho, self.epsilon)
-            with opt:
+            rates = (self.learning_rate, self.rho, self.epsilon)
+            with FlatRMSprop(net.parameters(), *rates) as opt:
                 self._train(net, opt, X_t, y_t, val, on_epoch)
         net.eval()
         self.network_ = net
