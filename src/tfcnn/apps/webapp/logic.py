@@ -555,11 +555,17 @@ def shortcut_flags(p: Prediction) -> list[str]:
     t = p.table
     if "regulator_scores_most_genes_high" not in t or t.empty:
         return []
-    hubs = t[t["regulator_scores_most_genes_high"].astype(bool)]
+    # drawn on the server's event loop for every query: only the flagged rows' three
+    # columns are copied (~1 ms for 100,000 rows, not ~10)
+    hub = t["regulator_scores_most_genes_high"].to_numpy(dtype=bool)
+    if not hub.any():
+        return []
+    columns = [c for c in ("regulator", "regulator_base_rate", "regulator_symbol") if c in t]
+    firsts = t.loc[hub, columns].drop_duplicates("regulator")  # in order of first row
     flags = []
-    for tf, rows in hubs.groupby("regulator", sort=False):
-        share = float(rows["regulator_base_rate"].iloc[0])
-        sym = str(rows["regulator_symbol"].iloc[0]) if "regulator_symbol" in rows else ""
+    for row in firsts.itertuples(index=False):
+        tf, share = row.regulator, float(row.regulator_base_rate)
+        sym = str(row.regulator_symbol) if "regulator_symbol" in columns else ""
         name = f"{tf} ({sym})" if sym else str(tf)
         flags.append(
             f"Shortcut: {name} scores above 0.5 with {share:.0%} of all the genes the model "
@@ -575,13 +581,14 @@ def training_note(p: Prediction) -> str | None:
     """How many result pairs the model was trained on (memorised, not predicted)."""
     if "pair_in_training" not in p.table:
         return None
-    kind = p.table["pair_in_training"].astype(str)
-    n_train = int(kind.str.startswith("train ").sum())
+    # a few distinct values: counted by value, not tested row by row (event loop)
+    counts = p.table["pair_in_training"].value_counts()
+    n_train = int(sum(n for kind, n in counts.items() if str(kind).startswith("train ")))
     if not n_train:
         return None
     were = "was a training pair" if n_train == 1 else "were training pairs"
     return (
-        f"{n_train:,} of these {len(kind):,} pairs {were}, marked 'training pair "
+        f"{n_train:,} of these {len(p.table):,} pairs {were}, marked 'training pair "
         "(memorised)': the model was shown the answer while it learned, so such scores "
         "are memorised, not predicted. Judge the model on the other pairs."
     )
