@@ -13,12 +13,14 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from tests.test_scan import GENES, N_GENES, _net, _saved_model, _z
 from tfcnn.errors import TfcnnInputError
 from tfcnn.inference.scan import scan
-from tfcnn.io.tables import LAYOUTS, apply_layout, output_format, write_table
+from tfcnn.io.tables import LAYOUTS, apply_layout, csv_text, output_format, write_table
 
 
 def test_output_format_by_extension_and_layout(tmp_path: Path) -> None:
@@ -109,3 +111,67 @@ def test_cli_scan_layout_and_bad_extension(tmp_path: Path) -> None:
     assert not (tmp_path / "x.json").exists()
     bad = CliRunner().invoke(app, [*args[:5], str(tmp_path / "y.csv"), "--layout", "grn"])
     assert bad.exit_code == 2 and "layout" in bad.output
+
+
+# -- delimited text: Arrow's writer, byte for byte what pandas writes ----------------------
+_TEXTS = st.text(alphabet=st.sampled_from(list('ab Z_1.-é,\t"\n\r')), max_size=6)
+_CELLS = {
+    "text": st.one_of(st.none(), _TEXTS),
+    "float64": st.floats(allow_nan=True, allow_infinity=True, width=64),
+    "float32": st.floats(allow_nan=True, allow_infinity=True, width=32),
+    "int": st.integers(-(2**62), 2**62),
+    "bool": st.booleans(),
+}
+
+
+@st.composite
+def _frames(draw: st.DrawFn) -> pd.DataFrame:
+    """SYNTHETIC tables of the column kinds tfcnn writes, awkward values included."""
+    kinds = draw(st.lists(st.sampled_from(sorted(_CELLS)), min_size=1, max_size=5))
+    n = draw(st.integers(0, 12))
+    data = {}
+    for j, kind in enumerate(kinds):
+        values = draw(st.lists(_CELLS[kind], min_size=n, max_size=n))
+        dtype = {"float64": np.float64, "float32": np.float32, "int": np.int64, "bool": bool}
+        data[f"{kind}_{j}"] = pd.Series(values, dtype=dtype.get(kind, object))
+    return pd.DataFrame(data)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(frame=_frames(), sep=st.sampled_from([",", "\t"]), header=st.booleans())
+def test_csv_text_is_what_pandas_writes(frame: pd.DataFrame, sep: str, header: bool) -> None:
+    """Whichever writer takes the table (Arrow, or pandas for values that need quotes,
+    one-column tables, other kinds), the text is pandas' to the byte."""
+    expected = frame.to_csv(sep=sep, index=False, header=header, lineterminator="\n")
+    assert csv_text(frame, sep, header=header) == expected
+
+
+def test_csv_text_takes_the_arrow_path_for_plain_tables() -> None:
+    """The fast path is really taken for a prediction-like table (and spells floats as
+    pandas does: tiny, huge, negative zero, whole, float32)."""
+    from tfcnn.io.tables import _arrow_csv
+
+    rng = np.random.default_rng(0)
+    p = rng.random(500).astype(np.float32).astype(np.float64)
+    p[:8] = [1e-5, 1e16, -0.0, 0.0, 100.0, np.inf, np.nan, 5e-324]
+    frame = pd.DataFrame(
+        {
+            "tf": [f"SYN{i % 7}" for i in range(500)],
+            "target": [f"SYN{i}" if i % 9 else None for i in range(500)],
+            "probability": p,
+            "p32": p.astype(np.float32),
+            "rank": np.arange(500),
+            "flag": np.arange(500) % 3 == 0,
+        }
+    )
+    for sep in (",", "\t"):
+        fast = _arrow_csv(frame, sep, True)
+        assert fast is not None
+        assert fast == frame.to_csv(sep=sep, index=False, lineterminator="\n")
+    for odd in ([b"raw", None] * 250, list(range(500))):  # pandas spells them: str(x)
+        other = frame.assign(target=pd.Series(odd, dtype=object))
+        assert _arrow_csv(other, ",", True) is None
+        assert csv_text(other, ",") == other.to_csv(index=False, lineterminator="\n")
+    quoted = frame.assign(tf="a,b")
+    assert _arrow_csv(quoted, ",", True) is None  # needs quotes: pandas writes it
+    assert csv_text(quoted, ",") == quoted.to_csv(index=False, lineterminator="\n")
