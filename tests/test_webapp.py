@@ -849,3 +849,41 @@ def test_serve_refuses_a_busy_port_and_bad_sizes_before_printing_a_url(home, mon
     for value in ("nan", "inf", "0", "-1"):
         bad = runner.invoke(app, ["serve", "--max-upload-mb", value])
         assert bad.exit_code == 2 and "--max-upload-mb must be a number" in bad.output, value
+
+
+def test_fast_distribution_plot_is_the_full_drawing(cache, monkeypatch):
+    """The web app's distribution plot (a cached picture of everything but the query's
+    bars, plus the bars) looks like the whole figure drawn with the same y axis, at the
+    page's pixel ratios and on a phone; the picture is drawn once per kind."""
+    from PIL import Image
+
+    predictor = cache.get("synthetic-agi")
+    g = predictor.genes
+    p = predictor.predict(g[:3], g[3:40])
+    plots = logic.DistributionPlots()
+    drawn = []
+    original = logic.DistributionPlots._draw_background
+    monkeypatch.setattr(
+        logic.DistributionPlots,
+        "_draw_background",
+        staticmethod(lambda *a: drawn.append(a) or original(*a)),
+    )
+
+    def pixels(fig, ratio):  # saved as Shiny's render.plot saves it
+        dpi = fig.get_dpi()
+        fig.set_dpi(dpi * ratio)
+        out = io.BytesIO()
+        fig.savefig(out, format="png", dpi=dpi * ratio)
+        return np.asarray(Image.open(out).convert("RGB")).astype(int)
+
+    query = logic._shares(p.table["probability"].to_numpy())
+    for size in ((958, 300), (360, 300)):
+        for ratio in (1, 2):
+            fast = pixels(plots.figure(p, predictor.distribution, size, ratio), ratio)
+            top = plots.figure(p, predictor.distribution, size, ratio).axes[0].get_ylim()[1]
+            full = logic._distribution_axes(predictor.distribution, size, query, "this query", top)
+            whole = pixels(full, ratio)
+            assert fast.shape == whole.shape
+            off = np.abs(fast - whole).max(axis=-1)
+            assert (off > 8).mean() < 0.01, (size, ratio, (off > 8).mean())
+    assert len(drawn) == 4  # two sizes x two ratios, each drawn once

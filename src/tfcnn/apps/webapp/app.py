@@ -25,6 +25,7 @@ from .logic import (
     MAX_TEXT_CHARS,
     XLSX_WEB_MAX_ROWS,
     AppSettings,
+    DistributionPlots,
     ModelChoice,
     PredictorCache,
     QueryOutcome,
@@ -32,7 +33,6 @@ from .logic import (
     csv_bytes,
     default_choice,
     display_table,
-    distribution_figure,
     env_settings,
     figures_text,
     gather_ids,
@@ -183,6 +183,7 @@ def make_server(
 ):
     """The server function for ``settings``, offering ``choices`` (the cache's models)."""
     budget = budget or ServerBudget(settings.max_concurrent, settings.max_pairs_in_memory)
+    distribution_plots = DistributionPlots()  # pictures shared by every session
 
     def server(input: Inputs, output: Outputs, session: Session) -> None:
         current: reactive.Value[QueryOutcome | None] = reactive.value(None)
@@ -465,7 +466,8 @@ def make_server(
             if p is None:
                 return None
             predictor = cache.get(p.model_name)  # the model that scored it
-            return distribution_figure(p, predictor.distribution, plot_size())
+            ratio = session.clientdata.pixelratio()
+            return distribution_plots.figure(p, predictor.distribution, plot_size(), ratio)
 
         def plot_size() -> tuple[float | None, float | None]:
             """The current plot output's size on the page, in pixels (phones: narrow)."""
