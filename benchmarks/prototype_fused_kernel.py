@@ -39,16 +39,16 @@ from tfcnn.model.network import CNNConfig, PairCNNNetwork, same_padding
 
 
 def folded_weights(net: PairCNNNetwork) -> dict[str, Any]:
-    """The eval-mode network's weights as the kernel reads them (batch norm 2 in the dense)."""
+    """The eval-mode network's weights as the kernel reads them; the dense layer (with
+    batch norm 2 folded in) and the output layer as the engine folds them."""
     cfg = net.config
     f1, f2 = cfg.filters
     kw, wp = cfg.kernel_width, cfg.pooled_width
+    engine = PairScorer.from_network(net)
     with torch.no_grad():
         dw1 = net.conv1.depthwise.detach().float()[0]
         d1 = dw1[1] if cfg.kernel_height == 2 else torch.zeros(kw)
         a1, c1 = _bn_affine(net.norm1, f1)
-        a2, c2 = _bn_affine(net.norm2, f2)
-        wd = net.dense.weight.detach().float()  # (units, wp * f2): position, then channel
         weights = {
             "d0": dw1[0],
             "d1": d1,
@@ -59,12 +59,12 @@ def folded_weights(net: PairCNNNetwork) -> dict[str, Any]:
             "D2": net.conv2.depthwise.detach().float()[:, 0, :],  # (f1, kw): row 0 acts
             "P2": net.conv2.pointwise.detach().float(),
             "b2": net.conv2.bias.detach().float(),
-            "Wd": (wd * a2.repeat(wp)[None, :]).reshape(cfg.units, wp, f2),
-            "bd": net.dense.bias.detach().float() + wd @ c2.repeat(wp),
-            "wo": net.out.weight.detach().float()[0],
+            "Wd": engine._wd.view(cfg.units, wp, f2),  # input order: position, channel
+            "bd": engine._bd[:, 0],
+            "wo": engine._wo[0],
         }
         out = {k: np.ascontiguousarray(v.numpy(), dtype=np.float32) for k, v in weights.items()}
-        out["bo"] = np.float32(net.out.bias.detach().float()[0])
+        out["bo"] = np.float32(engine._bo[0, 0])
     out["left"], out["wp"] = same_padding(kw)[0], wp
     return out
 
@@ -148,16 +148,41 @@ def kernel_source(f1: int, f2: int, units: int, kw: int, block: int, tile: int) 
     return "\n".join(lines)
 
 
-def compile_kernel(net: PairCNNNetwork, block: int, tile: int) -> Callable[..., None]:
-    """The numba function for this network's sizes (FMA contraction allowed)."""
-    import numba
+#: The kernel's arguments after ``(A, B, x, g0, n)``, from :func:`folded_weights`.
+WEIGHT_ARGS = ("p1", "b1", "a1", "c1", "D2", "P2", "b2", "Wd", "bd", "wo", "bo", "left", "wp")
 
+
+def kernel_function(net: PairCNNNetwork, block: int, tile: int) -> Callable[..., None]:
+    """The generated ``score_tf`` for this network's sizes, as plain Python."""
     cfg = net.config
     source = kernel_source(*cfg.filters, cfg.units, cfg.kernel_width, block, tile)
     namespace: dict[str, Any] = {"np": np, "math": math}
     exec(compile(source, "<fused kernel>", "exec"), namespace)  # our own generated source
+    return namespace["score_tf"]
+
+
+def compile_kernel(net: PairCNNNetwork, block: int, tile: int) -> Callable[..., None]:
+    """:func:`kernel_function` compiled by numba (FMA contraction allowed)."""
+    import numba
+
     jit = numba.njit(nogil=True, fastmath={"contract"}, error_model="numpy", boundscheck=False)
-    return jit(namespace["score_tf"])
+    return jit(kernel_function(net, block, tile))
+
+
+def score_block(
+    kernel: Callable[..., None],
+    weights: dict[str, Any],
+    terms: tuple[np.ndarray, np.ndarray],
+    tfs: np.ndarray,
+) -> np.ndarray:
+    """Probabilities (len(tfs), genes) of TF rows ``tfs`` against every gene; ``terms``:
+    the genes' two first-layer terms, ``gene_terms`` with ``weights["d0"]`` and ``["d1"]``."""
+    a, b = terms
+    genes = a.shape[1]
+    out = np.empty((len(tfs), genes), np.float32)
+    for i, x in enumerate(tfs):
+        kernel(a, b, int(x), 0, genes, *(weights[k] for k in WEIGHT_ARGS), out[i])
+    return out
 
 
 def main() -> None:
@@ -174,28 +199,25 @@ def main() -> None:
     torch.manual_seed(0)
     net = PairCNNNetwork(CNNConfig(n_samples=args.width)).eval()
     w = folded_weights(net)
-    a, b = gene_terms(z, w["d0"], w["left"]), gene_terms(z, w["d1"], w["left"])
     kernel = compile_kernel(net, args.block, args.tile)
-    names = ("p1", "b1", "a1", "c1", "D2", "P2", "b2", "Wd", "bd", "wo", "bo", "left", "wp")
     tfs = np.arange(args.tfs)
 
+    terms = gene_terms(z, w["d0"], w["left"]), gene_terms(z, w["d1"], w["left"])
+
     def fused() -> np.ndarray:
-        out = np.empty((len(tfs), args.genes), np.float32)
-        for i, x in enumerate(tfs):
-            kernel(a, b, int(x), 0, args.genes, *(w[k] for k in names), out[i])
-        return out
+        return score_block(kernel, w, terms, tfs)
 
     start = time.perf_counter()
     p_fused = fused()
     compile_s = time.perf_counter() - start
     scorer = PairScorer.from_network(net)
-    terms = scorer.gene_terms(z)
+    engine_terms = scorer.gene_terms(z)
     targets = np.arange(args.genes)
-    p_engine = scorer.score_block(terms, tfs, targets)
+    p_engine = scorer.score_block(engine_terms, tfs, targets)
     times: dict[str, list[float]] = {"engine": [], "fused": []}
     for _ in range(7):
         for name, run in (
-            ("engine", lambda: scorer.score_block(terms, tfs, targets)),
+            ("engine", lambda: scorer.score_block(engine_terms, tfs, targets)),
             ("fused", fused),
         ):
             t0 = time.thread_time()

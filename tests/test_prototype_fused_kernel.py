@@ -4,7 +4,6 @@ computes: its generated source, run as plain Python (no numba here), on SYNTHETI
 from __future__ import annotations
 
 import importlib.util
-import math
 from pathlib import Path
 from typing import Any
 
@@ -49,17 +48,11 @@ def test_generated_kernel_scores_as_the_engine(
                 bn.bias.uniform_(-0.5, 0.5)
     genes = 23  # not a multiple of the block: the last block is partial
     z = np.random.default_rng(2).standard_normal((genes, width), dtype=np.float32)
-    w = proto.folded_weights(net)
-    a, b = proto.gene_terms(z, w["d0"], w["left"]), proto.gene_terms(z, w["d1"], w["left"])
-    cfg = net.config
-    source = proto.kernel_source(*cfg.filters, cfg.units, cfg.kernel_width, block, tile)
-    namespace: dict[str, Any] = {"np": np, "math": math}
-    exec(compile(source, "<fused kernel>", "exec"), namespace)
-    names = ("p1", "b1", "a1", "c1", "D2", "P2", "b2", "Wd", "bd", "wo", "bo", "left", "wp")
+    kernel = proto.kernel_function(net, block, tile)  # plain Python: numba is not installed
     tfs = np.array([0, 7, 22])
-    got = np.empty((len(tfs), genes), np.float32)
-    for i, x in enumerate(tfs):
-        namespace["score_tf"](a, b, int(x), 0, genes, *(w[k] for k in names), got[i])
+    w = proto.folded_weights(net)
+    terms = proto.gene_terms(z, w["d0"], w["left"]), proto.gene_terms(z, w["d1"], w["left"])
+    got = proto.score_block(kernel, w, terms, tfs)
     scorer = PairScorer.from_network(net)
     expected = scorer.score_block(scorer.gene_terms(z), tfs, np.arange(genes))
     np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
