@@ -5,18 +5,24 @@ z-scored matrix (genes x 232 samples, fixed seed) and a random published-archite
 network:
 
 * ``scan``: :func:`tfcnn.inference.scan.scan`, every TF of a block x every gene, to Parquet,
-  (engine: per-gene first-layer terms, streamed pair chunks), 2 blocks at a time with one
-  torch thread each; run at two sizes, to show its memory does not grow with the pairs;
+  2 blocks at a time with one thread each; run at two sizes, to show its memory does not
+  grow with the pairs, with the default engine (the fused numba kernel when numba is
+  installed: :mod:`tfcnn.inference.fused`), and once more with ``engine="torch"``
+  (:class:`~tfcnn.inference.engine.PairScorer`);
 * ``reference``: the same pairs gathered into an (N, 2, 232) tensor and scored with
   ``PairCNNNetwork`` in eval mode, batches of 512, torch.set_num_threads(2) (what
   ``PairCNN.predict_proba`` does), and with the grouped-conv network of
   benchmarks/grouped_reference.py (the plain PyTorch layers).
 
 Probabilities of the scan and the references must agree to 1e-5 (else exit status 1).
+The fused kernel's compilation is timed once in a fresh process with an empty cache
+(``TFCNN_CACHE_DIR`` points at a temporary folder for the whole run), so the scans after
+it load the compiled kernel, as a user's second and later scans do.
 
 Then the goals of issue 17, end to end from the command line: ``tfcnn scan`` of a
 SYNTHETIC expression file (TSV) with a model of that width, to Parquet, at widths 232,
-1,000 and 5,000, each beside Keras's ``model.predict`` throughput at the same width,
+1,000 and 5,000 with the default engine, then with ``--engine torch``, each beside
+Keras's ``model.predict`` throughput at the same width,
 measured in the same run (benchmarks/keras_ref.py: reused from run.py when ``make
 bench`` ran it minutes before). Wall time, pairs/s, peak RSS (of the ``tfcnn`` process
 alone, from ``wait4``) and the load average are printed for each.
@@ -97,28 +103,45 @@ def _setup(n_genes: int):
     return z.astype(np.float32), net, genes
 
 
+def _compile_seconds() -> dict:
+    """Fresh process: build the fused scorer of the published shape (cold cache)."""
+    from tfcnn.inference.fused import FusedPairScorer, numba_installed
+
+    if not numba_installed():
+        return {"seconds": None}
+    _, net, _ = _setup(4)
+    t0 = time.perf_counter()
+    FusedPairScorer(net)
+    return {"seconds": time.perf_counter() - t0}
+
+
 def _worker(kind: str, n_genes: int, n_tfs: int, sample_out: str) -> dict:
     """Fresh process: time one scorer; return pairs/s, peak RSS growth, a probability sample."""
     z, net, genes = _setup(n_genes)
     tfs = genes[:n_tfs]
     n_pairs = n_tfs * (n_genes - 1)
-    if kind == "scan":
+    used = ""  # the scan's engine
+    if kind in ("scan", "scan torch"):
+        engine = "torch" if kind == "scan torch" else "auto"
         import pyarrow.parquet as pq
 
         from tfcnn.inference.scan import scan
 
         with tempfile.TemporaryDirectory(prefix="tfcnn-bench-scan-") as tmp:
-            scan(net, z, genes, Path(tmp) / "warm.parquet", tfs=genes[:2], workers=THREADS)
+            warm = Path(tmp) / "warm.parquet"
+            scan(net, z, genes, warm, tfs=genes[:2], workers=THREADS, engine=engine)
             base = _peak_rss()
             t0 = time.perf_counter()
             cpu0 = os.times()
-            result = scan(net, z, genes, Path(tmp) / "scan.parquet", tfs=tfs, workers=THREADS)
+            out = Path(tmp) / "scan.parquet"
+            result = scan(net, z, genes, out, tfs=tfs, workers=THREADS, engine=engine)
             seconds = time.perf_counter() - t0
             cpu1 = os.times()
             peak = _peak_rss()  # before the sample is read back
             first = pq.ParquetFile(result.output).read_row_group(0)  # the first TF block
             np.save(sample_out, first.column("probability").to_numpy()[:4096])
         assert result.pairs == n_pairs
+        used = result.engine
     else:
         torch.set_num_threads(THREADS)
         if kind == "grouped":
@@ -153,13 +176,14 @@ def _worker(kind: str, n_genes: int, n_tfs: int, sample_out: str) -> dict:
         "pairs_per_s": n_pairs / seconds,
         "peak_rss_increase": peak - base,
         "cpu_per_wall": (user + system) / seconds,
+        "engine": used,
     }
 
 
-def _fresh(*args) -> dict:
+def _fresh(*args, fn=_worker) -> dict:
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as pool:
-        return pool.submit(_worker, *args).result()
+        return pool.submit(fn, *args).result()
 
 
 # -- the command line, end to end ---------------------------------------------------------
@@ -191,7 +215,7 @@ def _cli_inputs(case: CliCase, folder: Path) -> tuple[Path, Path, Path]:
     return expression, tfs, model
 
 
-def run_cli_scan(case: CliCase) -> dict:
+def run_cli_scan(case: CliCase, engine: str = "auto") -> dict:
     """``tfcnn scan`` as a user runs it; wall time, CPU and peak RSS of that process."""
     import pyarrow.parquet as pq
 
@@ -201,7 +225,7 @@ def run_cli_scan(case: CliCase) -> dict:
         out = folder / "scan.parquet"
         tfcnn = Path(sys.executable).with_name("tfcnn")
         cmd = [str(tfcnn), "scan", "--model", str(model), "--expression", str(expression)]
-        cmd += ["--tfs", str(tfs), "--output", str(out)]
+        cmd += ["--tfs", str(tfs), "--output", str(out), "--engine", engine]
         load_before = list(os.getloadavg())
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=folder, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -212,6 +236,8 @@ def run_cli_scan(case: CliCase) -> dict:
         if code != 0:
             raise RuntimeError(f"tfcnn scan failed ({code}): {stderr.decode()[-2000:]}")
         rows = pq.ParquetFile(out).metadata.num_rows
+        said = " ".join(stdout.decode().split())
+        used = next((e for e in ("numba", "torch") if f"by the {e} engine" in said), "?")
     if rows != case.pairs:
         raise RuntimeError(f"tfcnn scan wrote {rows:,} rows, expected {case.pairs:,}")
     peak = usage.ru_maxrss if sys.platform == "darwin" else usage.ru_maxrss * 1024
@@ -226,6 +252,7 @@ def run_cli_scan(case: CliCase) -> dict:
         "cpu_s": usage.ru_utime + usage.ru_stime,
         "peak_rss_bytes": int(peak),
         "goal_pairs_per_s": case.goal,
+        "engine": used,
         "load_before": load_before,
         "load_after": list(os.getloadavg()),
     }
@@ -278,12 +305,22 @@ def cli_section(console: Console, cases: tuple[CliCase, ...], keras: dict | None
     for case in cases:
         with console.status(f"tfcnn scan from the command line, width {case.width}"):
             run = run_cli_scan(case)
+            torch_run = run_cli_scan(case, "torch") if run["engine"] != "torch" else None
         runs.append(run)
         label = (
             f"goal: tfcnn scan, width {case.width:,} (CLI: {case.genes:,} genes "
-            f"{case.fmt.upper()} -> Parquet, {case.tfs:,} TFs)"
+            f"{case.fmt.upper()} -> Parquet, {case.tfs:,} TFs, {run['engine']} engine)"
         )
         console.print(_goal_line(run, keras, label), highlight=False)
+        if torch_run is not None:
+            runs.append(torch_run)
+            console.print(
+                f"  same scan, --engine torch: {torch_run['pairs_per_s']:,.0f} pairs/s "
+                f"({torch_run['seconds']:,.1f} s, CPU {torch_run['cpu_s']:,.1f} s, peak RSS "
+                f"{torch_run['peak_rss_bytes'] / 2**20:,.0f} MiB); {run['engine']} / torch "
+                f"{run['pairs_per_s'] / torch_run['pairs_per_s']:.2f}x",
+                highlight=False,
+            )
     return runs
 
 
@@ -316,8 +353,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     console = Console()
-    if args.large:
-        return main_large(console)
+    with tempfile.TemporaryDirectory(prefix="tfcnn-bench-kernels-") as cache:
+        os.environ["TFCNN_CACHE_DIR"] = cache  # spawned processes and tfcnn commands inherit it
+        compiled = _fresh(fn=_compile_seconds)
+        if compiled["seconds"] is None:
+            console.print("fused kernel: numba is not installed; every scan uses PyTorch")
+        else:
+            console.print(
+                f"fused kernel: compiling it for the published shape took "
+                f"{compiled['seconds']:.1f} s (once per model shape; later runs load it from "
+                "the cache, as here)",
+                highlight=False,
+            )
+        return main_large(console) if args.large else _main(args, console)
+
+
+def _main(args: argparse.Namespace, console: Console) -> int:
     if args.quick:
         n_genes, sizes, ref_tfs = 300, (4, 8), 4
     else:
@@ -331,6 +382,8 @@ def main(argv: list[str] | None = None) -> int:
         runs = {}
         for n_tfs in sizes:
             runs[f"scan {n_tfs}"] = _fresh("scan", n_genes, n_tfs, f"{tmp}/scan{n_tfs}.npy")
+        torch_tfs = sizes[-1]
+        runs["scan torch"] = _fresh("scan torch", n_genes, torch_tfs, f"{tmp}/scantorch.npy")
         runs["network"] = _fresh("network", n_genes, ref_tfs, f"{tmp}/network.npy")
         runs["grouped"] = _fresh("grouped", n_genes, ref_tfs, f"{tmp}/grouped.npy")
         samples = {k: np.load(f"{tmp}/{k.replace(' ', '')}.npy") for k in runs}
@@ -348,8 +401,11 @@ def main(argv: list[str] | None = None) -> int:
         "grouped": "reference: materialised pairs, grouped conv2d",
     }
     for key, run in runs.items():
+        n = torch_tfs if key == "scan torch" else key[5:]
         table.add_row(
-            labels[key] if key in labels else f"tfcnn scan, {key[5:]} TFs x all genes -> Parquet",
+            labels[key]
+            if key in labels
+            else f"tfcnn scan ({run['engine']}), {n} TFs x all genes -> Parquet",
             f"{run['pairs']:,}",
             f"{run['seconds']:.2f}",
             f"{run['pairs_per_s']:,.0f}",
@@ -364,6 +420,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{ref['peak_rss_increase'] / 2**20:,.0f} MiB for {ref['pairs']:,} materialised pairs",
         highlight=False,
     )
+    if big["engine"] != "torch":
+        console.print(
+            f"{big['engine']} engine vs torch engine, same scan: "
+            f"{big['pairs_per_s'] / runs['scan torch']['pairs_per_s']:.2f}x",
+            highlight=False,
+        )
     small = runs[f"scan {sizes[0]}"]
     console.print(
         f"scan peak RSS increase: {small['peak_rss_increase'] / 2**20:,.0f} MiB for "

@@ -29,5 +29,7 @@ def test_bench_engine_quick_runs_and_scorers_agree() -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "agree within 1e-5" in proc.stdout
-    assert "tfcnn scan, 8 TFs x all genes" in proc.stdout  # both scan sizes ran
-    assert "tfcnn scan, 4 TFs x all genes" in proc.stdout
+    assert "tfcnn scan (numba), 8 TFs x all genes" in proc.stdout  # both scan sizes ran
+    assert "tfcnn scan (numba), 4 TFs x all genes" in proc.stdout
+    assert "tfcnn scan (torch), 8 TFs x all genes" in proc.stdout  # and the PyTorch engine
+    assert "same scan, --engine torch" in proc.stdout

@@ -119,6 +119,35 @@ def test_refuses_existing_output_and_foreign_work_dir(tmp_path: Path) -> None:
     assert other.exists() and not work.exists()
 
 
+def test_engines_agree_and_a_scan_never_resumes_across_engines(tmp_path: Path) -> None:
+    """Both engines score as the network; a half-done torch scan is not finished by numba."""
+    pytest.importorskip("numba")
+    net, z = _net(3), _z(3)
+    want = _direct(net, z, GENES, GENES)
+    tables = {}
+    for engine in ("torch", "numba"):
+        result = scan(net, z, GENES, tmp_path / f"{engine}.parquet", engine=engine)
+        assert result.engine == engine
+        tables[engine] = pq.read_table(result.output).to_pandas()
+        np.testing.assert_allclose(tables[engine].probability, want.p, atol=1e-5, rtol=0)
+    assert scan(net, z, GENES, tmp_path / "auto.parquet").engine == "numba"
+
+    out = tmp_path / "mixed.parquet"
+
+    def stop(pairs: int, resumed: bool) -> None:
+        raise KeyboardInterrupt  # after the first finished block
+
+    with pytest.raises(KeyboardInterrupt):
+        scan(net, z, GENES, out, engine="torch", block_tfs=4, workers=1, on_block=stop)
+    assert list(work_dir_for(out).glob("block-*.parquet"))
+    with pytest.raises(TfcnnInputError, match="different scan"):
+        scan(net, z, GENES, out, engine="numba", block_tfs=4, workers=1)
+    resumed = scan(net, z, GENES, out, engine="torch", block_tfs=4, workers=1)
+    assert resumed.blocks_resumed >= 1 and resumed.engine == "torch"
+    with pytest.raises(TfcnnInputError, match="engine must be one of"):
+        scan(net, z, GENES, tmp_path / "x.parquet", engine="gpu")
+
+
 def test_unknown_ids_are_named(tmp_path: Path) -> None:
     with pytest.raises(TfcnnInputError, match="NOT_A_GENE"):
         scan(_net(), _z(), GENES, tmp_path / "x.parquet", tfs=["SYN001", "NOT_A_GENE"])
@@ -209,6 +238,7 @@ def test_cli_scan(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())  # rich wraps lines at the terminal width
     assert "pairs/s" in text and "15 rows written" in text
+    assert "by the numba engine" in text or "by the torch engine" in text
     # the model's honest figure (here: none recorded) is said where the scan is run
     assert "not evaluated under a protocol with node-identity controls" in text
     table = pq.read_table(out).to_pandas()
@@ -226,6 +256,8 @@ def test_cli_scan(tmp_path: Path) -> None:
     bad = CliRunner().invoke(app, [str(a) for a in args[:-2]] + ["--force"])
     assert bad.exit_code == 2 and "NOT_A_GENE" in bad.output
     assert "Traceback" not in bad.output
+    wrong = CliRunner().invoke(app, [str(a) for a in args] + ["--force", "--engine", "gpu"])
+    assert wrong.exit_code == 2 and "--engine must be one of" in wrong.output
 
 
 def test_scan_inputs_read_id_lists_by_line_and_default_tfs(tmp_path: Path) -> None:

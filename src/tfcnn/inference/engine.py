@@ -75,6 +75,44 @@ def _bn_affine(bn: torch.nn.BatchNorm2d | None, channels: int) -> tuple[torch.Te
     return scale, bn.bias - mean * scale
 
 
+def row_kernels(net: PairCNNNetwork) -> torch.Tensor:
+    """Conv 1's two depthwise kernel rows, (kw, 2): ``d0`` (zero-padded below: the TF row
+    and the target's row 1) and ``d1`` (zeros for a 1-row kernel)."""
+    cfg = net.config
+    if same_padding(cfg.kernel_height)[0] != 0:  # 'same' puts no row above a 1- or 2-row kernel
+        raise ValueError(f"unsupported kernel height {cfg.kernel_height}")
+    with torch.no_grad():
+        dw1 = net.conv1.depthwise.detach().float()[0]  # (kh, kw)
+        second = dw1[1] if cfg.kernel_height == 2 else torch.zeros(cfg.kernel_width)
+        return torch.stack([dw1[0], second], dim=1).contiguous()
+
+
+def first_layer_terms(z: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
+    """(genes, W) z-scores -> (genes, W, 2): each row 'same'-correlated with both kernels."""
+    # A 1-to-2-channel convolution as one matrix product of the sliding windows with
+    # the two row kernels: 3x less CPU than F.conv1d's kernel for this shape.
+    kw = kernels.shape[0]
+    windows = F.pad(z, same_padding(kw)).unfold(1, kw, 1)  # (G, W, kw)
+    return torch.matmul(windows, kernels)
+
+
+def fold_dense(
+    net: PairCNNNetwork,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The dense layer with batch norm 2 folded in (input order: position, channel), and
+    the output layer: ``wd`` (units, wp * f2), ``bd`` (units, 1), ``wo`` (1, units),
+    ``bo`` (1, 1)."""
+    cfg = net.config
+    with torch.no_grad():
+        a2, cc2 = _bn_affine(net.norm2, cfg.filters[1])
+        wd = net.dense.weight.detach().float()  # (units, wp * f2)
+        folded = (wd * a2.repeat(cfg.pooled_width)[None, :]).contiguous()
+        bd = (net.dense.bias.detach().float() + wd @ cc2.repeat(cfg.pooled_width))[:, None]
+        wo = net.out.weight.detach().float().contiguous()
+        bo = net.out.bias.detach().float()[:, None]
+    return folded, bd, wo, bo
+
+
 @dataclass(frozen=True)
 class _Tile:
     """Output positions ``p0:p1`` and the data positions ``h0:h1`` their conv 2 reads.
@@ -174,13 +212,7 @@ class PairScorer:
         with torch.no_grad():
             c1, c2 = net.conv1, net.conv2
             # conv 1 (one input channel, height 2): row kernels applied to each gene.
-            dw1 = c1.depthwise.detach().float()[0]  # (kh, kw)
-            top1, _ = same_padding(cfg.kernel_height)
-            if top1 != 0:  # 'same' puts no padding row above a 1- or 2-row kernel
-                raise ValueError(f"unsupported kernel height {cfg.kernel_height}")
-            kernels = [dw1[0], dw1[1] if cfg.kernel_height == 2 else torch.zeros(kw)]
-            self._row_kernels = torch.stack(kernels, dim=1).contiguous()  # (kw, 2)
-            self._pad = same_padding(kw)
+            self._row_kernels = row_kernels(net)  # (kw, 2)
             self._tiles = _plan_tiles(wp, kw, left, max(1, int(tile)))
             self._cols = torch.cat(
                 [
@@ -227,13 +259,7 @@ class PairScorer:
             ones[:, left] += c2.bias.detach().float()  # tap `left` always reads data
             weight[:, :, k1 - 1] = ones
             self._w2 = weight.reshape(f2, kw * k1).contiguous()
-            # batch norm 2 folded into the dense layer (input order: position, channel).
-            a2, cc2 = _bn_affine(net.norm2, f2)
-            wd = net.dense.weight.detach().float()  # (units, wp * f2)
-            self._wd = (wd * a2.repeat(wp)[None, :]).contiguous()
-            self._bd = (net.dense.bias.detach().float() + wd @ cc2.repeat(wp))[:, None]
-            self._wo = net.out.weight.detach().float().contiguous()  # (1, units)
-            self._bo = net.out.bias.detach().float()[:, None]
+            self._wd, self._bd, self._wo, self._bo = fold_dense(net)
         widest = max(self._tiles, key=lambda t: t.width)
         per_pair = 4 * (3 * widest.data + (widest.width + kw - 1) * k1 + widest.width * f2)
         auto = min(MAX_CHUNK, max(MIN_CHUNK, CACHE_BYTES // per_pair))
@@ -249,8 +275,7 @@ class PairScorer:
         """(genes, W) -> both first-layer terms, (rows, genes) each."""
         # A 1-to-2-channel convolution as one matrix product of the sliding windows with
         # the two row kernels: 3x less CPU than F.conv1d's kernel for this shape.
-        windows = F.pad(z, self._pad).unfold(1, self._kw, 1)  # (G, W, kw)
-        terms = torch.matmul(windows, self._row_kernels).index_select(1, self._cols)  # (G, rows, 2)
+        terms = first_layer_terms(z, self._row_kernels).index_select(1, self._cols)  # (G, rows, 2)
         return terms[:, :, 0].t().contiguous(), terms[:, :, 1].t().contiguous()
 
     def gene_terms(self, z: np.ndarray | torch.Tensor) -> GeneTerms:

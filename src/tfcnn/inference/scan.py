@@ -62,7 +62,7 @@ from ..model.network import PairCNNNetwork
 from ..model.record import check_finite_probabilities
 from ..model.two_tower import TwoTowerEnsemble, scorer_for
 from ..runtime import map_in_order, torch_threads
-from .engine import GeneTerms, PairScorer
+from .fused import ENGINES, FusedPairScorer, numba_installed, resolve_engine
 from .matrix import ScoringMatrix, scoring_matrix
 
 SCAN_FORMAT_VERSION = 2  # 2: engine v2 (other float rounding), dictionary-encoded IDs only
@@ -103,6 +103,7 @@ class ScanResult:
     blocks: int
     blocks_resumed: int
     seconds: float
+    engine: str = "torch"  # what scored the pairs: "torch" (PairScorer) or "numba" (fused)
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,7 @@ class _Payload:
     state: dict[str, np.ndarray]
     zscores: np.ndarray
     token: str
+    engine: str = "torch"
 
 
 def work_dir_for(output: str | os.PathLike[str]) -> Path:
@@ -234,11 +236,11 @@ def ids_in_matrix(ids: IdList, matrix: ScoringMatrix) -> list[str]:
 
 
 # -- per-block work (runs locally or on a dask worker) ---------------------------------------
-_WORKER_CACHE: dict[str, tuple[PairScorer, GeneTerms]] = {}
+_WORKER_CACHE: dict[str, tuple[Any, Any]] = {}  # PairScorer or FusedPairScorer, its terms
 _CACHE_LOCK = threading.Lock()
 
 
-def _scorer_for(payload: _Payload) -> tuple[PairScorer, GeneTerms]:
+def _scorer_for(payload: _Payload) -> tuple[Any, Any]:
     """The compiled scorer and gene terms of a payload, built once per process."""
     with _CACHE_LOCK:
         hit = _WORKER_CACHE.get(payload.token)
@@ -250,7 +252,16 @@ def _scorer_for(payload: _Payload) -> tuple[PairScorer, GeneTerms]:
                 {k: torch.from_numpy(v) for k, v in payload.state.items()}, strict=False
             )
             net.eval()
-            scorer = scorer_for(net)
+            if payload.engine == "numba":
+                if not numba_installed():
+                    raise RuntimeError(
+                        "this scan uses the numba engine but numba is not installed here "
+                        "(a dask worker?): install tfcnn[fast] on every worker, or scan "
+                        "with engine='torch'."
+                    )
+                scorer: Any = FusedPairScorer(net)
+            else:
+                scorer = scorer_for(net)
             hit = (scorer, scorer.gene_terms(payload.zscores))
             _WORKER_CACHE[payload.token] = hit
         return hit
@@ -363,6 +374,7 @@ def scan(
     force: bool = False,
     on_block: ProgressCallback | None = None,
     layout: str = "tfcnn",
+    engine: str = "auto",
 ) -> ScanResult:
     """Score every TF x target pair of ``genes`` and write ``output`` (format by extension,
     columns by ``layout``: see :mod:`tfcnn.io.tables`).
@@ -370,7 +382,10 @@ def scan(
     ``zscores`` is the genes x samples z-scored matrix (rows in ``genes`` order); ``tfs``
     and ``targets`` default to all genes. ``scheduler``: None (this process, ``workers``
     threads, default the CPU count), ``"local"`` (a dask LocalCluster) or a dask scheduler
-    address. See the module docstring for resumption and the output layout.
+    address. ``engine``: ``auto`` (the fused numba kernel when numba is installed and the
+    network fits, else PyTorch), ``torch`` or ``numba`` (see :mod:`tfcnn.inference.fused`);
+    the probabilities agree to float rounding, and a scan never resumes across engines.
+    See the module docstring for resumption and the output layout.
     """
     start = time.perf_counter()
     output = check_writable(output, force)
@@ -389,6 +404,10 @@ def scan(
     tg_list = _resolve(targets, index, "target")
     check_options(min_prob, top_k, workers, block_tfs)
     _check_xlsx_fits(fmt, output, tf_list, tg_list, min_prob, top_k)
+    try:
+        used = resolve_engine(engine, net)
+    except ValueError as exc:
+        raise TfcnnInputError(str(exc)) from exc
 
     state = _network_state(net)
     options = {
@@ -400,9 +419,12 @@ def scan(
         "min_prob": min_prob,
         "top_k": top_k,
         "block_tfs": block_tfs,
+        "engine": used,
     }
     token = _fingerprint([state[k].tobytes() for k in sorted(state)] + [z.tobytes()], options)
-    payload = _Payload(config=net.config.to_dict(), state=state, zscores=z, token=token)
+    payload = _Payload(
+        config=net.config.to_dict(), state=state, zscores=z, token=token, engine=used
+    )
     tf_rows = np.array([index[g] for g in tf_list], dtype=np.int64)
     tg_rows = np.array([index[g] for g in tg_list], dtype=np.int64)
     blocks = [tf_rows[i : i + block_tfs] for i in range(0, len(tf_rows), block_tfs)]
@@ -443,6 +465,7 @@ def scan(
         blocks=len(blocks),
         blocks_resumed=len(blocks) - len(todo),
         seconds=time.perf_counter() - start,
+        engine=used,
     )
 
 
@@ -649,6 +672,7 @@ def cross_fit_scan(
     train: dict[str, Any] | None = None,
     on_fold: Callable[[int, str], None] | None = None,
     on_block: ProgressCallback | None = None,
+    engine: str = "auto",
 ) -> CrossFitResult:
     """Scan every TF x target pair, each TF scored by a model that never saw it as a TF.
 
@@ -660,6 +684,7 @@ def cross_fit_scan(
     columns by ``layout``) has a ``fold`` column. Finished folds (models and their
     scans) are kept in ``<output>.work/``: rerun the same command to resume.
     ``read``: how to read ``expression`` (transpose, layer, pseudobulk, order_by).
+    ``engine``: as for :func:`scan`.
     """
     from .. import api
     from ..model.estimator import PairCNN as Estimator
@@ -669,6 +694,8 @@ def cross_fit_scan(
     output = check_writable(output, force)
     fmt = output_format(output, layout)
     check_options(min_prob, top_k, workers, block_tfs)
+    if engine not in ENGINES:
+        raise TfcnnInputError(f"engine must be one of {', '.join(ENGINES)} (got {engine!r}).")
     if n_folds < 2:
         raise TfcnnInputError(f"`cross_fit` needs at least 2 folds (got {n_folds}).")
     train = dict(train or {})
@@ -717,6 +744,8 @@ def cross_fit_scan(
         "min_prob": min_prob,
         "top_k": top_k,
         "block_tfs": block_tfs,
+        # every fold's model has the same shape, so this decides every fold's engine
+        "engine": engine if engine != "auto" else ("numba" if numba_installed() else "torch"),
         "pairs": pairs.table[["tf", "target", "label"]].to_numpy().tolist(),
     }
     token = _fingerprint([z.tobytes()], options)
@@ -749,6 +778,7 @@ def cross_fit_scan(
                 workers=workers,
                 force=True,
                 on_block=on_block,
+                engine=engine,
             )
         test = model.record_.metrics.get("test", {}) if model.record_.metrics else {}
         held_out = sum(1 for tf in per_fold[k] if tf in fold_of)
