@@ -139,7 +139,11 @@ def test_engines_agree_and_a_scan_never_resumes_across_engines(tmp_path: Path) -
 
     with pytest.raises(KeyboardInterrupt):
         scan(net, z, GENES, out, engine="torch", block_tfs=4, workers=1, on_block=stop)
-    assert list(work_dir_for(out).glob("block-*.parquet"))
+    assert list(work_dir_for(out).glob("block-*.arrow"))
+    # the output being written beside the scoring was removed, not left half-written
+    assert sorted(p.name for p in tmp_path.iterdir() if "mixed" in p.name) == [
+        "mixed.parquet.work"
+    ]
     with pytest.raises(TfcnnInputError, match="different scan"):
         scan(net, z, GENES, out, engine="numba", block_tfs=4, workers=1)
     resumed = scan(net, z, GENES, out, engine="torch", block_tfs=4, workers=1)
@@ -176,8 +180,8 @@ def test_killed_run_resumes_to_an_identical_file(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
     assert not out.exists()
-    finished = sorted(p.name for p in work_dir_for(out).glob("block-*.parquet"))
-    assert finished == ["block-000000.parquet", "block-000001.parquet", "block-000002.parquet"]
+    finished = sorted(p.name for p in work_dir_for(out).glob("block-*.arrow"))
+    assert finished == ["block-000000.arrow", "block-000001.arrow", "block-000002.arrow"]
 
     calls: list[tuple[int, bool]] = []
     resumed = scan(

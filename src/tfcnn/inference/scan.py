@@ -1,14 +1,16 @@
 """Genome-wide scoring: every TF x target pair to a table file, resumable, optionally on dask.
 
-The scan walks the TF list in blocks of ``block_tfs`` TFs. Each block is scored by
-:class:`tfcnn.inference.engine.PairScorer` against every target (the pairs are never materialised),
+The scan walks the TF list in blocks of ``block_tfs`` TFs. Each block is scored against
+every target (the pairs are never materialised) by the fused kernel
+(:mod:`tfcnn.inference.fused`) or :class:`tfcnn.inference.engine.PairScorer` (``engine``),
 filtered (``min_prob``, ``top_k`` per TF), and written to ``<output>.work/`` as its own
-Parquet file, atomically (temporary file + rename). A run that is killed and restarted
+Arrow IPC file, atomically (temporary file + rename). A run that is killed and restarted
 with the same arguments finds the finished blocks there (the work directory's
-``manifest.json`` records a fingerprint of the model, the matrix and every option) and
-scores only the rest. When all blocks exist, they are copied in block order into the
-output, one row group per block, and the work directory is removed: the output is the
-same file whether the run was interrupted or not, and whether it ran locally or on a
+``manifest.json`` records a fingerprint of the model, the matrix, the engine and every
+option) and scores only the rest. Meanwhile a writer thread copies the blocks, in block
+order as they become available, into a temporary output, one row group per block; when
+all are in, it is renamed to the output and the work directory is removed. The output is
+the same file whether the run was interrupted or not, and whether it ran locally or on a
 dask cluster.
 
 Each block is computed with one torch thread, whatever the machine, so its bytes do not
@@ -21,7 +23,7 @@ rows follow the target order, or decreasing probability (ties: target order) wit
 ``top_k``. The output is written by extension (``.parquet``, ``.csv``/``.tsv`` optionally
 ``.gz``, ``.xlsx`` when the rows fit) and ``layout`` renames the three columns for
 pySCENIC (``TF, target, importance``) or BEELINE (``Gene1, Gene2, EdgeWeight``); see
-:mod:`tfcnn.io.tables`. The blocks in the work directory are always Parquet.
+:mod:`tfcnn.io.tables`. The blocks in the work directory are always Arrow IPC files.
 
 :func:`cross_fit_scan` trains K models on TF-grouped folds of the known pairs and scores
 each TF only with the model that never saw it as a TF, so the edge list can be compared
@@ -38,7 +40,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,7 +67,9 @@ from ..runtime import map_in_order, torch_threads
 from .fused import ENGINES, FusedPairScorer, numba_installed, resolve_engine
 from .matrix import ScoringMatrix, scoring_matrix
 
-SCAN_FORMAT_VERSION = 2  # 2: engine v2 (other float rounding), dictionary-encoded IDs only
+# 2: engine v2 (other float rounding), dictionary-encoded IDs only; 3: Arrow IPC blocks,
+# the engine in the fingerprint
+SCAN_FORMAT_VERSION = 3
 DEFAULT_BLOCK_TFS = 32
 MANIFEST = "manifest.json"
 SCHEMA = pa.schema([("tf", pa.string()), ("target", pa.string()), ("probability", pa.float32())])
@@ -318,15 +322,18 @@ class _WorkDir:
         claim_work_dir(path, manifest, MANIFEST, what, force)
 
     def block_path(self, i: int) -> Path:
-        return self.path / f"block-{i:06d}.parquet"
+        return self.path / f"block-{i:06d}.arrow"
 
     def done(self, i: int) -> bool:
         return self.block_path(i).is_file()
 
     def write(self, i: int, table: pa.Table) -> None:
+        """Block ``i`` as an uncompressed Arrow IPC file: a copy of its buffers, cheap to
+        write beside the scoring and to read back (it is temporary)."""
         final = self.block_path(i)
         tmp = final.with_name(final.name + f".{os.getpid()}.tmp")
-        pq.write_table(table, tmp, **write_options(SCHEMA.names))
+        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
         os.replace(tmp, final)
 
 
@@ -347,8 +354,86 @@ def _block_table(
 
 
 def read_block(path: Path) -> pa.Table:
-    """A written block or scan output, its ID columns as dictionaries (cheap to rewrite)."""
-    return pq.read_table(path, read_dictionary=ID_COLUMNS)
+    """A block written by :meth:`_WorkDir.write` (ID columns as dictionaries)."""
+    with pa.OSFile(str(path), "rb") as source:
+        return pa.ipc.open_file(source).read_all()
+
+
+class _InOrder:
+    """Finished blocks handed over in any order, yielded in block order to the output
+    writer; blocks found finished on disk (resumed) are read back when their turn comes."""
+
+    def __init__(self, work: _WorkDir, n_blocks: int, todo: Sequence[int]) -> None:
+        self._work, self._n, self._todo = work, n_blocks, set(todo)
+        self._ready: dict[int, pa.Table] = {}
+        self._cond = threading.Condition()
+        self._stopped = False
+
+    def put(self, i: int, table: pa.Table) -> None:
+        with self._cond:
+            self._ready[i] = table
+            self._cond.notify()
+
+    def stop(self) -> None:
+        """The scan failed: the writer stops (and its temporary output is removed)."""
+        with self._cond:
+            self._stopped = True
+            self._cond.notify()
+
+    def __iter__(self) -> Iterator[pa.Table]:
+        for i in range(self._n):
+            if i not in self._todo:
+                yield read_block(self._work.block_path(i))
+                continue
+            with self._cond:
+                while i not in self._ready and not self._stopped:
+                    self._cond.wait()
+                if self._stopped:
+                    raise _ScanStopped
+                table = self._ready.pop(i)
+            yield table
+
+
+class _ScanStopped(Exception):
+    """Raised in the output writer when the scan failed."""
+
+
+class _OutputWriter:
+    """:func:`write_blocks` in a thread, fed block by block while the scan runs."""
+
+    def __init__(
+        self, blocks: _InOrder, output: Path, fmt: OutputFormat, layout: str, force: bool
+    ) -> None:
+        self.blocks = blocks
+        self.rows: int | None = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(
+            target=self._run, args=(output, fmt, layout, force), name="tfcnn-scan-writer"
+        )
+        self._thread.start()
+
+    def _run(self, output: Path, fmt: OutputFormat, layout: str, force: bool) -> None:
+        try:
+            self.rows = write_blocks(self.blocks, output, fmt, layout, force)
+        except _ScanStopped:
+            pass
+        except BaseException as exc:  # handed to the scan's thread
+            self.error = exc
+
+    def check(self) -> None:
+        """Raise the writer's error (e.g. disk full) in the scan's thread."""
+        if self.error is not None:
+            raise self.error
+
+    def finish(self) -> int:
+        self._thread.join()
+        self.check()
+        assert self.rows is not None
+        return self.rows
+
+    def abandon(self) -> None:
+        self.blocks.stop()
+        self._thread.join()
 
 
 def _plain(table: pa.Table) -> pa.Table:
@@ -438,25 +523,29 @@ def scan(
             if i not in pending:
                 on_block(pairs_per_block[i], True)
 
+    writer = _OutputWriter(_InOrder(work, len(blocks), todo), output, fmt, layout, force)
+
     def finish(i: int, result: tuple[np.ndarray, np.ndarray, np.ndarray, int]) -> None:
+        writer.check()
         names_tf = pa.array([genes[r] for r in blocks[i]], pa.string())
-        work.write(i, _block_table(names_tf, names_tg, result))
+        table = _block_table(names_tf, names_tg, result)
+        work.write(i, table)
+        writer.blocks.put(i, table)
         if on_block is not None:
             on_block(result[3], False)
 
-    if todo:
-        if scheduler is None:
-            _run_threads(payload, blocks, todo, tg_rows, min_prob, top_k, workers, finish)
-        else:
-            _run_dask(payload, blocks, todo, tg_rows, min_prob, top_k, scheduler, workers, finish)
-
-    rows = write_blocks(
-        (read_block(work.block_path(i)) for i in range(len(blocks))),
-        output,
-        fmt,
-        layout,
-        force,
-    )
+    try:
+        if todo:
+            if scheduler is None:
+                _run_threads(payload, blocks, todo, tg_rows, min_prob, top_k, workers, finish)
+            else:
+                _run_dask(
+                    payload, blocks, todo, tg_rows, min_prob, top_k, scheduler, workers, finish
+                )
+    except BaseException:
+        writer.abandon()
+        raise
+    rows = writer.finish()
     shutil.rmtree(work.path, ignore_errors=True)
     return ScanResult(
         output=output,
