@@ -336,8 +336,9 @@ def main_large(console: Console) -> int:
     run = run_cli_scan(case)
     mib = run["peak_rss_bytes"] / 2**20
     console.print(
-        f"wall time {run['seconds']:,.1f} s; {run['pairs']:,} pairs = {run['pairs_per_s']:,.0f} "
-        f"pairs/s; peak RSS {mib:,.0f} MiB; CPU {run['cpu_s']:,.1f} s; load average "
+        f"{run['engine']} engine: wall time {run['seconds']:,.1f} s; {run['pairs']:,} pairs = "
+        f"{run['pairs_per_s']:,.0f} pairs/s; peak RSS {mib:,.0f} MiB; CPU {run['cpu_s']:,.1f} s; "
+        "load average "
         f"before / after: {', '.join(f'{v:.2f}' for v in run['load_before'])} / "
         f"{', '.join(f'{v:.2f}' for v in run['load_after'])}",
         highlight=False,
