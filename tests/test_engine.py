@@ -50,18 +50,27 @@ def _reference(net: PairCNNNetwork, x: torch.Tensor) -> tuple[np.ndarray, np.nda
     return own, grouped
 
 
-@pytest.mark.parametrize("config", CONFIGS, ids=IDS)
-@pytest.mark.parametrize("sign", [0, 1, -1], ids=["mixed", "increasing", "decreasing"])
-def test_score_block_equals_reference_layers(config: CNNConfig, sign: int) -> None:
+def _block_pairs(z: np.ndarray, tfs: np.ndarray, targets: np.ndarray) -> torch.Tensor:
+    """Every (TF, target) pair of a block as profiles (len(tfs) * len(targets), 2, W)."""
+    return torch.from_numpy(
+        np.stack([np.repeat(z[tfs], len(targets), 0), np.tile(z[targets], (len(tfs), 1))], 1)
+    )
+
+
+def _block_case(config: CNNConfig, sign: int) -> tuple[PairCNNNetwork, np.ndarray, np.ndarray]:
+    """A random network, 11 synthetic genes and 4 TF rows for the score_block tests."""
     net = _net(config, seed=config.n_samples + sign, sign=sign)
     rng = np.random.default_rng(config.n_samples)
     z = rng.standard_normal((11, config.n_samples)).astype(np.float32) * 1.5
-    tfs = np.array([0, 4, 7, 10])
+    return net, z, np.array([0, 4, 7, 10])
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=IDS)
+@pytest.mark.parametrize("sign", [0, 1, -1], ids=["mixed", "increasing", "decreasing"])
+def test_score_block_equals_reference_layers(config: CNNConfig, sign: int) -> None:
+    net, z, tfs = _block_case(config, sign)
     targets = np.array([3, 0, 1, 2, 5, 6, 8, 9, 10])
-    x = torch.from_numpy(
-        np.stack([np.repeat(z[tfs], len(targets), 0), np.tile(z[targets], (len(tfs), 1))], 1)
-    )
-    own, grouped = _reference(net, x)
+    own, grouped = _reference(net, _block_pairs(z, tfs, targets))
     np.testing.assert_allclose(own, grouped, atol=TOL, rtol=0)  # the references agree
     for chunk in (5, 9, 4096):  # chunk boundaries inside a TF, one TF, many TFs per chunk
         scorer = PairScorer.from_network(net, chunk=chunk)
@@ -88,9 +97,7 @@ def test_position_tiles_equal_reference_layers(config: CNNConfig, tile: int) -> 
     rng = np.random.default_rng(5)
     z = rng.standard_normal((7, config.n_samples)).astype(np.float32)
     tfs, targets = np.array([6, 0, 3]), np.array([1, 2, 3, 4, 5, 6])
-    x = torch.from_numpy(
-        np.stack([np.repeat(z[tfs], len(targets), 0), np.tile(z[targets], (len(tfs), 1))], 1)
-    )
+    x = _block_pairs(z, tfs, targets)
     own, grouped = _reference(net, x)
     scorer = PairScorer(net, chunk=4, tile=tile)
     assert len(scorer._tiles) == -(-config.pooled_width // tile)
@@ -128,15 +135,21 @@ def test_score_pairs_equals_reference_layers(config: CNNConfig) -> None:
         scorer.score_pairs(scorer.gene_terms(z), tf_rows, tg_rows[:-1])
 
 
-def test_trained_batch_norm_statistics_are_used() -> None:
-    """After training steps the BN running statistics differ from the init; still equal."""
+def _trained_bn_net() -> tuple[PairCNNNetwork, torch.Tensor]:
+    """A network (eval mode) whose batch-norm running statistics moved away from their
+    initial values in three training-mode passes, and its synthetic pairs (64, 2, 40)."""
     config = CNNConfig(n_samples=40, batch_norm=(True, True))
     net = PairCNNNetwork(config).train()
     x = torch.randn(64, 2, 40, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         for _ in range(3):
             net(x * 2 + 1)
-    net.eval()
+    return net.eval(), x
+
+
+def test_trained_batch_norm_statistics_are_used() -> None:
+    """After training steps the BN running statistics differ from the init; still equal."""
+    net, x = _trained_bn_net()
     own, _ = _reference(net, x)
     np.testing.assert_allclose(PairScorer.from_network(net).predict_pairs(x), own, atol=TOL)
 

@@ -12,7 +12,17 @@ import numpy as np
 import pytest
 import torch
 
-from tests.test_engine import CONFIGS, IDS, TOL, WIDE, _net, _reference
+from tests.test_engine import (
+    CONFIGS,
+    IDS,
+    TOL,
+    WIDE,
+    _block_case,
+    _block_pairs,
+    _net,
+    _reference,
+    _trained_bn_net,
+)
 from tfcnn.errors import TfcnnInputError
 from tfcnn.inference import fused
 from tfcnn.inference.engine import PairScorer
@@ -22,24 +32,15 @@ from tfcnn.model.network import CNNConfig, PairCNNNetwork
 pytest.importorskip("numba")  # part of the `all` extra that `make test` installs
 
 
-def _pairs(z: np.ndarray, tfs: np.ndarray, targets: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(
-        np.stack([np.repeat(z[tfs], len(targets), 0), np.tile(z[targets], (len(tfs), 1))], 1)
-    )
-
-
 @pytest.mark.parametrize("config", CONFIGS, ids=IDS)
 @pytest.mark.parametrize("sign", [0, 1, -1], ids=["mixed", "increasing", "decreasing"])
 def test_score_block_equals_reference_layers(config: CNNConfig, sign: int) -> None:
-    net = _net(config, seed=config.n_samples + sign, sign=sign)
-    rng = np.random.default_rng(config.n_samples)
-    z = rng.standard_normal((11, config.n_samples)).astype(np.float32) * 1.5
-    tfs = np.array([0, 4, 7, 10])
+    net, z, tfs = _block_case(config, sign)
     scorer = FusedPairScorer(net)
     terms = scorer.gene_terms(z)
     # gathered targets (TFs among them), a contiguous run, and a single target
     for targets in (np.array([3, 0, 1, 2, 5, 6, 8, 9, 10]), np.arange(2, 9), np.array([4])):
-        own, grouped = _reference(net, _pairs(z, tfs, targets))
+        own, grouped = _reference(net, _block_pairs(z, tfs, targets))
         got = scorer.score_block(terms, tfs, targets)
         assert got.shape == (len(tfs), len(targets))
         np.testing.assert_allclose(got.ravel(), own, atol=TOL, rtol=0)
@@ -61,21 +62,15 @@ def test_wide_inputs_many_targets_equal_engine_and_network(config: CNNConfig) ->
         got, engine.score_block(engine.gene_terms(z), tfs, targets), atol=TOL, rtol=0
     )
     few = np.arange(0, genes, 37)  # the network itself on a subset, to keep it quick
-    own, _ = _reference(net, _pairs(z, tfs, few))
+    own, _ = _reference(net, _block_pairs(z, tfs, few))
     np.testing.assert_allclose(got[:, few].ravel(), own, atol=TOL, rtol=0)
 
 
 def test_trained_batch_norm_statistics_are_used() -> None:
-    config = CNNConfig(n_samples=40, batch_norm=(True, True))
-    net = PairCNNNetwork(config).train()
-    x = torch.randn(64, 2, 40, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        for _ in range(3):
-            net(x * 2 + 1)
-    net.eval()
+    net, x = _trained_bn_net()
     z = x[:, 0].numpy()
     tfs, targets = np.arange(5), np.arange(64)
-    own, _ = _reference(net, _pairs(z, tfs, targets))
+    own, _ = _reference(net, _block_pairs(z, tfs, targets))
     scorer = FusedPairScorer(net)
     got = scorer.score_block(scorer.gene_terms(z), tfs, targets)
     np.testing.assert_allclose(got.ravel(), own, atol=TOL, rtol=0)
@@ -119,7 +114,7 @@ def test_compiled_once_per_shape_and_cached_on_disk(monkeypatch, tmp_path) -> No
     z = np.random.default_rng(0).standard_normal((6, config.n_samples)).astype(np.float32)
     scorer = FusedPairScorer(net)
     got = scorer.score_block(scorer.gene_terms(z), np.arange(3), np.arange(6))
-    own, _ = _reference(net, _pairs(z, np.arange(3), np.arange(6)))
+    own, _ = _reference(net, _block_pairs(z, np.arange(3), np.arange(6)))
     np.testing.assert_allclose(got.ravel(), own, atol=TOL, rtol=0)
     assert anchor.read_text() == source
 
@@ -133,7 +128,7 @@ def test_unwritable_cache_still_compiles(monkeypatch, tmp_path) -> None:
     net = _net(CONFIGS[5], seed=5)
     scorer = FusedPairScorer(net)
     z = np.ones((3, CONFIGS[5].n_samples), np.float32)
-    own, _ = _reference(net, _pairs(z, np.arange(3), np.arange(3)))
+    own, _ = _reference(net, _block_pairs(z, np.arange(3), np.arange(3)))
     got = scorer.score_block(scorer.gene_terms(z), np.arange(3), np.arange(3))
     np.testing.assert_allclose(got.ravel(), own, atol=TOL, rtol=0)
 

@@ -141,9 +141,7 @@ def test_engines_agree_and_a_scan_never_resumes_across_engines(tmp_path: Path) -
         scan(net, z, GENES, out, engine="torch", block_tfs=4, workers=1, on_block=stop)
     assert list(work_dir_for(out).glob("block-*.arrow"))
     # the output being written beside the scoring was removed, not left half-written
-    assert sorted(p.name for p in tmp_path.iterdir() if "mixed" in p.name) == [
-        "mixed.parquet.work"
-    ]
+    assert sorted(p.name for p in tmp_path.iterdir() if "mixed" in p.name) == ["mixed.parquet.work"]
     with pytest.raises(TfcnnInputError, match="different scan"):
         scan(net, z, GENES, out, engine="numba", block_tfs=4, workers=1)
     resumed = scan(net, z, GENES, out, engine="torch", block_tfs=4, workers=1)
