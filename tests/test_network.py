@@ -284,3 +284,19 @@ def test_flat_rmsprop_matches_torch_rmsprop_bit_for_bit() -> None:
     with pytest.raises(RuntimeError, match="stop"), FlatRMSprop(ref.parameters(), 1, 0.9, 1):
         raise RuntimeError("stop")
     assert len({p.untyped_storage().data_ptr() for p in ref.parameters()}) == len(storages)
+
+
+@pytest.mark.parametrize("rows", [59392, 28304, 8, 7, 6, 1])
+@pytest.mark.parametrize("cols", [8, 3, 64])
+def test_row_addcmul_is_addcmul_bit_for_bit(rows: int, cols: int) -> None:
+    """The wide view of batch norm's multiply-adds changes nothing, for any row count,
+    contiguous or not (synthetic values)."""
+    from tfcnn.model.network import _row_addcmul, _row_addcmul_
+
+    gen = torch.Generator().manual_seed(rows + cols)
+    x, d = torch.randn(rows, cols, generator=gen) * 3, torch.randn(rows, cols, generator=gen)
+    base, scale, more = (torch.randn(cols, generator=gen) for _ in range(3))
+    for xs in (x, torch.randn(cols, rows, generator=gen).t()):  # contiguous, and not
+        want = torch.addcmul(base, xs, scale).addcmul_(d, more)
+        got = _row_addcmul_(_row_addcmul(base, xs, scale), d, more)
+        assert torch.equal(got, want)

@@ -281,6 +281,38 @@ def _slot_placement(kernel_height: int, kernel_width: int) -> torch.Tensor:
     return placement.reshape(4 * 2 * (kw + 1), kh * kw)
 
 
+def _row_width(x: torch.Tensor) -> int:
+    """Rows of an (M, C) matrix to view as one (see :func:`_row_addcmul`); 1: as it is."""
+    m, c = x.shape
+    if c >= 64 or not x.is_contiguous():
+        return 1
+    return next(k for k in (16, 8, 4, 2, 1) if m % k == 0)
+
+
+def _row_addcmul(base: torch.Tensor, x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """``base + x * scale`` for an (M, C) matrix and per-column vectors, bit for bit.
+
+    Broadcasting over a narrow last dimension (8 columns) runs several times slower than
+    over a wide one, so contiguous rows are viewed k at a time as (M / k, k * C) with the
+    vectors repeated k times: the same element-wise operation, about 3x faster.
+    """
+    k = _row_width(x)
+    if k == 1:
+        return torch.addcmul(base, x, scale)
+    m, c = x.shape
+    return torch.addcmul(base.repeat(k), x.view(m // k, k * c), scale.repeat(k)).view(m, c)
+
+
+def _row_addcmul_(acc: torch.Tensor, x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """``acc += x * scale`` in place, as :func:`_row_addcmul` (``acc`` contiguous)."""
+    k = min(_row_width(x), _row_width(acc))
+    if k == 1:
+        return acc.addcmul_(x, scale)
+    m, c = x.shape
+    acc.view(m // k, k * c).addcmul_(x.view(m // k, k * c), scale.repeat(k))
+    return acc
+
+
 class _RowBatchNorm(torch.autograd.Function):
     """Training-mode batch norm over the rows of an (M, C) matrix, in few memory passes.
 
@@ -302,7 +334,7 @@ class _RowBatchNorm(torch.autograd.Function):
         var = (squares / m - mean.square()).clamp_min(0.0)
         rstd = torch.rsqrt(var + eps)
         scale = weight * rstd
-        out = torch.addcmul(bias - mean * scale, x, scale)
+        out = _row_addcmul(bias - mean * scale, x, scale)
         ctx.save_for_backward(x, weight, mean, rstd)
         return out, mean, var
 
@@ -319,7 +351,7 @@ class _RowBatchNorm(torch.autograd.Function):
         a = weight * rstd
         b = -a * rstd * dgamma / m
         c = -a * dbeta / m - b * mean
-        dx = torch.addcmul(c, dy, a).addcmul_(x, b)
+        dx = _row_addcmul_(_row_addcmul(c, dy, a), x, b)
         return dx, dgamma, dbeta, None
 
 
