@@ -96,6 +96,16 @@ def first_layer_terms(z: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
     return torch.matmul(windows, kernels)
 
 
+def zscore_matrix(z: np.ndarray | torch.Tensor, width: int) -> torch.Tensor:
+    """A (genes, ``width``) float32 tensor of ``z``, or ValueError naming the shape."""
+    # np.require copies read-only arrays (e.g. memory-mapped files): torch needs writable
+    zt = z if torch.is_tensor(z) else torch.from_numpy(np.require(z, np.float32, ["C", "W"]))
+    zt = zt.float()
+    if zt.ndim != 2 or zt.shape[1] != width:
+        raise ValueError(f"expected a (genes, {width}) matrix, got {tuple(zt.shape)}")
+    return zt
+
+
 def fold_dense(
     net: PairCNNNetwork,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -280,13 +290,7 @@ class PairScorer:
 
     def gene_terms(self, z: np.ndarray | torch.Tensor) -> GeneTerms:
         """First-layer terms of every row of a z-scored matrix (genes x samples)."""
-        # np.require copies read-only arrays (e.g. memory-mapped files): torch needs writable
-        zt = z if torch.is_tensor(z) else torch.from_numpy(np.require(z, np.float32, ["C", "W"]))
-        zt = zt.float()
-        if zt.ndim != 2 or zt.shape[1] != self.config.n_samples:
-            raise ValueError(
-                f"expected a (genes, {self.config.n_samples}) matrix, got {tuple(zt.shape)}"
-            )
+        zt = zscore_matrix(z, self.config.n_samples)
         rows, genes = len(self._cols), zt.shape[0]
         a, b = torch.empty(rows, genes), torch.empty(rows, genes)
         with torch.no_grad():

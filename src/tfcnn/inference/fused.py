@@ -26,7 +26,7 @@ anchor for numba's cache and is never imported.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
+import importlib
 import math
 import os
 import sys
@@ -41,9 +41,17 @@ import numpy as np
 import platformdirs
 import torch
 
+from ..errors import TfcnnInputError
 from ..extras import require
 from ..model.network import PairCNNNetwork, same_padding
-from .engine import _bn_affine, first_layer_terms, fold_dense, row_kernels
+from .engine import (
+    GENE_BATCH,
+    _bn_affine,
+    first_layer_terms,
+    fold_dense,
+    row_kernels,
+    zscore_matrix,
+)
 
 #: Targets per vector loop: the kernel's scratch for one tile is f1 x (TILE + kw - 1) x
 #: BLOCK floats (147 KiB for the published model), within a core's L2 cache.
@@ -56,7 +64,6 @@ MAX_FILTERS, MAX_UNITS, MAX_KERNEL = 16, 32, 9
 #: Engines a scan can use: ``auto`` picks ``numba`` when it is installed and the network
 #: fits (:func:`fused_supported`), else ``torch`` (:class:`~tfcnn.inference.engine.PairScorer`).
 ENGINES = ("auto", "torch", "numba")
-GENE_BATCH = 256
 
 
 def numba_installed() -> bool:
@@ -84,15 +91,17 @@ def fused_supported(net: Any) -> str | None:
 
 
 def resolve_engine(engine: str, net: Any) -> str:
-    """``torch`` or ``numba`` for a requested engine (``auto``, ``torch`` or ``numba``)."""
+    """``torch`` or ``numba`` for a requested engine (``auto``, ``torch`` or ``numba``);
+    :class:`~tfcnn.errors.TfcnnInputError` for an unknown one, or ``numba`` where it cannot
+    run."""
     if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {', '.join(ENGINES)} (got {engine!r}).")
+        raise TfcnnInputError(f"engine must be one of {', '.join(ENGINES)} (got {engine!r}).")
     if engine == "torch":
         return "torch"
     reason = fused_supported(net)
     if engine == "numba":
         if reason is not None:
-            raise ValueError(f"engine 'numba': {reason}; use 'torch' or 'auto'.")
+            raise TfcnnInputError(f"engine 'numba': {reason}; use 'torch' or 'auto'.")
         require("numba", "fast", "engine 'numba'")
         return "numba"
     return "numba" if reason is None and numba_installed() else "torch"
@@ -301,11 +310,8 @@ class FusedPairScorer:
 
     def gene_terms(self, z: np.ndarray | torch.Tensor) -> KernelTerms:
         """First-layer terms of every row of a z-scored matrix (genes x samples)."""
-        zt = z if torch.is_tensor(z) else torch.from_numpy(np.require(z, np.float32, ["C", "W"]))
-        zt = zt.float()
         width = self.config.n_samples
-        if zt.ndim != 2 or zt.shape[1] != width:
-            raise ValueError(f"expected a (genes, {width}) matrix, got {tuple(zt.shape)}")
+        zt = zscore_matrix(z, width)
         genes = zt.shape[0]
         a = np.empty((width, genes), np.float32)
         b = np.empty((width, genes), np.float32)

@@ -64,7 +64,7 @@ from ..model.network import PairCNNNetwork
 from ..model.record import check_finite_probabilities
 from ..model.two_tower import TwoTowerEnsemble, scorer_for
 from ..runtime import map_in_order, torch_threads
-from .fused import ENGINES, FusedPairScorer, numba_installed, resolve_engine
+from .fused import FusedPairScorer, resolve_engine
 from .matrix import ScoringMatrix, scoring_matrix
 
 # 2: engine v2 (other float rounding), dictionary-encoded IDs only; 3: Arrow IPC blocks,
@@ -257,12 +257,8 @@ def _scorer_for(payload: _Payload) -> tuple[Any, Any]:
             )
             net.eval()
             if payload.engine == "numba":
-                if not numba_installed():
-                    raise RuntimeError(
-                        "this scan uses the numba engine but numba is not installed here "
-                        "(a dask worker?): install tfcnn[fast] on every worker, or scan "
-                        "with engine='torch'."
-                    )
+                # a dask worker without the extra: say so, as a local scan would
+                require("numba", "fast", "this scan's numba engine (on every dask worker)")
                 scorer: Any = FusedPairScorer(net)
             else:
                 scorer = scorer_for(net)
@@ -489,10 +485,7 @@ def scan(
     tg_list = _resolve(targets, index, "target")
     check_options(min_prob, top_k, workers, block_tfs)
     _check_xlsx_fits(fmt, output, tf_list, tg_list, min_prob, top_k)
-    try:
-        used = resolve_engine(engine, net)
-    except ValueError as exc:
-        raise TfcnnInputError(str(exc)) from exc
+    used = resolve_engine(engine, net)
 
     state = _network_state(net)
     options = {
@@ -783,8 +776,6 @@ def cross_fit_scan(
     output = check_writable(output, force)
     fmt = output_format(output, layout)
     check_options(min_prob, top_k, workers, block_tfs)
-    if engine not in ENGINES:
-        raise TfcnnInputError(f"engine must be one of {', '.join(ENGINES)} (got {engine!r}).")
     if n_folds < 2:
         raise TfcnnInputError(f"`cross_fit` needs at least 2 folds (got {n_folds}).")
     train = dict(train or {})
@@ -833,8 +824,10 @@ def cross_fit_scan(
         "min_prob": min_prob,
         "top_k": top_k,
         "block_tfs": block_tfs,
-        # every fold's model has the same shape, so this decides every fold's engine
-        "engine": engine if engine != "auto" else ("numba" if numba_installed() else "torch"),
+        # every fold's model has this shape, so this is every fold's engine
+        "engine": resolve_engine(
+            engine, PairCNNNetwork(Estimator(seed=seed, **train).config_for(z.shape[1]))
+        ),
         "pairs": pairs.table[["tf", "target", "label"]].to_numpy().tolist(),
     }
     token = _fingerprint([z.tobytes()], options)
