@@ -146,3 +146,20 @@ def test_column_percentiles_match_counting() -> None:
             want = np.nan if np.isnan(v) else ((col < v).sum() + (col == v).sum() / 2) / col.size
             assert got[i, j] == pytest.approx(want * 100, nan_ok=True)
     assert np.isnan(percentile_in_columns(reference[:1], 1)).all()
+
+
+def test_column_means_skip_self_pairs_without_warning() -> None:
+    """A target whose only reference regulator is itself has no mean (NaN), silently."""
+    import warnings
+
+    from tfcnn.inference.decompose import column_stats
+
+    reference = np.array([[0.2, 0.4, 0.9], [0.6, 0.8, 0.1]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mean, ref = column_stats(reference, np.array([5, 7]), np.array([5, 9, 8]))
+        empty, _ = column_stats(np.ones((1, 2)), np.array([3]), np.array([3, 4]))
+    np.testing.assert_allclose(mean, [0.6, 0.6, 0.5])  # column 0 without the self-pair 0.2
+    assert np.isnan(ref[0, 0]) and np.isnan(empty[0]) and empty[1] == 1.0
+    # the reference itself is not changed
+    assert reference[0, 0] == 0.2

@@ -155,8 +155,12 @@ def column_stats(
     """
     ref = np.array(reference, dtype=np.float64, copy=True)
     ref[np.asarray(ref_rows)[:, None] == np.asarray(target_rows)[None, :]] = np.nan
-    with np.errstate(invalid="ignore"):
-        mean = np.nanmean(ref, axis=0) if ref.shape[0] else np.full(ref.shape[1], np.nan)
+    # nanmean without its "Mean of empty slice" warning: a target whose only reference
+    # regulator is itself has no mean (NaN), which is an answer, not a problem
+    valid = ~np.isnan(ref)
+    count = valid.sum(axis=0)
+    total = np.where(valid, ref, 0.0).sum(axis=0)
+    mean = np.divide(total, count, out=np.full(ref.shape[1], np.nan), where=count > 0)
     return mean, ref
 
 
