@@ -116,6 +116,17 @@ def main() -> int:
         naive_s = (time.perf_counter() - t0) / NAIVE_SUBSAMPLE * n_pairs
         diff = float(np.max(np.abs(naive - sub.probability.to_numpy())))
 
+        # The same query through Predictor.predict with each engine, in this run.
+        from tfcnn.inference.predict import Predictor
+
+        engines = {predictor.engine: predictor}
+        if predictor.engine != "torch":
+            engines["torch"] = Predictor(model_dir, engine="torch")
+        by_engine = {}
+        for name, p in engines.items():
+            p.predict(regs, tgts, limits=limits)  # terms built, model compiled
+            by_engine[name] = _timed_queries(lambda p=p: p.predict(regs, tgts, limits=limits), 2)
+
     median = statistics.median(warm)
     median1 = statistics.median(warm1)
     other = None
@@ -131,6 +142,7 @@ def main() -> int:
     )
     print(f"{'measure':<44}{'seconds':>10}{'pairs/s':>12}")
     print(f"{'run_query, model loaded (median of 3)':<44}{median:>10.3f}{n_pairs / median:>12,.0f}")
+    print(f"  scored by the {predictor.engine} engine (auto)")
     print(f"{'  same, torch threads = 1':<44}{median1:>10.3f}{n_pairs / median1:>12,.0f}")
     print(f"{'run_query, first call (loads the model)':<44}{cold:>10.3f}{n_pairs / cold:>12,.0f}")
     print(f"{'reference: naive per-pair (extrap.)':<44}{naive_s:>10.3f}{n_pairs / naive_s:>12,.0f}")
@@ -138,6 +150,12 @@ def main() -> int:
         f"ratio reference / tfcnn (model loaded): {naive_s / median:.1f}x  "
         f"(naive timed on {NAIVE_SUBSAMPLE:,} pairs, extrapolated linearly)"
     )
+    engine_s = {name: statistics.median(times) for name, times in by_engine.items()}
+    for name, seconds in engine_s.items():
+        label = f"Predictor.predict, {name} engine (median of 3)"
+        print(f"{label:<44}{seconds:>10.3f}{n_pairs / seconds:>12,.0f}")
+    if len(engine_s) == 2:
+        print(f"numba / torch engine, same query: {engine_s['torch'] / engine_s['numba']:.2f}x")
     print(f"max |probability difference| vs reference: {diff:.2e} (must be <= 1e-5)")
     if other is not None:
         warn = "  WARNING: timings inflated, rerun on an idle machine" if other > 0.1 else ""

@@ -17,8 +17,11 @@ from tfcnn.io.idmap import read_id_map
 from tfcnn.io.interactions import from_pairs
 
 
-def train_synthetic_model(folder: Path, agi: bool = False, seed: int = 0) -> Path:
-    """Write a synthetic matrix + pairs under ``folder`` and train a tiny model on them.
+def train_synthetic_model(
+    folder: Path, agi: bool = False, seed: int = 0, two_tower: bool = False
+) -> Path:
+    """Write a synthetic matrix + pairs under ``folder`` and train a tiny model on them
+    (the pair CNN, or with ``two_tower`` a tiny two-tower model).
 
     Returns the model directory (``folder / "model"``). The pairs file stays in place, so
     the model can tell which queried pairs were training interactions.
@@ -41,15 +44,19 @@ def train_synthetic_model(folder: Path, agi: bool = False, seed: int = 0) -> Pat
     pairs = api.build_pairs(
         folder / "synthetic_expression.tsv", folder / "synthetic_pairs.tsv", seed=seed
     )
-    api.train(
-        pairs,
-        output=folder / "model",
-        seed=seed,
-        epochs=4,
-        filters=(2, 4),
-        units=4,
-        batch_size=64,
-    )
+    if two_tower:
+        small = dict(hidden=16, embed_dim=4, head_hidden=8, max_epochs=2, min_epochs=1, n_seeds=1)
+        api.train(pairs, output=folder / "model", architecture="two-tower", seed=seed, **small)
+    else:
+        api.train(
+            pairs,
+            output=folder / "model",
+            seed=seed,
+            epochs=4,
+            filters=(2, 4),
+            units=4,
+            batch_size=64,
+        )
     return folder / "model"
 
 

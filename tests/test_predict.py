@@ -172,6 +172,47 @@ def test_score_grid_is_the_same_for_any_number_of_workers(agi_model, predictor):
     np.testing.assert_allclose(one.ravel(), model.predict_proba(x)[:, 1], atol=1e-5)
 
 
+def test_both_engines_score_grids_alike_and_auto_uses_the_fused_kernel(agi_model, predictor):
+    """predict and the web app score grids as scan does: the fused kernel when it can."""
+    from tfcnn.inference.fused import numba_installed
+
+    assert predictor.engine == ("numba" if numba_installed() else "torch")
+    kind = {"numba": "FusedPairScorer", "torch": "PairScorer"}[predictor.engine]
+    assert type(predictor._engine()[0]).__name__ == kind
+    torch_predictor = Predictor(agi_model[0], engine="torch")
+    assert torch_predictor.engine == "torch"
+    n = len(predictor.genes)
+    regs, tgts = np.arange(n)[::2], np.arange(n)[::-3]  # gathered, not contiguous
+    fused = predictor.score_grid(regs, tgts)
+    np.testing.assert_allclose(fused, torch_predictor.score_grid(regs, tgts), atol=1e-5)
+    # the same table either way, up to float rounding
+    a = predictor.predict(list(predictor.genes[:4])).table.set_index(["regulator", "target"])
+    b = torch_predictor.predict(list(predictor.genes[:4])).table.set_index(["regulator", "target"])
+    np.testing.assert_allclose(a.probability, b.probability.loc[a.index], atol=1e-5)
+
+
+def test_queries_arriving_together_compile_the_model_once(agi_model):
+    """A server's first queries may arrive at once: one scorer, built once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    fresh = Predictor(agi_model[0])
+    with ThreadPoolExecutor(4) as pool:
+        built = list(pool.map(lambda _: fresh._engine(), range(8)))
+    assert all(b is built[0] for b in built)
+
+
+def test_an_engine_that_cannot_run_is_refused(agi_model, tmp_path):
+    """--engine numba on a two-tower model, or an unknown engine: a clear error, exit 2."""
+    with pytest.raises(TfcnnInputError, match="engine must be one of"):
+        Predictor(agi_model[0], engine="gpu")
+    res = runner.invoke(app, ["predict", "-m", str(agi_model[0]), "-r", "x", "--engine", "gpu"])
+    assert res.exit_code == 2 and "--engine" in res.stderr and "Traceback" not in res.output
+    two_tower = train_synthetic_model(tmp_path, two_tower=True)
+    with pytest.raises(TfcnnInputError, match="pair CNN only"):
+        Predictor(two_tower, engine="numba")
+    assert Predictor(two_tower).engine == "torch"  # auto: the two-tower model's own scorer
+
+
 def test_known_interactions_come_from_the_training_pairs(agi_model, predictor):
     _, folder = agi_model
     known = planted_pairs(folder)

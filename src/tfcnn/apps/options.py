@@ -130,6 +130,14 @@ ThreadsOpt = Annotated[
         "tune: parallel runs of one thread each, so their numbers never depend on it.",
     ),
 ]
+EngineOpt = Annotated[
+    str,
+    typer.Option(
+        help="What scores the pairs: 'numba' (one compiled kernel, about 2x faster; the "
+        "fast extra), 'torch', or 'auto' (numba when installed and the model fits). "
+        "They agree to float rounding; scan never resumes a run across engines."
+    ),
+]
 ForceOpt = Annotated[
     bool, typer.Option("--force", help="Replace an existing output instead of refusing.")
 ]

@@ -51,6 +51,7 @@ from .decompose import (
     percentile_in_rows,
 )
 from .engine import GeneTerms, PairScorer
+from .fused import FusedPairScorer, KernelTerms, resolve_engine
 from .matrix import ScoringMatrix, scoring_matrix
 
 log = logging.getLogger(__name__)
@@ -294,11 +295,18 @@ class Predictor:
         id_map: IdMap | str | os.PathLike[str] | None = None,
         name: str = "",
         log2: bool = False,
+        engine: str = "auto",
     ) -> None:
         from .. import api
 
         self.model = api.load_model(model)
-        self._compiled: tuple[PairScorer, GeneTerms] | None = None
+        net = getattr(self.model, "network_", None)
+        #: The engine that scores grids: ``numba`` (the fused kernel, as ``scan``) or
+        #: ``torch``; ``engine`` asks as ``scan --engine`` does (an error if it cannot run).
+        self.engine = resolve_engine(engine, net if isinstance(self.model, PairCNN) else None)
+        self._compiled: tuple[Any, GeneTerms | KernelTerms] | None = None
+        self._compile_lock = threading.Lock()
+        self._pair_scorer: Any = None
         self._id_columns: tuple[np.ndarray | pa.Array, ...] | None = None
         # Per model and matrix, kept across queries (a server asks about the same TFs):
         self.row_cache = RowStatsCache()
@@ -445,13 +453,24 @@ class Predictor:
         return "", "", row
 
     # -- scoring ------------------------------------------------------------------------
-    def _engine(self) -> tuple[PairScorer, GeneTerms]:
-        """The model compiled for fast inference and every gene's terms, built on first use."""
-        if self._compiled is None:
-            # Either kind of model: PairCNN's engine or the two-tower scorer (same interface).
-            scorer: Any = self.model.pair_scorer()
-            self._compiled = (scorer, scorer.gene_terms(self.zscores))
-        return self._compiled
+    def _engine(self) -> tuple[Any, GeneTerms | KernelTerms]:
+        """The grid scorer and every gene's terms, built on first use (once, also when
+        several queries of a server arrive together)."""
+        with self._compile_lock:
+            if self._compiled is None:
+                scorer: Any
+                if self.engine == "numba":
+                    scorer = FusedPairScorer(self.model.fitted_network())
+                else:  # PairCNN's torch engine or the two-tower scorer (same interface)
+                    scorer = self._pairs_scorer()
+                self._compiled = (scorer, scorer.gene_terms(self.zscores))
+            return self._compiled
+
+    def _pairs_scorer(self) -> PairScorer:
+        """The model's own scorer, which also scores lists of pairs (``predict_pairs``)."""
+        if self._pair_scorer is None:
+            self._pair_scorer = self.model.pair_scorer()
+        return self._pair_scorer
 
     def score_grid(
         self,
@@ -462,11 +481,12 @@ class Predictor:
     ) -> np.ndarray:
         """Probabilities of every regulator x target pair, shape (regulators, targets).
 
-        Scored by :mod:`tfcnn.inference.engine` (no pair tensor), a block of regulators at a time,
-        each block on one torch thread; ``workers`` blocks at once (None: one per CPU).
-        One worker suits a server, where concurrent queries are the parallelism. The
-        result does not depend on ``workers``. ``on_progress(pairs_done, pairs_total)``
-        is called after each block.
+        Scored by the fused kernel (:mod:`tfcnn.inference.fused`) or the torch engine
+        (:mod:`tfcnn.inference.engine`), see :attr:`engine`; no pair tensor is built. A
+        block of regulators at a time, each block on one thread; ``workers`` blocks at
+        once (None: one per CPU). One worker suits a server, where concurrent queries are
+        the parallelism. The result does not depend on ``workers``.
+        ``on_progress(pairs_done, pairs_total)`` is called after each block.
         """
         scorer, terms = self._engine()
         reg_rows = np.asarray(reg_rows, dtype=np.int64)
@@ -487,8 +507,9 @@ class Predictor:
         return out
 
     def score(self, tf_rows: np.ndarray, target_rows: np.ndarray) -> np.ndarray:
-        """Probabilities of the pairs (tf_rows[i], target_rows[i]), in chunks."""
-        scorer, _ = self._engine()
+        """Probabilities of the pairs (tf_rows[i], target_rows[i]), in chunks (by the
+        model's own scorer, whatever :attr:`engine` scores grids)."""
+        scorer = self._pairs_scorer()
         n = np.asarray(tf_rows).size
         out = np.empty(n, dtype=np.float64)
         z = self.zscores

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from ..console import err_console, user_errors
-from ..options import ForceOpt, IdMapOpt, LayoutOpt, Log2Opt
+from ..options import EngineOpt, ForceOpt, IdMapOpt, LayoutOpt, Log2Opt, check_choice
 
 _MAX_LISTED = 20
 
@@ -60,9 +60,11 @@ def predict_cmd(
         ),
     ] = None,
     layout: LayoutOpt = "tfcnn",
+    engine: EngineOpt = "auto",
     force: ForceOpt = False,
 ) -> None:
     """Score regulators against targets: probability, rank, known pair, percentiles."""
+    from ...inference.fused import ENGINES
     from ...inference.predict import Predictor, write_table
     from ...io.atomic import check_writable
     from ...io.idlists import read_id_list, with_symbols
@@ -70,6 +72,7 @@ def predict_cmd(
     from ...model.registry import resolve_model
 
     check_layout(layout)
+    check_choice(engine, ENGINES, "--engine")
     if output is not None:
         output_format(output, layout)  # an unknown extension is refused before any work
         check_writable(output, force)
@@ -79,7 +82,9 @@ def predict_cmd(
         advice = "give target IDs, or leave `targets` out to score against every gene."
         tgt_list = read_id_list(targets, "`targets`", empty_advice=advice)
     model_dir = resolve_model(model)
-    predictor = Predictor(model_dir, expression=expression, id_map=id_map, name=model, log2=log2)
+    predictor = Predictor(
+        model_dir, expression=expression, id_map=id_map, name=model, log2=log2, engine=engine
+    )
     # Gene symbols (FLC) are accepted as IDs: moved to AGI codes, ambiguous ones refused.
     reg_ids = with_symbols(reg_list, predictor.index, "regulator")
     tgt_ids = None if tgt_list is None else with_symbols(tgt_list, predictor.index, "target")

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, Ti
 from ...errors import TfcnnInputError
 from ..console import console, err_console, user_errors
 from ..options import (
+    EngineOpt,
     EvidenceOpt,
     ForceOpt,
     IdMapOpt,
@@ -105,14 +106,7 @@ def scan(
     block_tfs: Annotated[
         int, typer.Option("--block-tfs", help="TFs per block (the unit of resumption).")
     ] = 32,
-    engine: Annotated[
-        str,
-        typer.Option(
-            help="What scores the pairs: 'numba' (one compiled kernel, about 2x faster; the "
-            "fast extra), 'torch', or 'auto' (numba when installed and the model fits). "
-            "They agree to float rounding; a scan never resumes across engines."
-        ),
-    ] = "auto",
+    engine: EngineOpt = "auto",
     log2: Log2Opt = False,
     transpose: TransposeOpt = False,
     layer: LayerOpt = None,
