@@ -6,6 +6,7 @@ mode and the grouped-conv formulation, on random (synthetic) weights and inputs.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import numpy as np
@@ -117,6 +118,8 @@ def test_compiled_once_per_shape_and_cached_on_disk(monkeypatch, tmp_path) -> No
     own, _ = _reference(net, _block_pairs(z, np.arange(3), np.arange(6)))
     np.testing.assert_allclose(got.ravel(), own, atol=TOL, rtol=0)
     assert anchor.read_text() == source
+    # numba's index and code sit beside it, in the folder _anchor checks
+    assert list((tmp_path / "kernels" / "__pycache__").glob(anchor.stem + "*.nbi"))
 
 
 def test_unwritable_cache_still_compiles(monkeypatch, tmp_path) -> None:
@@ -131,6 +134,28 @@ def test_unwritable_cache_still_compiles(monkeypatch, tmp_path) -> None:
     own, _ = _reference(net, _block_pairs(z, np.arange(3), np.arange(3)))
     got = scorer.score_block(scorer.gene_terms(z), np.arange(3), np.arange(3))
     np.testing.assert_allclose(got.ravel(), own, atol=TOL, rtol=0)
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX permissions")
+def test_cache_only_in_a_folder_no_one_else_can_write(monkeypatch, tmp_path) -> None:
+    """numba's cache files are pickles: a folder others can write to (or a link) is not
+    used, and the kernel is compiled without it."""
+    root = tmp_path / "cache"
+    monkeypatch.setenv("TFCNN_CACHE_DIR", str(root))
+    assert fused._anchor("x = 1\n", "tfcnn_fused_test") is not None
+    folder = root / "kernels"
+    assert (folder / "__pycache__").is_dir()
+    for shared in (folder, folder / "__pycache__"):
+        shared.chmod(0o777)
+        assert fused._anchor("x = 1\n", "tfcnn_fused_test") is None, shared
+        shared.chmod(0o700)
+    assert fused._anchor("x = 1\n", "tfcnn_fused_test") is not None
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    monkeypatch.setenv("TFCNN_CACHE_DIR", str(tmp_path / "linked"))
+    (tmp_path / "linked").mkdir()
+    (tmp_path / "linked" / "kernels").symlink_to(elsewhere)
+    assert fused._anchor("x = 1\n", "tfcnn_fused_test") is None
 
 
 def test_engine_choice(monkeypatch) -> None:

@@ -20,7 +20,9 @@ caches the compiled code on disk, keyed by the generated source, the numba versi
 the CPU: in ``$TFCNN_CACHE_DIR/kernels``, else in the user's cache folder
 (``platformdirs.user_cache_dir("tfcnn")``, e.g. ``~/.cache/tfcnn``, then ``kernels``).
 The source is generated here from integers only; the file written to that folder is an
-anchor for numba's cache and is never imported.
+anchor for numba's cache and is never imported. numba's cache files are pickles, loaded
+as code, so the cache is used only when the folder and its ``__pycache__`` are the
+user's own and nobody else can write to them (else the kernel is compiled each run).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import hashlib
 import importlib
 import math
 import os
+import stat
 import sys
 import threading
 import types
@@ -203,13 +206,23 @@ def cache_dir() -> Path:
     return Path(root) / "kernels"
 
 
+def _private(folder: Path) -> bool:
+    """Whether ``folder`` is a real folder (not a link) of this user that no one else can
+    write to: what numba reads its pickled cache from must be."""
+    info = folder.lstat()
+    if not stat.S_ISDIR(info.st_mode) or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return False
+    return not hasattr(os, "getuid") or info.st_uid == os.getuid()
+
+
 def _anchor(source: str, name: str) -> str | None:
     """Write ``source`` to the cache folder (once) and return its path, or None when the
-    folder cannot be used: not writable, or owned by another user."""
+    folder cannot be used: not writable, another user's, or writable by others."""
     folder = cache_dir()
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if hasattr(os, "getuid") and folder.stat().st_uid != os.getuid():
+        (folder / "__pycache__").mkdir(exist_ok=True, mode=0o700)  # where numba writes
+        if not (_private(folder) and _private(folder / "__pycache__")):
             return None
         path = folder / f"{name}.py"
         data = source.encode()
