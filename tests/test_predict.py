@@ -205,6 +205,13 @@ def test_an_engine_that_cannot_run_is_refused(agi_model, tmp_path):
     """--engine numba on a two-tower model, or an unknown engine: a clear error, exit 2."""
     with pytest.raises(TfcnnInputError, match="engine must be one of"):
         Predictor(agi_model[0], engine="gpu")
+    regs = ",".join(Predictor(agi_model[0]).genes[:2])
+    for engine in ("auto", "torch"):
+        res = runner.invoke(
+            app, ["predict", "-m", str(agi_model[0]), "-r", regs, "--engine", engine]
+        )
+        used = Predictor(agi_model[0], engine=engine).engine
+        assert res.exit_code == 0 and f"by the {used} engine" in " ".join(res.stderr.split())
     res = runner.invoke(app, ["predict", "-m", str(agi_model[0]), "-r", "x", "--engine", "gpu"])
     assert res.exit_code == 2 and "--engine" in res.stderr and "Traceback" not in res.output
     two_tower = train_synthetic_model(tmp_path, two_tower=True)

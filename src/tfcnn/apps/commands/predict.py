@@ -108,7 +108,8 @@ def predict_cmd(
     where = f" -> {escape(str(output))}" if output is not None else ""
     err_console.print(
         f"{len(result.table):,} pairs scored ({result.n_regulators:,} regulators x "
-        f"{result.n_targets:,} targets){where}; IDs not used as typed: {unused}.",
+        f"{result.n_targets:,} targets) by the {predictor.engine} engine{where}; IDs not "
+        f"used as typed: {unused}.",
         highlight=False,
         soft_wrap=True,
     )
