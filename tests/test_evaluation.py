@@ -294,6 +294,46 @@ def test_within_target_auprc_chance_matches_a_random_score() -> None:
     assert chance == pytest.approx(0.75) and ap == pytest.approx(0.75, abs=0.01)
 
 
+def test_grouped_average_precision_is_sklearns_per_group() -> None:
+    """One pass over all groups gives average_precision_score of each group, ties as one
+    threshold, and the pair-weighted combination and chance level of a loop over groups."""
+    from sklearn.metrics import average_precision_score
+
+    from tfcnn.evaluation.ranking import (
+        expected_average_precision,
+        group_average_precision,
+        grouped_auprc,
+    )
+
+    rng = np.random.default_rng(3)
+    for trial in range(60):
+        n = int(rng.integers(1, 300))
+        y = rng.integers(0, 2, n)
+        levels = int(rng.integers(1, 12))  # few distinct scores: many ties
+        score = rng.integers(0, levels, n) * 0.25 if trial % 2 else rng.random(n)
+        target, tf = rng.integers(0, int(rng.integers(1, 25)), n), rng.integers(0, 5, n)
+        group = np.unique(target, return_inverse=True)[1]
+        ap, pairs, positives = group_average_precision(y, score, group)
+        total = weighted = chance = 0.0
+        for g in range(group.max() + 1):
+            mine = group == g
+            assert pairs[g] == mine.sum() and positives[g] == y[mine].sum()
+            if y[mine].min() == y[mine].max():
+                assert np.isnan(ap[g])
+                continue
+            expected = average_precision_score(y[mine], score[mine])
+            assert ap[g] == pytest.approx(expected, abs=1e-12), (trial, g)
+            total += mine.sum()
+            weighted += mine.sum() * expected
+            chance += mine.sum() * expected_average_precision(int(mine.sum()), int(y[mine].sum()))
+        got = grouped_auprc(y, score, tf, target, "within_target")
+        if total == 0:
+            assert got == (None, None)
+        else:
+            assert got[0] == pytest.approx(weighted / total, abs=1e-12)
+            assert got[1] == pytest.approx(chance / total, abs=1e-12)
+
+
 def test_auroc_equals_sklearn_with_ties_and_label_kinds() -> None:
     """The rank form gives roc_auc_score's value: ties count one half, the greater label
     is the positive class, one class gives None, NaN scores are refused."""

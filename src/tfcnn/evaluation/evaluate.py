@@ -79,7 +79,7 @@ def compare_with_controls(
 
     Returns ``{"methods": {name: metrics}, "versus_best_control": {kind: {...}},
     "warnings": [...]}``; ``kind`` is pooled / within_target / within_tf.
-    ``auprc=False`` leaves the (slower) AUPRCs out. ``also``: further models compared
+    ``auprc=False`` leaves the AUPRCs out. ``also``: further models compared
     with the same best controls in the same bootstrap (the same resampled TFs), each
     under ``"models"``: ``{name: {"versus_best_control": ..., "warnings": [...]}}``.
     """
