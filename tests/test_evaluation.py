@@ -332,6 +332,8 @@ def test_grouped_average_precision_is_sklearns_per_group() -> None:
         else:
             assert got[0] == pytest.approx(weighted / total, abs=1e-12)
             assert got[1] == pytest.approx(chance / total, abs=1e-12)
+    with pytest.raises(ValueError, match="finite"):  # as the AUROC: never a silent NaN
+        group_average_precision(np.array([1, 0]), np.array([0.5, np.nan]), np.zeros(2, int))
 
 
 def test_auroc_equals_sklearn_with_ties_and_label_kinds() -> None:

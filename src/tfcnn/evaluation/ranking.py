@@ -196,6 +196,8 @@ def group_average_precision(
     """
     y = np.asarray(y).astype(bool)
     s = np.asarray(score, dtype=np.float64)
+    if not np.isfinite(s).all():
+        raise ValueError("scores must be finite")
     group = np.asarray(group, dtype=np.int64)
     n_groups = int(group.max()) + 1 if group.size else 0
     pairs = np.bincount(group, minlength=n_groups)
