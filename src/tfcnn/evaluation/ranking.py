@@ -169,18 +169,14 @@ def expected_average_precision(n: int, k: int) -> float:
     """
     if not 0 < k <= n:
         raise ValueError(f"need 0 < k <= n (got n={n}, k={k})")
-    if n == 1:
-        return 1.0
-    harmonic = float(np.sum(1.0 / np.arange(1, n + 1)))
-    return (harmonic + (k - 1) * (n - harmonic) / (n - 1)) / n
+    return float(_expected_average_precision(np.array([n]), np.array([k]))[0])
 
 
-def _harmonic(n: np.ndarray) -> np.ndarray:
-    """H_n = 1 + 1/2 + ... + 1/n for each n >= 1 (summed in the order
-    :func:`expected_average_precision` sums them)."""
-    top = int(n.max()) if n.size else 0
-    table = np.concatenate([[0.0], np.cumsum(1.0 / np.arange(1, top + 1))])
-    return table[n]
+def _expected_average_precision(n: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """:func:`expected_average_precision` of each (n, k), all at once (0 < k <= n)."""
+    harmonic = np.concatenate([[0.0], np.cumsum(1.0 / np.arange(1, int(n.max()) + 1))])[n]
+    spread = (k - 1) * (n - harmonic) / np.maximum(n - 1, 1)
+    return np.where(n > 1, (harmonic + spread) / n, 1.0)
 
 
 def group_average_precision(
@@ -242,9 +238,8 @@ def grouped_auprc(
     both = ~np.isnan(ap)
     if not both.any():
         return None, None
-    n, k, ap = n[both], k[both], ap[both]
-    harmonic = _harmonic(n)
-    chance = np.where(n > 1, (harmonic + (k - 1) * (n - harmonic) / np.maximum(n - 1, 1)) / n, 1.0)
+    n, k, ap = n[both], k[both].astype(np.int64), ap[both]
+    chance = _expected_average_precision(n, k)
     total = float(n.sum())
     return float(np.sum(n * ap)) / total, float(np.sum(n * chance)) / total
 

@@ -110,6 +110,16 @@ def resolve_engine(engine: str, net: Any) -> str:
     return "numba" if reason is None and numba_installed() else "torch"
 
 
+def grid_scorer(engine: str, net: torch.nn.Module) -> Any:
+    """The scorer of an engine that :func:`resolve_engine` chose: the fused kernel, or the
+    network's own fast scorer (the PyTorch engine, or the two-tower model's)."""
+    if engine == "numba":
+        return FusedPairScorer(net)
+    from ..model.two_tower import scorer_for
+
+    return scorer_for(net)
+
+
 def kernel_source(f1: int, f2: int, units: int, kw: int, block: int, tile: int) -> str:
     """Source of ``score_tfs(T, A, B, g0, n, p1, b1, a1, c1, D2, P2, b2, Wd, bd, wo, bo,
     left, wp, out)`` for these sizes: the probabilities (k, n) of the TFs whose first-layer

@@ -51,7 +51,7 @@ from .decompose import (
     percentile_in_rows,
 )
 from .engine import GeneTerms, PairScorer
-from .fused import FusedPairScorer, KernelTerms, resolve_engine
+from .fused import KernelTerms, grid_scorer, resolve_engine
 from .matrix import ScoringMatrix, scoring_matrix
 
 log = logging.getLogger(__name__)
@@ -458,11 +458,7 @@ class Predictor:
         several queries of a server arrive together)."""
         with self._compile_lock:
             if self._compiled is None:
-                scorer: Any
-                if self.engine == "numba":
-                    scorer = FusedPairScorer(self.model.fitted_network())
-                else:  # PairCNN's torch engine or the two-tower scorer (same interface)
-                    scorer = self._pairs_scorer()
+                scorer = grid_scorer(self.engine, self.model.fitted_network())
                 self._compiled = (scorer, scorer.gene_terms(self.zscores))
             return self._compiled
 

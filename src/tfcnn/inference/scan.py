@@ -62,9 +62,9 @@ from ..model.estimator import PairCNN
 from ..model.files import network_from_architecture
 from ..model.network import PairCNNNetwork
 from ..model.record import check_finite_probabilities
-from ..model.two_tower import TwoTowerEnsemble, scorer_for
+from ..model.two_tower import TwoTowerEnsemble
 from ..runtime import map_in_order, torch_threads
-from .fused import FusedPairScorer, resolve_engine
+from .fused import grid_scorer, resolve_engine
 from .matrix import ScoringMatrix, scoring_matrix
 
 # 2: engine v2 (other float rounding), dictionary-encoded IDs only; 3: Arrow IPC blocks,
@@ -259,9 +259,7 @@ def _scorer_for(payload: _Payload) -> tuple[Any, Any]:
             if payload.engine == "numba":
                 # a dask worker without the extra: say so, as a local scan would
                 require("numba", "fast", "this scan's numba engine (on every dask worker)")
-                scorer: Any = FusedPairScorer(net)
-            else:
-                scorer = scorer_for(net)
+            scorer = grid_scorer(payload.engine, net)
             hit = (scorer, scorer.gene_terms(payload.zscores))
             _WORKER_CACHE[payload.token] = hit
         return hit
