@@ -367,6 +367,25 @@ def test_console_script_help_in_a_subprocess() -> None:
         assert command in plain(done.stdout)
 
 
+@pytest.mark.parametrize("args", [["--version"], ["predict", "--model", "no-such-model"]])
+def test_console_script_freezes_gc_before_shutdown(args: list[str]) -> None:
+    """The entry point freezes the collector when a command ends, also on an error, so
+    the interpreter's shutdown skips a collection over every imported object."""
+    code = (
+        "import atexit, gc, sys\n"
+        "atexit.register(lambda: print('frozen objects:', gc.get_freeze_count()))\n"
+        "sys.argv = ['tfcnn', *sys.argv[1:]]\n"
+        "from tfcnn.apps.cli import main\n"
+        "main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == (0 if args == ["--version"] else 2), done.stderr
+    frozen = re.search(r"frozen objects: (\d+)", done.stdout)
+    assert frozen and int(frozen.group(1)) > 10_000, done.stdout
+
+
 # -- bad input: exit 2, a message naming the problem, nothing written ----------------------
 @pytest.mark.parametrize("cmd", ["build-pairs", "train"])
 def test_missing_expression_file(synthetic, tmp_path, cmd) -> None:
