@@ -204,7 +204,7 @@ def test_config_roundtrip() -> None:
 
 def test_sizes_are_whole_numbers_within_caps_before_anything_is_allocated() -> None:
     """A model.json or option asking for 1e9 filters is refused by the config itself."""
-    from tfcnn.model.network import MAX_PARAMETERS
+    from tfcnn.model.config import MAX_PARAMETERS
 
     for bad in (
         dict(filters=(4, 1_000_000_000)),

@@ -111,16 +111,19 @@ def pin_threads(n: int = 1) -> None:
     threadpool_limits(n)
 
 
-def map_in_order(fn: Callable[[T], R], items: Sequence[T], workers: int) -> Iterator[R]:
+def map_in_order(
+    fn: Callable[[T], R], items: Sequence[T], workers: int, *, uses_torch: bool = True
+) -> Iterator[R]:
     """``fn(item)`` for every item, yielded in item order; ``workers`` run at once.
 
-    Each call runs with one torch thread (:func:`torch_threads`), in a thread pool when
-    ``workers`` > 1, so results do not depend on ``workers``. At most ``2 * workers`` calls
-    are in flight or waiting to be consumed, so memory stays bounded.
+    Each call runs with one torch thread (:func:`torch_threads`; with ``uses_torch``
+    False, for work that never touches torch, torch is left alone and not imported), in a
+    thread pool when ``workers`` > 1, so results do not depend on ``workers``. At most
+    ``2 * workers`` calls are in flight or waiting to be consumed, so memory stays bounded.
     """
 
     def one(item: T) -> R:
-        with torch_threads(1):
+        with torch_threads(1) if uses_torch else contextlib.nullcontext():
             return fn(item)
 
     if workers <= 1 or len(items) <= 1:

@@ -224,21 +224,3 @@ def model_card(evaluation: Mapping[str, Any]) -> dict[str, Any]:
         "difference_ci": [head.get("low"), head.get("high")],
         "warnings": list(evaluation.get("warnings") or []),
     }
-
-
-def card_line(card: Mapping[str, Any] | None) -> str:
-    """One line for model lists and pages: the honest figure beside the protocol."""
-    if not card or card.get("within_target_auroc") is None:
-        return "not evaluated under a protocol with node-identity controls"
-    p = card["protocol"]
-    low, high = card.get("difference_ci") or [None, None]
-    margin = (
-        f"; vs best control {card['difference_within_target']:+.3f} "
-        f"(95% CI {low:+.3f} to {high:+.3f})"
-        if card.get("difference_within_target") is not None and low is not None
-        else ""
-    )
-    return (
-        f"within-target AUROC {card['within_target_auroc']:.3f} "
-        f"({p.get('split')} split, {p.get('negatives')} negatives){margin}"
-    )

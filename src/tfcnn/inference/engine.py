@@ -49,6 +49,7 @@ import torch
 import torch.nn.functional as F
 
 from ..model.network import PairCNNNetwork, same_padding
+from .folding import bn_affine, fold_dense, network_arrays, row_kernels
 
 #: Working-set budget of one chunk of pairs (a tile's intermediates), in bytes: about a
 #: core's L2 cache on current x86 CPUs. Each chunk also pays ~50 us of per-step overhead
@@ -62,29 +63,6 @@ MIN_CHUNK, MAX_CHUNK = 32, 1024
 #: at width 5,000, batches of 2,048 genes raised the peak RSS by ~700 MiB (the convolution's
 #: workspace), batches of 256 by ~100 MiB.
 GENE_BATCH = 256
-
-
-def _bn_affine(bn: torch.nn.BatchNorm2d | None, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Inference batch norm as ``a * x + c`` per channel (identity when absent)."""
-    if bn is None:
-        return torch.ones(channels), torch.zeros(channels)
-    mean, var = bn.running_mean, bn.running_var
-    if mean is None or var is None:  # track_running_stats=False: not a PairCNNNetwork layer
-        raise ValueError("batch norm without running statistics cannot be folded")
-    scale = bn.weight / torch.sqrt(var + bn.eps)
-    return scale, bn.bias - mean * scale
-
-
-def row_kernels(net: PairCNNNetwork) -> torch.Tensor:
-    """Conv 1's two depthwise kernel rows, (kw, 2): ``d0`` (zero-padded below: the TF row
-    and the target's row 1) and ``d1`` (zeros for a 1-row kernel)."""
-    cfg = net.config
-    if same_padding(cfg.kernel_height)[0] != 0:  # 'same' puts no row above a 1- or 2-row kernel
-        raise ValueError(f"unsupported kernel height {cfg.kernel_height}")
-    with torch.no_grad():
-        dw1 = net.conv1.depthwise.detach().float()[0]  # (kh, kw)
-        second = dw1[1] if cfg.kernel_height == 2 else torch.zeros(cfg.kernel_width)
-        return torch.stack([dw1[0], second], dim=1).contiguous()
 
 
 def first_layer_terms(z: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
@@ -104,23 +82,6 @@ def zscore_matrix(z: np.ndarray | torch.Tensor, width: int) -> torch.Tensor:
     if zt.ndim != 2 or zt.shape[1] != width:
         raise ValueError(f"expected a (genes, {width}) matrix, got {tuple(zt.shape)}")
     return zt
-
-
-def fold_dense(
-    net: PairCNNNetwork,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The dense layer with batch norm 2 folded in (input order: position, channel), and
-    the output layer: ``wd`` (units, wp * f2), ``bd`` (units, 1), ``wo`` (1, units),
-    ``bo`` (1, 1)."""
-    cfg = net.config
-    with torch.no_grad():
-        a2, cc2 = _bn_affine(net.norm2, cfg.filters[1])
-        wd = net.dense.weight.detach().float()  # (units, wp * f2)
-        folded = (wd * a2.repeat(cfg.pooled_width)[None, :]).contiguous()
-        bd = (net.dense.bias.detach().float() + wd @ cc2.repeat(cfg.pooled_width))[:, None]
-        wo = net.out.weight.detach().float().contiguous()
-        bo = net.out.bias.detach().float()[:, None]
-    return folded, bd, wo, bo
 
 
 @dataclass(frozen=True)
@@ -219,10 +180,11 @@ class PairScorer:
         left, _ = same_padding(kw)
         self._f2, self._kw, self._wp, self._left = f2, kw, wp, left
         self._units = cfg.units
+        state = network_arrays(net)
         with torch.no_grad():
             c1, c2 = net.conv1, net.conv2
             # conv 1 (one input channel, height 2): row kernels applied to each gene.
-            self._row_kernels = row_kernels(net)  # (kw, 2)
+            self._row_kernels = torch.from_numpy(row_kernels(cfg, state))  # (kw, 2)
             self._tiles = _plan_tiles(wp, kw, left, max(1, int(tile)))
             self._cols = torch.cat(
                 [
@@ -238,7 +200,7 @@ class PairScorer:
             # Each channel after ReLU and batch norm 1: sigma * clip(series, t) + kappa.
             p1 = c1.pointwise.detach().float()[:, 0]
             b1 = c1.bias.detach().float()
-            a1, cc1 = _bn_affine(net.norm1, f1)
+            a1, cc1 = (torch.from_numpy(x) for x in bn_affine(state, "norm1", f1))
             sigma = a1 * p1
             kappa = torch.where(p1 != 0, a1 * b1, a1 * b1.relu()) + cc1
             thresholds = torch.where(p1 != 0, -b1 / torch.where(p1 != 0, p1, 1.0), 0.0)
@@ -269,7 +231,8 @@ class PairScorer:
             ones[:, left] += c2.bias.detach().float()  # tap `left` always reads data
             weight[:, :, k1 - 1] = ones
             self._w2 = weight.reshape(f2, kw * k1).contiguous()
-            self._wd, self._bd, self._wo, self._bo = fold_dense(net)
+            folded = fold_dense(cfg, state)
+            self._wd, self._bd, self._wo, self._bo = (torch.from_numpy(x) for x in folded)
         widest = max(self._tiles, key=lambda t: t.width)
         per_pair = 4 * (3 * widest.data + (widest.width + kw - 1) * k1 + widest.width * f2)
         auto = min(MAX_CHUNK, max(MIN_CHUNK, CACHE_BYTES // per_pair))

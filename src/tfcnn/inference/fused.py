@@ -42,20 +42,21 @@ from typing import Any
 
 import numpy as np
 import platformdirs
-import torch
 
 from ..errors import TfcnnInputError
 from ..extras import require
-from ..model.network import PairCNNNetwork, same_padding
-from .engine import (
-    GENE_BATCH,
-    _bn_affine,
+from ..model.config import CNNConfig, same_padding
+from .folding import (
+    bn_affine,
     first_layer_terms,
     fold_dense,
+    network_arrays,
     row_kernels,
-    zscore_matrix,
+    zscore_rows,
 )
 
+#: Genes whose first-layer terms are computed at once (bounds the temporary memory).
+GENE_BATCH = 256
 #: Targets per vector loop: the kernel's scratch for one tile is f1 x (TILE + kw - 1) x
 #: BLOCK floats (147 KiB for the published model), within a core's L2 cache.
 BLOCK = 256
@@ -79,10 +80,12 @@ def numba_installed() -> bool:
 
 
 def fused_supported(net: Any) -> str | None:
-    """None when :class:`FusedPairScorer` can score ``net``; else the reason it cannot."""
-    if not isinstance(net, PairCNNNetwork):
+    """None when :class:`FusedPairScorer` can score ``net`` (a pair CNN's network, a
+    :class:`~tfcnn.model.stored.StoredCNN` or their :class:`CNNConfig`); else the reason
+    it cannot."""
+    cfg = net if isinstance(net, CNNConfig) else getattr(net, "config", None)
+    if not isinstance(cfg, CNNConfig):
         return f"the fused kernel scores the pair CNN only, not a {type(net).__name__}"
-    cfg = net.config
     f1, f2 = cfg.filters
     if max(f1, f2) > MAX_FILTERS or cfg.units > MAX_UNITS or cfg.kernel_width > MAX_KERNEL:
         return (
@@ -110,7 +113,7 @@ def resolve_engine(engine: str, net: Any) -> str:
     return "numba" if reason is None and numba_installed() else "torch"
 
 
-def grid_scorer(engine: str, net: torch.nn.Module) -> Any:
+def grid_scorer(engine: str, net: Any) -> Any:
     """The scorer of an engine that :func:`resolve_engine` chose: the fused kernel, or the
     network's own fast scorer (the PyTorch engine, or the two-tower model's)."""
     if engine == "numba":
@@ -291,33 +294,32 @@ class FusedPairScorer:
     """:class:`~tfcnn.inference.engine.PairScorer`'s ``gene_terms`` and ``score_block``,
     computed by one compiled kernel per network shape (see the module docstring)."""
 
-    def __init__(self, net: torch.nn.Module) -> None:
+    def __init__(self, net: Any) -> None:
         reason = fused_supported(net)
-        if reason is not None or not isinstance(net, PairCNNNetwork):
+        if reason is not None:
             raise ValueError(reason)
-        cfg = net.config
+        cfg: CNNConfig = net.config
         self.config = cfg
         f1, f2 = cfg.filters
-        self._row_kernels = row_kernels(net)
-        with torch.no_grad():
-            c1, c2 = net.conv1, net.conv2
-            a1, cc1 = _bn_affine(net.norm1, f1)
-            wd, bd, wo, bo = fold_dense(net)
-            weights = {
-                "p1": c1.pointwise.detach().float()[:, 0],
-                "b1": c1.bias.detach().float(),
-                "a1": a1,
-                "c1": cc1,
-                # conv 2 sees a height-1 map: only depthwise kernel row 0 acts
-                "D2": c2.depthwise.detach().float()[:, 0, :],
-                "P2": c2.pointwise.detach().float(),
-                "b2": c2.bias.detach().float(),
-                "Wd": wd.view(cfg.units, cfg.pooled_width, f2),
-                "bd": bd[:, 0],
-                "wo": wo[0],
-            }
-            arrays = [np.ascontiguousarray(w.numpy(), np.float32) for w in weights.values()]
-        if not all(np.isfinite(w).all() for w in arrays) or not math.isfinite(float(bo)):
+        state = network_arrays(net)
+        self._row_kernels = row_kernels(cfg, state)
+        a1, cc1 = bn_affine(state, "norm1", f1)
+        wd, bd, wo, bo = fold_dense(cfg, state)
+        weights = {
+            "p1": state["conv1.pointwise"][:, 0],
+            "b1": state["conv1.bias"],
+            "a1": a1,
+            "c1": cc1,
+            # conv 2 sees a height-1 map: only depthwise kernel row 0 acts
+            "D2": state["conv2.depthwise"][:, 0, :],
+            "P2": state["conv2.pointwise"],
+            "b2": state["conv2.bias"],
+            "Wd": wd.reshape(cfg.units, cfg.pooled_width, f2),
+            "bd": bd[:, 0],
+            "wo": wo[0],
+        }
+        arrays = [np.ascontiguousarray(w, np.float32) for w in weights.values()]
+        if not all(np.isfinite(w).all() for w in arrays) or not math.isfinite(float(bo[0, 0])):
             raise ValueError("the network has non-finite weights")
         left, _ = same_padding(cfg.kernel_width)
         self._args = (*arrays, np.float32(bo[0, 0]), left, cfg.pooled_width)
@@ -327,23 +329,22 @@ class FusedPairScorer:
         self.score_block(tiny, np.zeros(1, np.int64), np.zeros(1, np.int64))
 
     @classmethod
-    def from_network(cls, net: PairCNNNetwork) -> FusedPairScorer:
-        """Compile a (trained) network; its eval-mode statistics are used."""
+    def from_network(cls, net: Any) -> FusedPairScorer:
+        """Compile a (trained) network or a stored pair CNN; eval-mode statistics are used."""
         return cls(net)
 
-    def gene_terms(self, z: np.ndarray | torch.Tensor) -> KernelTerms:
+    def gene_terms(self, z: np.ndarray) -> KernelTerms:
         """First-layer terms of every row of a z-scored matrix (genes x samples)."""
         width = self.config.n_samples
-        zt = zscore_matrix(z, width)
+        zt = zscore_rows(z, width)
         genes = zt.shape[0]
         a = np.empty((width, genes), np.float32)
         b = np.empty((width, genes), np.float32)
-        with torch.no_grad():
-            for lo in range(0, genes, GENE_BATCH):
-                hi = min(genes, lo + GENE_BATCH)
-                terms = first_layer_terms(zt[lo:hi], self._row_kernels).numpy()  # (g, W, 2)
-                a[:, lo:hi] = terms[:, :, 0].T
-                b[:, lo:hi] = terms[:, :, 1].T
+        for lo in range(0, genes, GENE_BATCH):
+            hi = min(genes, lo + GENE_BATCH)
+            terms = first_layer_terms(zt[lo:hi], self._row_kernels)  # (g, W, 2)
+            a[:, lo:hi] = terms[:, :, 0].T
+            b[:, lo:hi] = terms[:, :, 1].T
         return KernelTerms(a=a, b=b)
 
     def score_block(

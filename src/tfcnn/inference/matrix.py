@@ -15,13 +15,17 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import TfcnnInputError
 from ..io.expression import ExpressionMatrix, load_expression
 from ..io.ids import normalize_id
-from ..model.estimator import PairCNN
+from ..model.stored import StoredCNN
+
+if TYPE_CHECKING:
+    from ..model.estimator import PairCNN
 
 OWN_MATRIX = "the model's own matrix"
 
@@ -59,7 +63,7 @@ class ScoringMatrix:
 
 
 def scoring_matrix(
-    model: PairCNN,
+    model: PairCNN | StoredCNN,
     expression: ExpressionMatrix | str | os.PathLike[str] | None = None,
     *,
     log2: bool = False,
@@ -120,7 +124,7 @@ def _by_name(expr: ExpressionMatrix, samples: list[str]) -> tuple[ExpressionMatr
     return expr, notes
 
 
-def _by_position(expr: ExpressionMatrix, model: PairCNN, name: str) -> list[str]:
+def _by_position(expr: ExpressionMatrix, model: PairCNN | StoredCNN, name: str) -> list[str]:
     """Notes for a model without sample names; a matrix of another width is refused."""
 
     if expr.n_samples != model.n_samples:

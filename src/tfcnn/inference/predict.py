@@ -30,7 +30,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..errors import TfcnnInputError
-from ..evaluation.evaluate import card_line
+from ..evaluation.card import card_line
 from ..evaluation.metrics import percentile_in
 from ..io import tables
 from ..io.datasets import DATASETS, resolve_path

@@ -13,9 +13,10 @@ all are in, it is renamed to the output and the work directory is removed. The o
 the same file whether the run was interrupted or not, and whether it ran locally or on a
 dask cluster.
 
-Each block is computed with one torch thread, whatever the machine, so its bytes do not
-depend on the thread count; parallelism comes from scoring several blocks at once
-(threads locally, tasks on a dask cluster).
+Each block is computed on one thread (the fused kernel's, or one torch thread), whatever
+the machine, so its bytes do not depend on the thread count; parallelism comes from
+scoring several blocks at once (threads locally, tasks on a dask cluster). A scan with
+the fused kernel never imports torch: :func:`load_scan_model` reads such a model as data.
 
 Self pairs (a gene with itself) are left out: their two rows are the same profile.
 Rows of the output: ``tf``, ``target`` (strings), ``probability`` (float32). Within a TF,
@@ -43,12 +44,11 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import torch
 
 from ..errors import TfcnnInputError
 from ..extras import require
@@ -58,18 +58,21 @@ from ..io.expression import ExpressionMatrix
 from ..io.idlists import IdList, read_id_list
 from ..io.ids import id_namespace, normalize_id
 from ..io.tables import XLSX_MAX_ROWS, OutputFormat, TableWriter, edge_columns, output_format
-from ..model.estimator import PairCNN
-from ..model.files import network_from_architecture
-from ..model.network import PairCNNNetwork
 from ..model.record import check_finite_probabilities
-from ..model.two_tower import TwoTowerEnsemble
+from ..model.stored import StoredCNN, cnn_config
 from ..runtime import map_in_order, torch_threads
-from .fused import grid_scorer, resolve_engine
+from .folding import network_arrays
+from .fused import FusedPairScorer, grid_scorer, resolve_engine
 from .matrix import ScoringMatrix, scoring_matrix
 
+if TYPE_CHECKING:
+    from ..model.estimator import PairCNN
+    from ..model.network import PairCNNNetwork
+    from ..model.two_tower import TwoTower, TwoTowerEnsemble
+
 # 2: engine v2 (other float rounding), dictionary-encoded IDs only; 3: Arrow IPC blocks,
-# the engine in the fingerprint
-SCAN_FORMAT_VERSION = 3
+# the engine in the fingerprint; 4: weights folded in numpy (other float rounding)
+SCAN_FORMAT_VERSION = 4
 DEFAULT_BLOCK_TFS = 32
 MANIFEST = "manifest.json"
 SCHEMA = pa.schema([("tf", pa.string()), ("target", pa.string()), ("probability", pa.float32())])
@@ -135,14 +138,6 @@ def _fingerprint(payload_parts: Sequence[bytes], options: dict[str, Any]) -> str
     return h.hexdigest()
 
 
-def _network_state(net: PairCNNNetwork | TwoTowerEnsemble) -> dict[str, np.ndarray]:
-    return {
-        k: v.detach().cpu().numpy().copy()
-        for k, v in net.state_dict().items()
-        if not k.endswith("num_batches_tracked")
-    }
-
-
 # -- what to scan ------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ScanInputs:
@@ -164,7 +159,7 @@ IdsArg = IdList | str | os.PathLike[str] | Sequence[str] | None
 
 
 def scan_inputs(
-    model: PairCNN,
+    model: PairCNN | StoredCNN,
     expression: ExpressionMatrix | str | os.PathLike[str] | None = None,
     *,
     tfs: IdsArg = None,
@@ -190,6 +185,29 @@ def scan_inputs(
         else ids_in_matrix(_id_list(targets, "`targets`"), matrix)
     )
     return ScanInputs(matrix, tf_ids, tg_ids, tf_note)
+
+
+def load_scan_model(
+    model: str | os.PathLike[str], engine: str = "auto"
+) -> PairCNN | TwoTower | StoredCNN:
+    """A model to scan, from a directory or a bundled / registered name.
+
+    A pair CNN that the fused kernel will score (``engine`` ``auto`` with numba installed,
+    or ``numba``) is read as a :class:`~tfcnn.model.stored.StoredCNN`, without importing
+    torch and scikit-learn (3-5 s of a process); any other model is loaded whole. Either
+    way ``.network_`` is what :func:`scan` scores and ``.record_`` the training record.
+    """
+    from ..model.registry import resolve_model
+    from ..model.stored import load_stored_cnn, model_kind
+
+    path = resolve_model(model)
+    if engine != "torch" and model_kind(path) == "pair-cnn":
+        stored = load_stored_cnn(path)
+        if resolve_engine(engine, stored) == "numba":
+            return stored
+    from ..model.files import load_model
+
+    return load_model(path)
 
 
 def _id_list(value: IdList | str | os.PathLike[str] | Sequence[str], what: str) -> IdList:
@@ -250,19 +268,32 @@ def _scorer_for(payload: _Payload) -> tuple[Any, Any]:
         hit = _WORKER_CACHE.get(payload.token)
         if hit is None:
             _WORKER_CACHE.clear()
-            # Either kind of network (pair-cnn or two-tower: the config names its kind).
-            net = network_from_architecture(payload.config)
-            net.load_state_dict(
-                {k: torch.from_numpy(v) for k, v in payload.state.items()}, strict=False
-            )
-            net.eval()
             if payload.engine == "numba":
                 # a dask worker without the extra: say so, as a local scan would
                 require("numba", "fast", "this scan's numba engine (on every dask worker)")
-            scorer = grid_scorer(payload.engine, net)
+                scorer: Any = FusedPairScorer(StoredCNN(cnn_config(payload.config), payload.state))
+            else:
+                scorer = grid_scorer(payload.engine, _torch_network(payload))
             hit = (scorer, scorer.gene_terms(payload.zscores))
             _WORKER_CACHE[payload.token] = hit
         return hit
+
+
+def _torch_network(payload: _Payload) -> Any:
+    """The PyTorch network of a payload (either kind: the config names it)."""
+    import torch
+
+    from ..model.files import network_from_architecture
+
+    net = network_from_architecture(payload.config)
+    net.load_state_dict({k: torch.from_numpy(v) for k, v in payload.state.items()}, strict=False)
+    return net.eval()
+
+
+def _threads(engine: str) -> contextlib.AbstractContextManager[None]:
+    """One torch thread for the PyTorch engine (the fused kernel runs on one thread and
+    never imports torch)."""
+    return torch_threads(1) if engine == "torch" else contextlib.nullcontext()
 
 
 def score_tf_block(
@@ -277,7 +308,7 @@ def score_tf_block(
     Positions index ``tf_rows`` / ``target_rows``. One torch thread, so the result does
     not depend on the machine's thread count.
     """
-    with torch_threads(1):
+    with _threads(payload.engine):
         scorer, terms = _scorer_for(payload)
         proba = check_finite_probabilities(scorer.score_block(terms, tf_rows, target_rows))
     keep = tf_rows[:, None] != target_rows[None, :]  # no self pairs
@@ -439,7 +470,7 @@ def _plain(table: pa.Table) -> pa.Table:
 
 
 def scan(
-    net: PairCNNNetwork | TwoTowerEnsemble,
+    net: PairCNNNetwork | TwoTowerEnsemble | StoredCNN,
     zscores: np.ndarray,
     genes: Sequence[str],
     output: str | os.PathLike[str],
@@ -485,7 +516,7 @@ def scan(
     _check_xlsx_fits(fmt, output, tf_list, tg_list, min_prob, top_k)
     used = resolve_engine(engine, net)
 
-    state = _network_state(net)
+    state = network_arrays(net)
     options = {
         "tfcnn_scan": SCAN_FORMAT_VERSION,
         "config": net.config.to_dict(),
@@ -643,12 +674,13 @@ def _resolve(ids: Sequence[str] | None, index: dict[str, int], what: str) -> lis
 
 def _run_threads(payload, blocks, todo, tg_rows, min_prob, top_k, workers, finish) -> None:
     """Score blocks in this process, ``workers`` blocks at a time (one torch thread each)."""
-    with torch_threads(1):
+    with _threads(payload.engine):
         _scorer_for(payload)  # compile once, before the threads start
     results = map_in_order(
         lambda i: score_tf_block(payload, blocks[i], tg_rows, min_prob, top_k),
         todo,
         workers or os.cpu_count() or 1,
+        uses_torch=payload.engine == "torch",
     )
     for i, result in zip(todo, results, strict=True):  # finished in block order
         finish(i, result)
@@ -823,9 +855,7 @@ def cross_fit_scan(
         "top_k": top_k,
         "block_tfs": block_tfs,
         # every fold's model has this shape, so this is every fold's engine
-        "engine": resolve_engine(
-            engine, PairCNNNetwork(Estimator(seed=seed, **train).config_for(z.shape[1]))
-        ),
+        "engine": resolve_engine(engine, Estimator(seed=seed, **train).config_for(z.shape[1])),
         "pairs": pairs.table[["tf", "target", "label"]].to_numpy().tolist(),
     }
     token = _fingerprint([z.tobytes()], options)

@@ -26,7 +26,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError
 
 from ..evaluation.metrics import auroc, binary_metrics
-from .network import MAX_FILTERS, MAX_KERNEL_WIDTH, MAX_UNITS, CNNConfig, PairCNNNetwork
+from .config import MAX_FILTERS, MAX_KERNEL_WIDTH, MAX_UNITS, CNNConfig
+from .network import PairCNNNetwork
 from .optimiser import FlatRMSprop
 from .record import TrainingRecord, check_finite_probabilities
 

@@ -36,8 +36,9 @@ import torch
 
 from ..errors import TfcnnInputError
 from ..extras import require
+from .config import KERAS_BN_EPS, KERAS_BN_MOMENTUM, CNNConfig
 from .estimator import PairCNN
-from .network import KERAS_BN_EPS, KERAS_BN_MOMENTUM, CNNConfig, PairCNNNetwork
+from .network import PairCNNNetwork
 from .record import TrainingRecord
 
 if TYPE_CHECKING:

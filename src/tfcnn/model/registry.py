@@ -21,8 +21,8 @@ import platformdirs
 
 from ..errors import TfcnnInputError
 from ..io.atomic import atomic_dir
-from .files import architecture_kind, architecture_width, load_model, read_model_json
 from .record import TrainingRecord
+from .stored import architecture_kind, architecture_width, read_model_json
 
 log = logging.getLogger(__name__)
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_.")
@@ -124,6 +124,8 @@ def register_model(path: str | os.PathLike[str], name: str, force: bool = False)
         )
     if (bundled_models_dir() / name).exists():
         raise TfcnnInputError(f"{name!r} is a bundled model's name; choose another.")
+    from .files import load_model
+
     load_model(path)  # refuses anything that is not a valid model (of either kind)
     dest = user_models_dir() / name
     with atomic_dir(dest, force=force) as tmp:

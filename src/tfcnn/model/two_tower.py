@@ -63,7 +63,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ..errors import TfcnnInputError
-from .network import MAX_FILTERS, MAX_KERNEL_WIDTH, MAX_PARAMETERS, MAX_SAMPLES, MAX_UNITS
+from .config import MAX_FILTERS, MAX_KERNEL_WIDTH, MAX_PARAMETERS, MAX_SAMPLES, MAX_UNITS
 from .record import TrainingRecord, check_finite_probabilities
 
 if TYPE_CHECKING:

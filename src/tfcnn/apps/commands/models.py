@@ -23,7 +23,7 @@ def models_list(ctx: typer.Context) -> None:
     """List bundled and registered models: provenance, the honest figure, pooled AUROC."""
     if ctx.invoked_subcommand is not None:
         return
-    from ...evaluation.evaluate import card_line
+    from ...evaluation.card import card_line
     from ...model.registry import list_models, user_models_dir
 
     entries = list_models()

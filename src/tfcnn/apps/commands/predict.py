@@ -65,7 +65,6 @@ def predict_cmd(
 ) -> None:
     """Score regulators against targets: probability, rank, known pair, percentiles."""
     from ...inference.fused import ENGINES
-    from ...inference.predict import Predictor, write_table
     from ...io.atomic import check_writable
     from ...io.idlists import read_id_list, with_symbols
     from ...io.tables import apply_layout, check_layout, output_format, to_text
@@ -81,7 +80,9 @@ def predict_cmd(
     if targets is not None:
         advice = "give target IDs, or leave `targets` out to score against every gene."
         tgt_list = read_id_list(targets, "`targets`", empty_advice=advice)
-    model_dir = resolve_model(model)
+    model_dir = resolve_model(model)  # a wrong name is refused before torch is imported
+    from ...inference.predict import Predictor, write_table
+
     predictor = Predictor(
         model_dir, expression=expression, id_map=id_map, name=model, log2=log2, engine=engine
     )

@@ -212,13 +212,12 @@ def _scan_model(
     output: Path,
     common: dict[str, Any],
 ) -> None:
-    from ...api import load_model
-    from ...evaluation.evaluate import card_line
+    from ...evaluation.card import card_line
+    from ...inference.scan import load_scan_model, scan_inputs
     from ...inference.scan import scan as run_scan
-    from ...inference.scan import scan_inputs
     from ...io.expression import load_expression
 
-    est = load_model(model)
+    est = load_scan_model(model, common["engine"])
     err_console.print(
         f"[yellow]note:[/] {escape(str(model))}: {escape(card_line(est.record_.evaluation))}. "
         "Compare a scan's probabilities within a TF (or a target), not across TFs: a TF the "

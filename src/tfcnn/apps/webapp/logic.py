@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ...errors import TfcnnInputError
-from ...evaluation.evaluate import card_line
+from ...evaluation.card import card_line
 from ...explain import explain_pair, plot_pair
 from ...inference.predict import (
     DEFAULT_MAX_REGULATORS,
@@ -140,8 +140,8 @@ def model_choices(
 ) -> list[ModelChoice]:
     """Bundled and registered models, the newest demo run's (under ``results``), and
     ``default_model`` if it is a directory."""
-    from ...model.files import EXPRESSION_FILE
     from ...model.registry import list_models
+    from ...model.stored import EXPRESSION_FILE
 
     out = []
     for e in list_models():
