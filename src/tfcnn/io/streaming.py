@@ -1,13 +1,12 @@
 """Read a large matrix file in chunks into one float32 copy (and its z-scores).
 
 The fast path of :func:`tfcnn.io.expression.read_expression`. Text (TSV/CSV, optionally
-gzip) and Parquet files are read a chunk of rows at a time (about 4.2 million values of
-text, parsed by Arrow; 262,000 of Parquet), in float64, and each chunk goes straight
-into preallocated float32 arrays: for a
+gzip) and Parquet files are read a chunk of rows at a time (about 262,000 values), in
+float64, and each chunk goes straight into preallocated float32 arrays: for a
 genes x samples file, the values and the row z-scores (computed from the float64 chunk,
 so they equal a float64 load's to the last float32 bit); for a samples x genes file
 (``transpose``), the values only. Nothing else of matrix size is held, so loading peaks
-near 8 bytes per value (plus a text chunk's 150-250 MB) instead of about 50.
+near 8 bytes per value instead of about 50.
 
 This path never words an error. Anything unusual (a bad cell, a value out of float32's
 range, blank or multi-line records, another encoding, a duplicate ID...) makes it give
@@ -26,15 +25,9 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.csv as pa_csv
 
-#: Values per chunk of a Parquet file (float64: 2 MB).
+#: Values per chunk (float64: 2 MB).
 CHUNK_VALUES = 262_144
-#: Values per chunk of a text file (float64: 32 MB). Arrow's parser has a per-call cost
-#: per column, so wide files need long chunks: at 5,000 columns, 52-row chunks parsed
-#: 2x slower than numpy's reader, 838-row chunks 1.6x faster.
-TEXT_CHUNK_VALUES = 1 << 22
 #: Largest magnitude stored as float32 (larger values are read the thorough way, as float64).
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 #: Bytes read ahead to check the header and the text encoding.
@@ -218,11 +211,10 @@ def read_text(
     value-column names and whether the rows start with an ID field).
 
     Line by line: each line's fields are counted and checked, then a chunk of lines is
-    parsed at once by Arrow's CSV reader (correctly rounded, as Python's ``float``; a chunk
+    parsed at once by numpy's C reader (correctly rounded, as Python's ``float``; a chunk
     it refuses is parsed line by line, which refuses it the same way). Quotes,
-    blank-but-not-empty lines, non-ASCII, ``_`` or ``(`` in the values (``float`` refuses
-    ``1_0`` and ``nan(1)``... the other way round from Arrow), a field count other than the
-    header's: :class:`Fallback`.
+    blank-but-not-empty lines, non-ASCII or ``_`` in the values, a field count other than
+    the header's: :class:`Fallback`.
     """
     _regular_file(path)
     columns, labelled = layout
@@ -231,7 +223,7 @@ def read_text(
     n_seps = len(columns) + first - 1
     sink = _Sink(max(n_lines - 1, 0), len(columns), zscore=not transpose, log2=log2)
     ids: list[str] = []
-    rows_per_chunk = max(1, TEXT_CHUNK_VALUES // max(len(columns), 1))
+    rows_per_chunk = max(1, CHUNK_VALUES // max(len(columns), 1))
     pending: list[str] = []
     try:
         raw = cast(IO[bytes], _open(path))
@@ -250,7 +242,7 @@ def read_text(
                     cut = line.find(sep) if n_seps else len(line)
                     ids.append(line[:cut])
                     tail = line[cut:]
-                if "_" in tail or "(" in tail or not tail.isascii():
+                if "_" in tail or not tail.isascii():
                     raise Fallback("not a plain number")
                 pending.append(tail[1:] if labelled else tail)
                 if len(pending) >= rows_per_chunk:
@@ -267,29 +259,14 @@ def _parse_lines(lines: list[str], sep: str, n_cols: int) -> np.ndarray:
     """Lines of ``n_cols`` numbers each -> float64 (rows, n_cols); ValueError if any
     field is not a number Python's ``float`` reads."""
     try:
-        data = "\n".join(lines).encode("ascii")
-        # two blocks, one per thread: with many columns, each block's per-column arrays
-        # cost more than its parse (5,000 columns, 838 rows: in 1 MiB blocks 3.0 s, in
-        # two 0.9 s; 232 columns: two blocks 0.14 s, one 0.25 s)
-        options = pa_csv.ReadOptions(
-            autogenerate_column_names=True, use_threads=True, block_size=len(data) // 2 + 1
+        block = np.loadtxt(
+            lines, dtype=np.float64, delimiter=sep, comments=None, quotechar=None, ndmin=2
         )
-        table = pa_csv.read_csv(
-            io.BytesIO(data),
-            read_options=options,
-            parse_options=pa_csv.ParseOptions(delimiter=sep, quote_char=False),
-            convert_options=pa_csv.ConvertOptions(
-                column_types={f"f{j}": pa.float64() for j in range(n_cols)},
-                null_values=[],
-                strings_can_be_null=False,
-            ),
-        )
-        block = np.column_stack([c.to_numpy() for c in table.columns]) if n_cols else None
-    except (pa.ArrowInvalid, UnicodeEncodeError):
+    except ValueError:
         block = None
     if block is None or block.shape != (len(lines), n_cols):
-        # Arrow refused the chunk: parse it line by line, which raises the same
-        # ValueError for the same field
+        # numpy's reader refused the chunk: parse it line by line, which raises
+        # the same ValueError for the same field
         block = np.array([line.split(sep) for line in lines], dtype=np.float64)
     return block
 
