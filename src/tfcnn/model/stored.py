@@ -104,18 +104,23 @@ def read_model_json(path: str | os.PathLike[str]) -> dict[str, Any]:
     return meta
 
 
+def _load(path: Path, what: str) -> dict[str, np.ndarray]:
+    """The arrays of a safetensors file, or a message saying it cannot be read."""
+    try:
+        return load_numpy(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelFormatError(
+            f"{path} is not a readable {what} file ({exc}); it may be truncated. Re-save or "
+            "re-download the model."
+        ) from exc
+
+
 def read_weights(
     weights_path: Path, expected: Mapping[str, tuple[int, ...]]
 ) -> dict[str, np.ndarray]:
     """The weights, checked against the architecture's ``expected`` shapes: names,
     shapes, finite float32 values, non-negative batch-norm variances."""
-    try:
-        arrays = load_numpy(str(weights_path))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ModelFormatError(
-            f"{weights_path} is not a readable safetensors file ({exc}); it may be "
-            "truncated. Re-save or re-download the model."
-        ) from exc
+    arrays = _load(weights_path, "safetensors")
     got = {k: tuple(v.shape) for k, v in arrays.items()}
     if got != dict(expected):
         missing = sorted(set(expected) - set(got))
@@ -138,13 +143,7 @@ def read_weights(
 
 def read_arrays(path: Path, keys: tuple[str, ...], what: str) -> dict[str, np.ndarray]:
     """A safetensors file of exactly the arrays ``keys`` (``what`` names it in messages)."""
-    try:
-        arrays = load_numpy(str(path))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ModelFormatError(
-            f"{path} is not a readable {what} file ({exc}); it may be truncated. Re-save or "
-            "re-download the model."
-        ) from exc
+    arrays = _load(path, what)
     if set(arrays) != set(keys):
         raise ModelFormatError(
             f"{path} holds arrays {sorted(arrays)}; expected {sorted(keys)}. Re-save the model."
