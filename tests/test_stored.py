@@ -18,7 +18,7 @@ from tests.test_engine import CONFIGS, IDS, TOL, _block_pairs, _net, _reference
 from tfcnn.errors import ModelFormatError, TfcnnInputError
 from tfcnn.model.files import load_model
 from tfcnn.model.network import PairCNNNetwork
-from tfcnn.model.stored import StoredCNN, load_stored_cnn, model_kind
+from tfcnn.model.stored import StoredCNN, architecture_kind, load_stored_cnn, read_model_json
 
 LIGHT = ("torch", "sklearn", "scipy.stats")
 
@@ -41,7 +41,7 @@ def test_state_shapes_name_every_weight_of_the_network(config) -> None:
 
 def test_stored_model_equals_the_loaded_one(cnn_model: Path) -> None:
     stored, est = load_stored_cnn(cnn_model), load_model(cnn_model)
-    assert model_kind(cnn_model) == "pair-cnn"
+    assert architecture_kind(read_model_json(cnn_model)["architecture"]) == "pair-cnn"
     assert stored.config == est.network_.config
     state = {k: v.numpy() for k, v in est.network_.state_dict().items()}
     assert set(stored.state) == {k for k in state if not k.endswith("num_batches_tracked")}
@@ -56,7 +56,7 @@ def test_stored_model_equals_the_loaded_one(cnn_model: Path) -> None:
 
 def test_two_tower_model_is_not_read_as_a_cnn(tmp_path: Path) -> None:
     model = train_synthetic_model(tmp_path, two_tower=True)
-    assert model_kind(model) == "two-tower"
+    assert architecture_kind(read_model_json(model)["architecture"]) == "two-tower"
     with pytest.raises(ValueError, match="not a pair CNN"):
         load_stored_cnn(model)
 

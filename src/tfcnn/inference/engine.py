@@ -49,7 +49,7 @@ import torch
 import torch.nn.functional as F
 
 from ..model.network import PairCNNNetwork, same_padding
-from .folding import bn_affine, fold_dense, network_arrays, row_kernels
+from .folding import GENE_BATCH, bn_affine, fold_dense, network_arrays, row_kernels
 
 #: Working-set budget of one chunk of pairs (a tile's intermediates), in bytes: about a
 #: core's L2 cache on current x86 CPUs. Each chunk also pays ~50 us of per-step overhead
@@ -59,10 +59,6 @@ CACHE_BYTES = 2 << 20
 TILE_POSITIONS = 128
 #: Pairs per chunk are chosen from the budget, within these bounds.
 MIN_CHUNK, MAX_CHUNK = 32, 1024
-#: Genes whose first-layer terms are computed at once. It bounds the temporary memory:
-#: at width 5,000, batches of 2,048 genes raised the peak RSS by ~700 MiB (the convolution's
-#: workspace), batches of 256 by ~100 MiB.
-GENE_BATCH = 256
 
 
 def first_layer_terms(z: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:

@@ -47,6 +47,7 @@ from ..errors import TfcnnInputError
 from ..extras import require
 from ..model.config import CNNConfig, same_padding
 from .folding import (
+    GENE_BATCH,
     bn_affine,
     first_layer_terms,
     fold_dense,
@@ -55,8 +56,6 @@ from .folding import (
     zscore_rows,
 )
 
-#: Genes whose first-layer terms are computed at once (bounds the temporary memory).
-GENE_BATCH = 256
 #: Targets per vector loop: the kernel's scratch for one tile is f1 x (TILE + kw - 1) x
 #: BLOCK floats (147 KiB for the published model), within a core's L2 cache.
 BLOCK = 256

@@ -62,7 +62,7 @@ from ..model.record import check_finite_probabilities
 from ..model.stored import StoredCNN, cnn_config
 from ..runtime import map_in_order, torch_threads
 from .folding import network_arrays
-from .fused import FusedPairScorer, grid_scorer, resolve_engine
+from .fused import grid_scorer, resolve_engine
 from .matrix import ScoringMatrix, scoring_matrix
 
 if TYPE_CHECKING:
@@ -198,11 +198,12 @@ def load_scan_model(
     way ``.network_`` is what :func:`scan` scores and ``.record_`` the training record.
     """
     from ..model.registry import resolve_model
-    from ..model.stored import load_stored_cnn, model_kind
+    from ..model.stored import architecture_kind, load_stored_cnn, read_model_json
 
     path = resolve_model(model)
-    if engine != "torch" and model_kind(path) == "pair-cnn":
-        stored = load_stored_cnn(path)
+    meta = read_model_json(path)
+    if engine != "torch" and architecture_kind(meta["architecture"]) == "pair-cnn":
+        stored = load_stored_cnn(path, meta)
         if resolve_engine(engine, stored) == "numba":
             return stored
     from ..model.files import load_model
@@ -271,9 +272,10 @@ def _scorer_for(payload: _Payload) -> tuple[Any, Any]:
             if payload.engine == "numba":
                 # a dask worker without the extra: say so, as a local scan would
                 require("numba", "fast", "this scan's numba engine (on every dask worker)")
-                scorer: Any = FusedPairScorer(StoredCNN(cnn_config(payload.config), payload.state))
+                net: Any = StoredCNN(cnn_config(payload.config), payload.state)
             else:
-                scorer = grid_scorer(payload.engine, _torch_network(payload))
+                net = _torch_network(payload)
+            scorer = grid_scorer(payload.engine, net)
             hit = (scorer, scorer.gene_terms(payload.zscores))
             _WORKER_CACHE[payload.token] = hit
         return hit

@@ -199,19 +199,14 @@ class StoredCNN:
         return self
 
 
-def model_kind(path: str | os.PathLike[str]) -> str:
-    """The kind of the model in ``path`` ("pair-cnn" or "two-tower"), from model.json."""
-    meta = read_model_json(path)
-    return architecture_kind(meta["architecture"], str(Path(path) / META_FILE))
-
-
-def load_stored_cnn(path: str | os.PathLike[str]) -> StoredCNN:
+def load_stored_cnn(path: str | os.PathLike[str], meta: dict[str, Any] | None = None) -> StoredCNN:
     """Read a pair CNN's model directory without PyTorch, checking everything that
     :func:`~tfcnn.model.files.load_model` checks except the training hyperparameters
-    (which scoring does not use). A two-tower model is refused (ValueError): load it with
+    (which scoring does not use). ``meta``: its model.json, if already read by
+    :func:`read_model_json`. A two-tower model is refused (ValueError): load it with
     ``load_model``."""
     path = Path(path)
-    meta = read_model_json(path)
+    meta = read_model_json(path) if meta is None else meta
     meta_path = path / META_FILE
     if architecture_kind(meta["architecture"], str(meta_path)) != "pair-cnn":
         raise ValueError(f"{path} is not a pair CNN; load it with tfcnn.model.load_model.")
