@@ -154,6 +154,25 @@ def test_table_scores_every_pair_with_the_model_and_ranks_them(agi_model, predic
     )
 
 
+def test_table_columns_are_their_own_arrays(agi_model, predictor):
+    """The table takes its columns without copying: none may share memory with another
+    column, with another query's table, or with the predictor's caches, so editing one
+    result cannot change another (a model without training pairs included, whose three
+    'in training' columns all say 'unknown')."""
+    bare = PairCNN.load(agi_model[0])
+    bare.record_.pairs = None
+    for p in (predictor, Predictor(bare)):
+        regs, tgts = list(p.genes[:4]), list(p.genes[3:20])
+        first, second = (p.predict(regs, tgts).table for _ in range(2))
+        arrays = [t[c].to_numpy() for t in (first, second) for c in t.columns]
+        for i, a in enumerate(arrays):
+            for b in arrays[i + 1 :]:
+                assert not np.shares_memory(a, b)
+        first.loc[0, "regulator_in_training"] = "edited"
+        assert "edited" not in set(first.target_in_training) | set(first.pair_in_training)
+        assert "edited" not in set(p.predict(regs, tgts).table.regulator_in_training)
+
+
 def test_score_grid_is_the_same_for_any_number_of_workers(agi_model, predictor):
     """The engine's blocks run one torch thread each: workers change speed, not bytes."""
     n = len(predictor.genes)
