@@ -168,6 +168,8 @@ def test_table_columns_are_their_own_arrays(agi_model, predictor):
         for i, a in enumerate(arrays):
             for b in arrays[i + 1 :]:
                 assert not np.shares_memory(a, b)
+        trained = first.pair_in_training.isin(["train positive", "train negative"]).sum()
+        assert p.predict(regs, tgts).n_training_pairs == (trained if p is predictor else None)
         first.loc[0, "regulator_in_training"] = "edited"
         assert "edited" not in set(first.target_in_training) | set(first.pair_in_training)
         assert "edited" not in set(p.predict(regs, tgts).table.regulator_in_training)

@@ -251,6 +251,7 @@ def test_training_pairs_are_marked_memorised_and_counted(cache, model_dir):
     marked = set(view.loc[view["in training"] == "training pair (memorised)", "target"])
     trained = p.table.pair_in_training.str.startswith("train ")
     assert len(marked) == int(trained.sum()) > 0
+    assert p.n_training_pairs == int(trained.sum())  # counted as the table was built
     note = logic.training_note(p)
     assert (
         note.startswith(f"{int(trained.sum()):,} of these") and "memorised, not predicted" in note

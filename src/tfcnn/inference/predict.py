@@ -266,6 +266,10 @@ class Prediction:
     n_self_pairs_skipped: int
     known_source: str | None  # what 'known_interaction' was read from, or None
     model_name: str = ""
+    #: Rows of ``table`` that were training pairs (memorised, not predicted); None when
+    #: the model carries no training pairs. Counted while the table is built, so a
+    #: server need not scan the table again.
+    n_training_pairs: int | None = None
 
     def issues_frame(self) -> pd.DataFrame:
         """The unusable / duplicated IDs as a table (role, query_id, problem, detail)."""
@@ -571,7 +575,9 @@ class Predictor:
         grid = self.score_grid(regs.rows, tgts.rows, on_progress, workers)
         prob = grid.ravel()[keep]
         parts, tf_notes = self._decompose(regs.rows, tgts.rows, grid, all_targets, workers)
-        table = self._table(tf_rows, target_rows, prob, {k: v[keep] for k, v in parts.items()})
+        table, n_training = self._table(
+            tf_rows, target_rows, prob, {k: v[keep] for k, v in parts.items()}
+        )
         notes = list(self.notes) + tf_notes
         if all_targets:
             notes.append(f"no targets given: scored against all {n_t:,} genes of the matrix.")
@@ -586,6 +592,7 @@ class Predictor:
             n_self_pairs_skipped=n_self,
             known_source=self.known_source,
             model_name=self.name,
+            n_training_pairs=n_training,
         )
 
     def _decompose(
@@ -667,15 +674,19 @@ class Predictor:
             reference = self._reference
         return reference[np.searchsorted(tfs, tf_rows)][:, target_rows].astype(np.float64)
 
-    def _flags(self, tf_rows: np.ndarray, target_rows: np.ndarray) -> dict[str, pd.Series]:
-        """Whether each pair's TF, target and the pair itself were in the training data."""
+    def _flags(
+        self, tf_rows: np.ndarray, target_rows: np.ndarray
+    ) -> tuple[dict[str, pd.Series], int | None]:
+        """Whether each pair's TF, target and the pair itself were in the training data,
+        and how many pairs were training pairs (None: the model carries none)."""
         n = tf_rows.size
         if self.training is None:
             unknown = _string_source(["unknown"])
             # one column each: the table takes them without copying (see _table)
-            return {
+            columns = {
                 k: _strings(unknown, np.zeros(n, np.int64)) for k in ("regulator", "target", "pair")
             }
+            return columns, None
         t = self.training
         codes = tf_rows * len(self.genes) + target_rows
         pair = np.zeros(n, dtype=np.int64)
@@ -684,7 +695,8 @@ class Predictor:
         ):
             pair[(pair == 0) & np.isin(codes, t[key])] = i
         yes_no = _string_source(["no", "yes"])
-        return {
+        n_training = int(np.count_nonzero((pair == 1) | (pair == 2)))
+        columns = {
             "regulator": _strings(yes_no, np.isin(tf_rows, t["tfs"]).astype(np.int64)),
             "target": _strings(yes_no, np.isin(target_rows, t["targets"]).astype(np.int64)),
             "pair": _strings(
@@ -700,6 +712,7 @@ class Predictor:
                 pair,
             ),
         }
+        return columns, n_training
 
     def _table(
         self,
@@ -707,12 +720,13 @@ class Predictor:
         target_rows: np.ndarray,
         prob: np.ndarray,
         parts: dict[str, np.ndarray],
-    ) -> pd.DataFrame:
-        """The result table, sorted by probability (rank 1 = highest)."""
+    ) -> tuple[pd.DataFrame, int | None]:
+        """The result table, sorted by probability (rank 1 = highest), and how many of its
+        pairs were training pairs (None: unknown)."""
         order = np.argsort(-prob, kind="stable")
         tf_rows, target_rows, prob = tf_rows[order], target_rows[order], prob[order]
         parts = {k: v[order] for k, v in parts.items()}
-        flags = self._flags(tf_rows, target_rows)
+        flags, n_training = self._flags(tf_rows, target_rows)
         if self._id_columns is None:  # built once: every query's table takes from them
             named = symbols()
             gene_symbols = [named.get(str(a), "") for a in self.agi]
@@ -732,7 +746,7 @@ class Predictor:
             pct_neg = percentile_in(self.distribution, "negative", prob)
         else:
             pct_pos = pct_neg = np.full(prob.size, np.nan)
-        return pd.DataFrame(
+        table = pd.DataFrame(
             {
                 "regulator": _strings(genes, tf_rows),
                 "regulator_agi": _strings(agi, tf_rows),
@@ -760,6 +774,7 @@ class Predictor:
             columns=list(COLUMNS),
             copy=False,  # every column is this query's own array; consolidating them cost 15%
         )
+        return table, n_training
 
     def pair_profiles(self, regulator: str, target: str) -> np.ndarray:
         """The (2, n_samples) z-scored input of one pair (for plots and explanations)."""

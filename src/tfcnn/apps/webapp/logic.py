@@ -581,11 +581,8 @@ def shortcut_flags(p: Prediction) -> list[str]:
 
 def training_note(p: Prediction) -> str | None:
     """How many result pairs the model was trained on (memorised, not predicted)."""
-    if "pair_in_training" not in p.table:
-        return None
-    # a few distinct values: counted by value, not tested row by row (event loop)
-    counts = p.table["pair_in_training"].value_counts()
-    n_train = int(sum(n for kind, n in counts.items() if str(kind).startswith("train ")))
+    # counted when the table was built (off the event loop), not by scanning it here
+    n_train = p.n_training_pairs
     if not n_train:
         return None
     were = "was a training pair" if n_train == 1 else "were training pairs"
