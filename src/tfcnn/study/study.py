@@ -802,9 +802,11 @@ def model_evaluation(
     return combined_evaluation(tables[(row["split"], row["negatives"])], name, n_boot)
 
 
-#: Issue 15's goal: within-target AUROC under TF hold-out with degree-matched negatives.
+#: Issue 15's goal: within-target AUROC under TF hold-out with degree-matched negatives,
+#: over all folds together and in every fold.
 GOAL_PROTOCOL = ("tf-holdout", "degree-matched")
 GOAL_WITHIN_TARGET = 0.58
+GOAL_EVERY_FOLD = 0.52
 
 
 def goal(
@@ -812,9 +814,10 @@ def goal(
     tables: dict[tuple[str, str], pd.DataFrame],
     n_boot: int = COLLECT_BOOTSTRAP,
 ) -> str | None:
-    """Issue 15's goal in one plain sentence, from the best model (not a control) by
-    within-target AUROC under TF hold-out with degree-matched negatives; None when that
-    protocol was not run."""
+    """Issue 15's goal in plain sentences, from the best model (not a control) by
+    within-target AUROC under TF hold-out with degree-matched negatives: all folds
+    together, then the lowest fold (a replicate of that protocol is a fold); None when
+    that protocol was not run."""
     row = next((r for r in rows if (r["split"], r["negatives"]) == GOAL_PROTOCOL), None)
     if row is None:
         return None
@@ -830,10 +833,18 @@ def goal(
     ci = model_evaluation(row, tables, best, n_boot)["model_ci"][HEADLINE]
     reached = "reached" if candidates[best] >= GOAL_WITHIN_TARGET else "not reached"
     interval = "n/a" if ci["low"] is None else f"{ci['low']:.3f}-{ci['high']:.3f}"
+    folds = row["methods"].get(best, {}).get(f"{HEADLINE}_auroc", {}).get("values") or []
+    every = ""
+    if folds:
+        lowest = min(folds)
+        met = "reached" if lowest >= GOAL_EVERY_FOLD else "not reached"
+        every = (
+            f" Every fold >= {GOAL_EVERY_FOLD:.2f}: {met} (lowest {lowest:.3f} of {len(folds)})."
+        )
     return (
         f"Goal: within-target AUROC >= {GOAL_WITHIN_TARGET:.2f}: {reached} (best: "
         f"{dict(protocols.METHODS)[best]} {candidates[best]:.3f}, 95% CI {interval}; "
-        "TFs held out, degree-matched negatives)."
+        f"TFs held out, degree-matched negatives).{every}"
     )
 
 
