@@ -536,9 +536,10 @@ def test_fast_text_reader_reads_numbers_as_the_thorough_reader(
 
 
 def test_fast_text_reader_refuses_what_float_refuses(tmp_path: Path) -> None:
-    """A cell numpy's parser might take but Python's float does not (here a hex float
-    and an empty cell) leaves the fast path; the thorough reader names the cell."""
-    for bad in ("0x1p3", ""):
+    """A cell numpy's parser might take but Python's float does not (a hex float, an
+    empty cell, C's NaN payloads) leaves the fast path; the thorough reader names the
+    cell."""
+    for bad in ("0x1p3", "", "nan(1)", "NAN()"):
         path = tmp_path / "synthetic.tsv"
         rows = ["gene\tsynthetic_a\tsynthetic_b\tsynthetic_c"]
         rows += [f"SYN{i}\t{i}.5\t{i + 2}\t{i * 3}" for i in range(9)]
